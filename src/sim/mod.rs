@@ -1,0 +1,1 @@
+//! The ÖKC device simulator.
