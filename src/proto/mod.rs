@@ -3,8 +3,10 @@
 
 pub mod cert;
 pub mod crc;
+pub mod device;
 pub mod frame;
 pub mod message;
 pub mod pipeline;
 pub mod serial;
+pub mod session;
 pub mod stream;
