@@ -1,0 +1,415 @@
+//! The USB AOA transport through the real libusb, against devices emulated by umockdev
+//! (tests/umockdev/fixture.py). These tests need the fixture around the test binary, so they
+//! are `#[ignore]`d in a plain `cargo test`; `.ci/test-usb.sh` runs them:
+//!
+//! ```text
+//! umockdev-wrapper /usr/bin/python3 tests/umockdev/fixture.py -- \
+//!     target/debug/deps/usb_umockdev-* --ignored --test-threads=1
+//! ```
+#![cfg(all(feature = "usb", target_os = "linux"))]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use okclink::proto::message::{build_message, tag};
+use okclink::proto::pipeline::Key;
+use okclink::transport::usb::{UsbConfig, UsbConnector};
+use okclink::transport::{Connector, Incoming, Link, LinkError, LinkReader, LinkWriter};
+use serde_json::{json, Value};
+
+const WHY: &str = "needs the umockdev fixture: run .ci/test-usb.sh";
+
+struct Ctl {
+    r: BufReader<UnixStream>,
+    w: UnixStream,
+}
+
+impl Ctl {
+    /// Connect to the fixture and remove every device left by an earlier test.
+    fn new() -> Ctl {
+        let path = std::env::var("OKC_UMOCKDEV_CTL").expect(
+            "OKC_UMOCKDEV_CTL unset: run under tests/umockdev/fixture.py (.ci/test-usb.sh)",
+        );
+        let w = UnixStream::connect(path).expect("connect to fixture");
+        let r = BufReader::new(w.try_clone().unwrap());
+        let mut c = Ctl { r, w };
+        c.call(json!({"op": "reset"}));
+        c
+    }
+
+    fn call(&mut self, req: Value) -> Value {
+        let mut line = serde_json::to_string(&req).unwrap();
+        line.push('\n');
+        self.w.write_all(line.as_bytes()).unwrap();
+        let mut resp = String::new();
+        self.r.read_line(&mut resp).unwrap();
+        let v: Value = serde_json::from_str(&resp).unwrap();
+        assert_eq!(v["ok"], json!(true), "fixture refused {req}: {v}");
+        v
+    }
+
+    fn log(&mut self, name: &str) -> Value {
+        self.call(json!({"op": "log", "name": name}))
+    }
+
+    fn control(&mut self, name: &str) -> Vec<String> {
+        let v = self.log(name);
+        v["control"]
+            .as_array()
+            .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    fn now(&mut self) -> f64 {
+        self.call(json!({"op": "now"}))["now"].as_f64().unwrap()
+    }
+}
+
+/// The device side of the bulk pipe: the fixture connects here when an accessory appears.
+struct Peer {
+    addr: String,
+    rx: mpsc::Receiver<TcpStream>,
+}
+
+impl Peer {
+    fn new() -> Peer {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                if tx.send(s).is_err() {
+                    return;
+                }
+            }
+        });
+        Peer { addr, rx }
+    }
+
+    fn stream(&self) -> TcpStream {
+        let s = self
+            .rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the emulated accessory never connected its bulk pipe");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+}
+
+fn shared() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for c in [
+        here.join("../shared"),
+        here.join("../../shared"),
+        here.join("shared"),
+    ] {
+        if c.join("protocol/WIRE.md").exists() {
+            return c;
+        }
+    }
+    panic!("../shared/protocol not found next to the repository");
+}
+
+/// The control transfers the vendor sent to the phone, as "setup data" lines.
+fn captured_control() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(shared().join("protocol/vectors/captured-usb-aoa-control.txt"))
+            .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut p = l.splitn(2, ' ');
+            let setup = p.next().unwrap().trim().to_lowercase();
+            let data = p.next().unwrap_or("").trim().to_lowercase();
+            format!("{setup} {data}")
+        })
+        .collect()
+}
+
+fn cfg() -> UsbConfig {
+    UsbConfig {
+        write_timeout: Duration::from_millis(300),
+        ..UsbConfig::default()
+    }
+}
+
+fn hello() -> Vec<u8> {
+    build_message(&Key::DEFAULT, tag::HELLO, b"asdfg")
+}
+
+fn ok_reply(t: u16) -> Vec<u8> {
+    build_message(&Key::DEFAULT, t, b"OK")
+}
+
+fn connect(c: &UsbConnector, budget: Duration) -> Box<dyn Link> {
+    match c.connect(budget) {
+        Ok(Some(l)) => l,
+        Ok(None) => panic!("no device found"),
+        Err(e) => panic!("connect failed: {e}"),
+    }
+}
+
+fn recv_message(r: &mut Box<dyn LinkReader>) -> Vec<u8> {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        match r.recv(Duration::from_millis(500)).expect("recv") {
+            Incoming::Message(m) => return m,
+            Incoming::Idle => continue,
+            Incoming::Garbage(t) => panic!("garbage: {t}"),
+        }
+    }
+    panic!("no message within 10 s");
+}
+
+fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut v = vec![0; n];
+    s.read_exact(&mut v).unwrap();
+    v
+}
+
+/// Exchange one message each way and check the bytes on both sides.
+fn exchange(
+    link: Box<dyn Link>,
+    peer: &mut TcpStream,
+) -> (Box<dyn LinkReader>, Box<dyn LinkWriter>) {
+    let (mut r, mut w) = link.split();
+    let h = hello();
+    w.send(&h).expect("bulk OUT");
+    assert_eq!(read_exact(peer, h.len()), h, "device received other bytes");
+    let reply = ok_reply(tag::HELLO);
+    peer.write_all(&reply).unwrap();
+    assert_eq!(recv_message(&mut r), reply, "host received other bytes");
+    (r, w)
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn aoa_switch_sends_vendor_requests_and_carries_messages() {
+    let _ = WHY;
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    ctl.call(json!({"op": "add", "name": "phone", "kind": "android", "bulk": peer.addr, "reenum_delay_ms": 150}));
+    let c = UsbConnector::new(cfg());
+    let link = connect(&c, Duration::from_secs(8));
+    assert_eq!(link.model(), okclink::transport::DeviceModel::X30tr);
+    assert!(
+        link.describe().starts_with("usb 18d1:2d00"),
+        "{}",
+        link.describe()
+    );
+    // Byte for byte what the vendor library sent to the same emulated phone.
+    assert_eq!(ctl.control("phone"), captured_control());
+    let acc = ctl.log("phone.acc");
+    assert_eq!(acc["present"], json!(true));
+    // Nothing but bulk traffic goes to the accessory (identification is not repeated).
+    assert_eq!(acc["control"], json!([]));
+    let ioctls: Vec<String> = serde_json::from_value(acc["ioctls"].clone()).unwrap();
+    assert!(
+        ioctls
+            .iter()
+            .any(|i| i == "DISCONNECT_CLAIM" || i == "CLAIMINTERFACE"),
+        "{ioctls:?}"
+    );
+    let mut s = peer.stream();
+    let (_r, mut w) = exchange(link, &mut s);
+    // Time from the accessory's appearance to the claimed interface (fixture clock).
+    let t = ctl.log("phone.acc")["t"].clone();
+    if let (Some(a), Some(cl)) = (t["added"].as_f64(), t["claimed"].as_f64()) {
+        eprintln!(
+            "PERF re-enumeration -> interface claimed: {:.1} ms",
+            (cl - a) * 1000.0
+        );
+    }
+    w.close();
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn device_already_in_accessory_mode_is_opened_without_requests() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    ctl.call(
+        json!({"op": "add", "name": "acc", "kind": "accessory", "pid": 0x2d01, "bulk": peer.addr}),
+    );
+    let mut s = peer.stream();
+    let c = UsbConnector::new(cfg());
+    let link = connect(&c, Duration::from_secs(3));
+    assert!(
+        link.describe().starts_with("usb 18d1:2d01"),
+        "{}",
+        link.describe()
+    );
+    let (_r, _w) = exchange(link, &mut s);
+    assert_eq!(ctl.control("acc"), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn decoys_are_left_alone() {
+    let mut ctl = Ctl::new();
+    // A keyboard (not on the allow-list) and a Google device that does not speak AOA.
+    ctl.call(json!({"op": "add", "name": "kbd", "kind": "decoy", "vid": 0x046d, "pid": 0xc31c}));
+    ctl.call(json!({"op": "add", "name": "pixel", "kind": "decoy", "vid": 0x18d1, "pid": 0x4ee2}));
+    let c = UsbConnector::new(cfg());
+    assert!(c.connect(Duration::from_millis(300)).unwrap().is_none());
+    assert!(c.connect(Duration::from_millis(300)).unwrap().is_none());
+    // Default allow-list: the keyboard and the root hub never see a request.
+    assert_eq!(ctl.control("kbd"), Vec::<String>::new());
+    assert_eq!(ctl.control("roothub"), Vec::<String>::new());
+    // The Google device got exactly one GET_PROTOCOL, stalled it, and was not asked again.
+    assert_eq!(ctl.control("pixel"), vec!["c033000000000200 ".to_string()]);
+
+    // "Probe every device" (the vendor's behaviour) asks the keyboard once, never the hub.
+    let all = UsbConnector::new(UsbConfig {
+        probe_all: true,
+        ..cfg()
+    });
+    assert!(all.connect(Duration::from_millis(300)).unwrap().is_none());
+    assert!(all.connect(Duration::from_millis(300)).unwrap().is_none());
+    assert_eq!(ctl.control("kbd"), vec!["c033000000000200 ".to_string()]);
+    assert_eq!(ctl.control("roothub"), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn a_device_that_never_reenumerates_is_backed_off() {
+    let mut ctl = Ctl::new();
+    ctl.call(json!({"op": "add", "name": "stuck", "kind": "android", "on_start": "stay"}));
+    let c = UsbConnector::new(UsbConfig {
+        reenumeration_timeout: Duration::from_millis(600),
+        backoff_initial: Duration::from_secs(10),
+        ..cfg()
+    });
+    let t0 = Instant::now();
+    assert!(c.connect(Duration::from_secs(1)).unwrap().is_none());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(600),
+        "gave up before the re-enumeration window"
+    );
+    let once = captured_control();
+    assert_eq!(ctl.control("stuck"), once);
+    // Within the back-off the device is not switched again.
+    assert!(c.connect(Duration::from_millis(200)).unwrap().is_none());
+    assert_eq!(ctl.control("stuck").len(), once.len());
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn unplug_while_idle_ends_the_link_and_replug_reconnects() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    ctl.call(json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": peer.addr}));
+    let mut s = peer.stream();
+    let c = UsbConnector::new(cfg());
+    let link = connect(&c, Duration::from_secs(3));
+    let (mut r, mut w) = exchange(link, &mut s);
+    // The reader is waiting in a bulk IN when the device goes away.
+    let reader = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            match r.recv(Duration::from_secs(5)) {
+                Ok(Incoming::Idle) => continue,
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(e) => return e,
+            }
+        }
+        panic!("unplug not seen");
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    ctl.call(json!({"op": "unplug", "name": "acc"}));
+    let err = reader.join().unwrap();
+    assert!(matches!(err, LinkError::Gone(_)), "{err:?}");
+    let t_removed = ctl.log("acc")["t"]["removed"].as_f64().unwrap();
+    let t_seen = ctl.now();
+    eprintln!(
+        "PERF unplug -> LinkError::Gone (upper bound): {:.1} ms",
+        (t_seen - t_removed) * 1000.0
+    );
+    assert!(matches!(w.send(&hello()), Err(LinkError::Gone(_))));
+    w.close();
+
+    // Replug: the same connector finds it again.
+    let peer2 = Peer::new();
+    ctl.call(json!({"op": "add", "name": "acc2", "kind": "accessory", "bulk": peer2.addr}));
+    let mut s2 = peer2.stream();
+    let link = connect(&c, Duration::from_secs(3));
+    let (_r, _w) = exchange(link, &mut s2);
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn unplug_mid_transfer_fails_the_pending_write() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    // OUT transfers are never completed by this device, as if it stopped reading mid-sale.
+    ctl.call(json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": peer.addr, "out_mode": "hold"}));
+    let _s = peer.stream();
+    let c = UsbConnector::new(UsbConfig {
+        write_timeout: Duration::from_secs(5),
+        ..cfg()
+    });
+    let link = connect(&c, Duration::from_secs(3));
+    let (_r, mut w) = link.split();
+    let writer = std::thread::spawn(move || w.send(&hello()));
+    std::thread::sleep(Duration::from_millis(300));
+    ctl.call(json!({"op": "unplug", "name": "acc"}));
+    let res = writer.join().unwrap();
+    assert!(matches!(res, Err(LinkError::Gone(_))), "{res:?}");
+    assert_eq!(ctl.log("acc")["out_urbs"], json!(1));
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn bulk_out_timeouts_are_retried_three_times() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    ctl.call(json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": peer.addr, "out_mode": "hold"}));
+    let _s = peer.stream();
+    let c = UsbConnector::new(UsbConfig {
+        write_timeout: Duration::from_millis(100),
+        ..cfg()
+    });
+    let link = connect(&c, Duration::from_secs(3));
+    let (mut r, mut w) = link.split();
+    assert!(matches!(w.send(&hello()), Err(LinkError::Timeout)));
+    // One attempt + 3 retries, each cancelled by libusb (DISCARDURB) at its timeout.
+    let log = ctl.log("acc");
+    assert_eq!(log["out_urbs"], json!(4));
+    let discards = log["ioctls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| *i == "DISCARDURB")
+        .count();
+    assert!(discards >= 4, "{log}");
+    // A bulk IN timeout is just Idle; the link stays usable.
+    assert!(matches!(
+        r.recv(Duration::from_millis(100)),
+        Ok(Incoming::Idle)
+    ));
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn a_message_split_across_bulk_transfers_is_reassembled() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    ctl.call(
+        json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": peer.addr, "in_chunk": 40}),
+    );
+    let mut s = peer.stream();
+    let c = UsbConnector::new(cfg());
+    let link = connect(&c, Duration::from_secs(3));
+    let (mut r, _w) = link.split();
+    let a = build_message(&Key::DEFAULT, tag::CERTIFICATE, &[b'x'; 700]);
+    let b = ok_reply(tag::HELLO);
+    let mut both = a.clone();
+    both.extend_from_slice(&b);
+    s.write_all(&both).unwrap();
+    assert_eq!(recv_message(&mut r), a);
+    assert_eq!(recv_message(&mut r), b);
+}
