@@ -182,6 +182,29 @@ pub fn sim_args_help() -> &'static str {
   --verbose                  log to stderr"
 }
 
+/// The whole `okc sim` command: parse `args` (after the `sim` word), serve until killed.
+/// Returns the process exit code (2 for bad arguments, 1 for I/O errors).
+pub fn run_cli(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", sim_args_help());
+        return 0;
+    }
+    let a = match SimConfig::from_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("okc sim: {e}");
+            return 2;
+        }
+    };
+    match run_tcp_blocking(&a.listen, a.config) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("okc sim: {}: {e}", a.listen);
+            1
+        }
+    }
+}
+
 fn parse_args(args: &[String]) -> Result<SimArgs, String> {
     let mut it = args.iter();
     let mut model = None;
