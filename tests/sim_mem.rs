@@ -22,7 +22,7 @@ fn fiscal_ok(ev: &[HostEvent]) -> Option<Vec<u8>> {
 #[test]
 fn both_models_handshake_and_sell_over_the_in_memory_link() {
     for (cfg, basket, payment) in [
-        (SimConfig::x30tr(), &BASKET_X30TR[..], None),
+        (SimConfig::x30tr(), BASKET_X30TR, None),
         (
             SimConfig::t300tr(),
             &br#"{"basketID":"b-300","items":[{"price":2500,"quantity":2000,"sectionNo":2}]}"#[..],
