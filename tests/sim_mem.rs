@@ -164,3 +164,35 @@ fn a_receipt_printed_while_unplugged_reaches_the_next_host() {
     h.run_until(T, |_| ctl.sales()[0].acked);
     assert_eq!(ctl.sales()[0].sends, 1);
 }
+
+#[test]
+fn unplug_for_and_replug_after_vanish_plug_the_device_back_in() {
+    let mut cfg = SimConfig::t300tr();
+    cfg.replug_after = Some(Duration::from_millis(100));
+    cfg.faults.vanish_mid_message = true;
+    let (conn, ctl) = mem_connector(cfg);
+    let mut h = LinkHost::start(conn.connect(T).unwrap().unwrap(), DeviceModel::T300tr);
+    h.run_until(T, identified);
+    h.host.request_fiscal_info(std::time::Instant::now());
+    h.run_until(T, |_| false);
+    assert!(h.gone);
+    assert!(conn.connect(T).unwrap().is_none());
+    let end = std::time::Instant::now() + T;
+    while !ctl.is_plugged() {
+        assert!(std::time::Instant::now() < end, "never plugged back in");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut h = LinkHost::start(conn.connect(T).unwrap().unwrap(), DeviceModel::T300tr);
+    h.run_until(T, identified);
+    ctl.unplug_for(Duration::from_millis(100));
+    h.run_until(T, |_| false);
+    assert!(h.gone);
+    let end = std::time::Instant::now() + T;
+    while !ctl.is_plugged() {
+        assert!(std::time::Instant::now() < end, "never plugged back in");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut h = LinkHost::start(conn.connect(T).unwrap().unwrap(), DeviceModel::T300tr);
+    h.run_until(T, identified);
+    assert_eq!(ctl.stats().handshakes, 3);
+}

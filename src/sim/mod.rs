@@ -100,6 +100,9 @@ pub struct SimConfig {
     /// Batch number written for card payments.
     pub batch_no: u32,
     pub faults: Faults,
+    /// In-process device ([`mem_connector`]): after the vanish fault unplugged it, plug it
+    /// back in after this long (`None` = stay unplugged until [`SimControl::plug`]).
+    pub replug_after: Option<Duration>,
     /// Print the device's log lines to stderr.
     pub verbose: bool,
 }
@@ -119,6 +122,7 @@ impl SimConfig {
             first_receipt_no: 1,
             batch_no: 16,
             faults: Faults::default(),
+            replug_after: None,
             verbose: false,
         }
     }
