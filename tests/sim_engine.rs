@@ -617,3 +617,18 @@ fn unacknowledged_sale_info_is_resent_after_a_new_link() {
     assert!(r.sim.sales()[0].acked);
     assert_eq!(r.sim.sales()[0].sends, 2);
 }
+
+#[test]
+fn the_real_devices_certificates_complete_the_handshake() {
+    for mut cfg in [SimConfig::x30tr(), SimConfig::t300tr()] {
+        let id = okclink::sim::DeviceIdentity::real(cfg.model);
+        cfg.identity = Some(id.clone());
+        let r = Rig::new(cfg);
+        assert_eq!(r.host.phase(), HostPhase::Active);
+        assert_eq!(r.dev_msgs_since(0)[0], (tag::CERTIFICATE, id.message));
+        assert!(r
+            .events
+            .iter()
+            .any(|e| matches!(e, HostEvent::CertificateOk(_))));
+    }
+}

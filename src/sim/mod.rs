@@ -167,6 +167,7 @@ pub fn sim_args_help() -> &'static str {
   --model x30tr|300tr        device model (default x30tr)
   --serial SERIAL            fiscal serial (default AV0000000001 / AT0000000001)
   --cert-message FILE        type-5 payload {\"certificate\",\"sign\"} to present (default: generated)
+  --real-cert                present the real device certificate of the model (from the logs)
   --fiscal-info FILE         fiscal-info JSON to serve (default: the model's real one)
   --delay-ms N               processing delay before answering requests
   --sale-delay-ms N          time between payment and receipt (sale info)
@@ -215,6 +216,7 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
     let mut listen = "127.0.0.1:7700".to_string();
     let mut serial = None;
     let mut cert_file = None;
+    let mut real_cert = false;
     let mut fiscal_file = None;
     let mut nums: Vec<(&str, u64)> = Vec::new();
     let mut faults = Faults::default();
@@ -243,6 +245,7 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
                 let n: u64 = v.parse().map_err(|_| format!("{a}: not a number: {v:?}"))?;
                 nums.push((a.as_str(), n));
             }
+            "--real-cert" => real_cert = true,
             "--silent" => faults.silent = true,
             "--hello-ok-after-keyshare" => faults.hello_ok_after_keyshare = true,
             "--bad-certificate" => faults.bad_certificate = true,
@@ -259,6 +262,9 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
     let mut cfg = SimConfig::for_model(model);
     if let Some(s) = serial {
         cfg.serial = s;
+    }
+    if real_cert {
+        cfg.identity = Some(DeviceIdentity::real(model));
     }
     if let Some(f) = cert_file {
         cfg.identity = Some(DeviceIdentity::from_message_file(
