@@ -632,3 +632,26 @@ fn the_real_devices_certificates_complete_the_handshake() {
             .any(|e| matches!(e, HostEvent::CertificateOk(_))));
     }
 }
+
+#[test]
+fn disconnect_is_answered_and_a_new_hello_starts_over() {
+    for cfg in [SimConfig::x30tr(), SimConfig::t300tr()] {
+        let mut r = Rig::new(cfg);
+        let mark = r.from_dev.len();
+        r.host.disconnect(r.now);
+        r.pump();
+        assert_eq!(r.dev_msgs_since(mark), vec![(tag::DISCONNECT, OK.to_vec())]);
+        assert_eq!(r.host.phase(), HostPhase::Closed);
+        assert!(r.events.contains(&HostEvent::Closed));
+        assert!(!r.sim.is_connected());
+        assert_eq!(*r.sim.received_types().last().unwrap(), tag::DISCONNECT);
+        // Same device, next session.
+        r.host = okclink::proto::session::HostSession::new(
+            okclink::proto::session::HostConfig::new("YourCompanyName", r.sim.model()),
+        );
+        r.host.start(r.now);
+        r.pump();
+        assert_eq!(r.host.phase(), HostPhase::Active);
+        assert_eq!(r.sim.stats().handshakes, 2);
+    }
+}
