@@ -655,3 +655,28 @@ fn disconnect_is_answered_and_a_new_hello_starts_over() {
         assert_eq!(r.sim.stats().handshakes, 2);
     }
 }
+
+#[test]
+fn a_basket_received_before_the_link_dropped_still_becomes_a_receipt() {
+    let mut cfg = SimConfig::x30tr();
+    cfg.processing_delay = Duration::from_millis(500);
+    let mut r = Rig::new(cfg);
+    r.send_data(1, tag::BASKET, BASKET_X30TR);
+    r.host.request_fiscal_info(r.now);
+    r.pump();
+    r.sim.link_reset();
+    r.host = okclink::proto::session::HostSession::new(okclink::proto::session::HostConfig::new(
+        "YourCompanyName",
+        r.sim.model(),
+    ));
+    r.events.clear();
+    let mark = r.from_dev.len();
+    r.host.start(r.now);
+    r.pump();
+    r.advance(Duration::from_millis(600));
+    // The new host sees the handshake and the sale info, not the lost basket "OK" nor the
+    // fiscal info asked on the old link.
+    assert_eq!(t(&r.dev_msgs_since(mark)), vec![5, 4, 6, 0, 0, 3, 3]);
+    assert_eq!(r.serial_in(3).len(), 1);
+    assert!(r.sim.sales()[0].acked);
+}

@@ -41,8 +41,9 @@ struct Open {
 
 #[derive(Debug, Clone)]
 enum Job {
-    /// An application request whose processing delay ran out.
-    Request(u16, Vec<u8>),
+    /// An application request whose processing delay ran out, with the link epoch it
+    /// arrived on.
+    Request(u16, Vec<u8>, u64),
     /// The operator finished the open sale (X30TR: customer paid at the device).
     Complete,
 }
@@ -89,6 +90,10 @@ pub struct Simulator {
     app_count: u32,
     connected: bool,
     vanished: bool,
+    /// Replies being produced for a host that is gone: dropped.
+    muting: bool,
+    /// Incremented by every `link_reset`.
+    epoch: u64,
     stats: SimStats,
     logs: VecDeque<String>,
 }
@@ -120,6 +125,8 @@ impl Simulator {
             app_count: 0,
             connected: false,
             vanished: false,
+            muting: false,
+            epoch: 0,
             stats: SimStats::default(),
             logs: VecDeque::new(),
             cfg,
@@ -202,9 +209,13 @@ impl Simulator {
     /// fiscal state (receipt numbers, unacknowledged sale infos, an open receipt).
     pub fn link_reset(&mut self) {
         self.dev.reset();
+        self.epoch += 1;
         while self.dev.poll_event().is_some() {}
         self.out.clear();
-        self.jobs.retain(|(_, j)| matches!(j, Job::Complete));
+        // Baskets and payments already received are still carried out (their replies are
+        // lost with the link); a fiscal-info answer is pointless.
+        self.jobs
+            .retain(|(_, j)| !matches!(j, Job::Request(tag::FISCAL_INFO, ..)));
         self.connected = false;
         self.vanished = false;
         self.resend_at = None;
@@ -333,10 +344,12 @@ impl Simulator {
                     return;
                 }
                 if self.cfg.processing_delay.is_zero() {
-                    self.process(now, t, v);
+                    self.process(now, t, v, self.epoch);
                 } else {
-                    self.jobs
-                        .push((now + self.cfg.processing_delay, Job::Request(t, v)));
+                    self.jobs.push((
+                        now + self.cfg.processing_delay,
+                        Job::Request(t, v, self.epoch),
+                    ));
                 }
             }
             other => self.log(format!("type {other} ignored")),
@@ -352,7 +365,17 @@ impl Simulator {
         self.dev.send(t, &fiscal::cp1254(text));
     }
 
-    fn process(&mut self, now: Instant, t: u16, v: Vec<u8>) {
+    /// Carry out a request. Without a connected host (the link dropped while the request
+    /// waited out its processing delay) the work is still done — a basket still becomes a
+    /// receipt — but the replies are not sent.
+    fn process(&mut self, now: Instant, t: u16, v: Vec<u8>, epoch: u64) {
+        self.muting = !self.connected || epoch != self.epoch;
+        self.process_inner(now, t, v);
+        self.pump(Some(now));
+        self.muting = false;
+    }
+
+    fn process_inner(&mut self, now: Instant, t: u16, v: Vec<u8>) {
         match t {
             tag::FISCAL_INFO => {
                 let f = self.cfg.fiscal_info.clone();
@@ -422,7 +445,6 @@ impl Simulator {
             },
             _ => {}
         }
-        self.pump(Some(now));
     }
 
     fn schedule_complete(&mut self, now: Instant) {
@@ -524,9 +546,14 @@ impl Simulator {
         let payload = self.sales[i].sale_info.clone();
         self.sales[i].sends += 1;
         self.stats.sale_info_sends += 1;
+        // Replies queued before (possibly muted) go first; the sale info itself is not a
+        // reply and goes to whichever host is connected now.
+        self.pump(Some(now));
+        let muting = std::mem::replace(&mut self.muting, false);
         self.dev.answer(tag::SALE_INFO, &payload);
         self.resend_at = Some(now + self.cfg.sale_resend_interval);
         self.pump(Some(now));
+        self.muting = muting;
     }
 
     /// Advance time: run delayed requests and re-send an unacknowledged sale info.
@@ -544,7 +571,7 @@ impl Simulator {
         {
             let (_, job) = self.jobs.remove(pos);
             match job {
-                Job::Request(t, v) => self.process(now, t, v),
+                Job::Request(t, v, e) => self.process(now, t, v, e),
                 Job::Complete => self.complete(now, None),
             }
         }
@@ -574,6 +601,10 @@ impl Simulator {
     /// Apply the output faults to one message of the device session.
     fn emit(&mut self, m: Vec<u8>) {
         if self.vanished {
+            return;
+        }
+        if self.muting {
+            self.log("reply dropped: no host connected".into());
             return;
         }
         let f = self.cfg.faults.clone();
