@@ -172,6 +172,11 @@ impl Simulator {
         self.cfg.processing_delay = d;
     }
 
+    /// Change the time between payment and receipt for sales paid from now on.
+    pub fn set_sale_delay(&mut self, d: std::time::Duration) {
+        self.cfg.sale_delay = d;
+    }
+
     /// Everything received so far, decoded (type + payload; 49/50 left out).
     pub fn received(&self) -> &[Received] {
         &self.received

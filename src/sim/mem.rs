@@ -85,10 +85,20 @@ impl Connector for SimConnector {
     }
 }
 
-/// Control and inspection of an in-process simulated device.
+/// Control and inspection of an in-process simulated device (cheap to clone; the device
+/// thread ends when the connector and every `SimControl` are dropped).
 pub struct SimControl {
     shared: Arc<Shared>,
     tx: Mutex<Sender<Cmd>>,
+}
+
+impl Clone for SimControl {
+    fn clone(&self) -> Self {
+        SimControl {
+            shared: self.shared.clone(),
+            tx: Mutex::new(self.tx.lock().clone()),
+        }
+    }
 }
 
 impl SimControl {
@@ -121,6 +131,10 @@ impl SimControl {
     /// Change the processing delay.
     pub fn set_processing_delay(&self, d: Duration) {
         self.shared.sim.lock().set_processing_delay(d);
+    }
+    /// Change the time between payment and receipt.
+    pub fn set_sale_delay(&self, d: Duration) {
+        self.shared.sim.lock().set_sale_delay(d);
     }
     /// Send a RECONNECT (type 8) on the current link.
     pub fn request_reconnect(&self) {

@@ -26,6 +26,20 @@
 //! The sale info (type 3) is re-sent every [`SimConfig::sale_resend_interval`] until the
 //! host answers type 3 "OK", across reconnects too (receipt state survives a link drop).
 //! Amounts in the sale info are floats of the same kuruş value the basket carried.
+//!
+//! Choices where the samples are silent (marked "ours" in [`fiscal::texts`]):
+//! - Error texts other than the two real 300TR ones are the simulator's own Turkish texts,
+//!   cp1254-encoded like the real ones; the X30TR answers rejected baskets the same way
+//!   (the real X30TR was only seen accepting).
+//! - The 300TR answers each accepted payment (type 10) with `{"basketID":…,"status":0}`
+//!   (no real payment reply was ever captured); non-cash payments may not exceed what is
+//!   left to pay, cash may (change).
+//! - An X30TR basket without payment items is paid in cash at the device.
+//! - Receipt `status`: 0 completed, -1 cancelled at the device ([`Faults::cancel_sales`]),
+//!   99 voided (`isVoid`), following the customer code quoted in DROP-IN §5.3.
+//! - X30TR payment `id`s: cash 1, card 0 (real), food card 2, open account 3 (ours).
+//! - A basket or payment that arrived before the link dropped is still carried out (its
+//!   reply is lost); the resulting sale info goes to the next host.
 
 use std::time::Duration;
 
