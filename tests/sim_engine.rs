@@ -680,3 +680,45 @@ fn a_basket_received_before_the_link_dropped_still_becomes_a_receipt() {
     assert_eq!(r.serial_in(3).len(), 1);
     assert!(r.sim.sales()[0].acked);
 }
+
+#[test]
+fn fault_lose_incoming_every_ignores_host_messages() {
+    // Host message 1 after the key share (the device-info request) gets through.
+    let mut r = with_faults(
+        SimConfig::x30tr(),
+        Faults {
+            lose_incoming_every: Some(2),
+            ..Faults::default()
+        },
+    );
+    assert!(r.host.serial().is_some());
+    r.host.request_fiscal_info(r.now);
+    r.pump();
+    r.advance(Duration::from_secs(6));
+    // Host message 2 = the fiscal-info request: lost, the host times out.
+    assert!(r.events.contains(&HostEvent::FiscalInfo(Err(vec![]))));
+    assert_eq!(r.sim.stats().lost_incoming, 1);
+    assert_eq!(r.sim.received_types(), vec![4, 6, 0]);
+}
+
+#[test]
+fn fault_junk_every_writes_bytes_that_cannot_start_a_message() {
+    let mut r = with_faults(
+        SimConfig::x30tr(),
+        Faults {
+            junk_every: Some(3),
+            ..Faults::default()
+        },
+    );
+    let n = r.raw_from_dev.len();
+    r.host.request_fiscal_info(r.now);
+    r.pump();
+    // Junk, then the fiscal info (message 3 after the key share) and its OK.
+    assert_eq!(r.raw_from_dev[n], okclink::sim::JUNK);
+    assert!(r
+        .events
+        .contains(&HostEvent::FiscalInfo(Ok(FISCAL_X30TR.to_vec()))));
+    assert_eq!(r.sim.stats().junk, 1);
+    // The host answered the junk with a type-60 error.
+    assert!(r.sim.received_types().contains(&tag::ERROR));
+}

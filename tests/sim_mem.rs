@@ -199,3 +199,31 @@ fn unplug_for_and_replug_after_vanish_plug_the_device_back_in() {
     h.run_until(T, identified);
     assert_eq!(ctl.stats().handshakes, 3);
 }
+
+#[test]
+fn junk_on_the_stream_is_garbage_for_the_host_reader() {
+    let (conn, ctl) = mem_connector(SimConfig::x30tr());
+    let mut h = LinkHost::start(conn.connect(T).unwrap().unwrap(), DeviceModel::X30tr);
+    h.run_until(T, identified);
+    ctl.set_faults(Faults {
+        junk_every: Some(1),
+        ..Faults::default()
+    });
+    h.host.request_fiscal_info(std::time::Instant::now());
+    h.run_until(T, |e| fiscal_ok(e).is_some());
+    assert!(!h.garbage.is_empty());
+    assert!(h
+        .garbage
+        .iter()
+        .all(|g| *g == okclink::proto::message::text::NOT_START));
+    h.run_until(T, |_| ctl.received_types().contains(&tag::ERROR));
+    let e = ctl
+        .received()
+        .into_iter()
+        .find(|r| r.tag == tag::ERROR)
+        .unwrap();
+    assert_eq!(
+        e.payload,
+        okclink::proto::message::text::NOT_START.as_bytes()
+    );
+}

@@ -11,6 +11,10 @@ use crate::proto::pipeline::Key;
 use crate::proto::session::OK;
 use crate::transport::DeviceModel;
 
+/// What the `junk_every` fault writes before a message: no `00 31` start, so a stream
+/// reader discards it ("A packet is not starting with a valid tlv start").
+pub const JUNK: &[u8] = b"\xde\xad\xbe\xef";
+
 /// One message type + payload the device received (decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -58,6 +62,10 @@ pub struct SimStats {
     /// Received messages the device could not decode.
     pub undecodable: u64,
     pub dropped: u64,
+    /// Host messages the device ignored (`lose_incoming_every`).
+    pub lost_incoming: u64,
+    /// Junk chunks written (`junk_every`).
+    pub junk: u64,
     pub duplicated: u64,
     pub corrupted: u64,
     /// Sale-info (type 3 data) transmissions, first sends and re-sends.
@@ -88,6 +96,8 @@ pub struct Simulator {
     txn_no: u32,
     /// Count of messages sent since the key share (the fault counters' base).
     app_count: u32,
+    /// Count of host messages received since the key share.
+    in_count: u32,
     connected: bool,
     vanished: bool,
     /// Replies being produced for a host that is gone: dropped.
@@ -123,6 +133,7 @@ impl Simulator {
             resend_at: None,
             open: None,
             app_count: 0,
+            in_count: 0,
             connected: false,
             vanished: false,
             muting: false,
@@ -251,6 +262,20 @@ impl Simulator {
         if self.vanished {
             return;
         }
+        if self.connected {
+            self.in_count += 1;
+            let n = self.in_count;
+            if self
+                .cfg
+                .faults
+                .lose_incoming_every
+                .is_some_and(|k| k > 0 && n % k == 0)
+            {
+                self.stats.lost_incoming += 1;
+                self.log(format!("host message {n} lost (fault)"));
+                return;
+            }
+        }
         self.record(bytes);
         self.dev.on_message(bytes);
         self.pump(Some(now));
@@ -293,6 +318,7 @@ impl Simulator {
                 DeviceEvent::Connected => {
                     self.connected = true;
                     self.app_count = 0;
+                    self.in_count = 0;
                     self.stats.handshakes += 1;
                     self.log("key share acknowledged: connected".into());
                     if !self.unacked.is_empty() {
@@ -653,6 +679,12 @@ impl Simulator {
             }
             self.stats.corrupted += 1;
             self.log(format!("message {n} corrupted (fault)"));
+        }
+        if hit(f.junk_every) {
+            // Bytes that cannot start a message, written before it.
+            self.stats.junk += 1;
+            self.log(format!("junk before message {n} (fault)"));
+            self.out.push_back(JUNK.to_vec());
         }
         if hit(f.duplicate_every) {
             self.stats.duplicated += 1;

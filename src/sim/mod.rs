@@ -49,7 +49,7 @@ pub mod identity;
 mod mem;
 mod tcp;
 
-pub use engine::{Received, SaleRecord, SimStats, Simulator};
+pub use engine::{Received, SaleRecord, SimStats, Simulator, JUNK};
 pub use identity::DeviceIdentity;
 pub use mem::{mem_connector, SimControl};
 pub use tcp::{run_tcp_blocking, serve_tcp, SimServer};
@@ -70,6 +70,11 @@ pub struct Faults {
     pub drop_every: Option<u32>,
     /// Send every n-th message twice.
     pub duplicate_every: Option<u32>,
+    /// Write 4 junk bytes ([`JUNK`], no `00 31`) before every n-th message.
+    pub junk_every: Option<u32>,
+    /// Lose every n-th message the host sends after the key share (the device never
+    /// sees it; counted from the first host message after the key share).
+    pub lose_incoming_every: Option<u32>,
     /// Flip a ciphertext byte of every n-th message's data TLV (the host sees a CRC error).
     pub corrupt_every: Option<u32>,
     /// X30TR: send the hello "OK" only after the key share arrived, so it reaches the host
@@ -191,6 +196,8 @@ pub fn sim_args_help() -> &'static str {
   --drop-every N             drop every N-th message after the key share
   --duplicate-every N        send every N-th message twice
   --corrupt-every N          corrupt every N-th message (CRC error)
+  --junk-every N             write junk bytes before every N-th message
+  --lose-incoming-every N    ignore every N-th host message after the key share
   --hello-ok-after-keyshare  X30TR hello OK arrives after the key switch (race)
   --bad-certificate          present a certificate whose signature fails
   --vanish-mid-message       cut the next data message in half and drop the connection
@@ -253,8 +260,16 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
             "--serial" => serial = Some(val("--serial")?),
             "--cert-message" => cert_file = Some(val("--cert-message")?),
             "--fiscal-info" => fiscal_file = Some(val("--fiscal-info")?),
-            "--delay-ms" | "--sale-delay-ms" | "--resend-ms" | "--z-no" | "--receipt-no"
-            | "--drop-every" | "--duplicate-every" | "--corrupt-every" => {
+            "--delay-ms"
+            | "--sale-delay-ms"
+            | "--resend-ms"
+            | "--z-no"
+            | "--receipt-no"
+            | "--drop-every"
+            | "--duplicate-every"
+            | "--corrupt-every"
+            | "--junk-every"
+            | "--lose-incoming-every" => {
                 let v = val(a)?;
                 let n: u64 = v.parse().map_err(|_| format!("{a}: not a number: {v:?}"))?;
                 nums.push((a.as_str(), n));
@@ -300,6 +315,10 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
             "--drop-every" => faults.drop_every = Some(n32(n)?).filter(|&n| n > 0),
             "--duplicate-every" => faults.duplicate_every = Some(n32(n)?).filter(|&n| n > 0),
             "--corrupt-every" => faults.corrupt_every = Some(n32(n)?).filter(|&n| n > 0),
+            "--junk-every" => faults.junk_every = Some(n32(n)?).filter(|&n| n > 0),
+            "--lose-incoming-every" => {
+                faults.lose_incoming_every = Some(n32(n)?).filter(|&n| n > 0)
+            }
             _ => unreachable!(),
         }
     }

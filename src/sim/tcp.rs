@@ -89,6 +89,9 @@ impl SimServer {
     pub fn set_faults(&self, faults: Faults) {
         self.shared.sim.lock().set_faults(faults);
     }
+    pub fn faults(&self) -> Faults {
+        self.shared.sim.lock().faults().clone()
+    }
     pub fn request_reconnect(&self) {
         self.shared.sim.lock().request_reconnect();
     }
