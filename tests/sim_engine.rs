@@ -500,12 +500,7 @@ fn fault_vanish_cuts_a_message_in_half() {
     // One-shot: after a new link the device works normally.
     r.sim.link_reset();
     assert!(!r.sim.faults().vanish_mid_message);
-    r.host = okclink::proto::session::HostSession::new(okclink::proto::session::HostConfig::new(
-        "YourCompanyName",
-        r.sim.model(),
-    ));
-    r.host.start(r.now);
-    r.pump();
+    r.new_host();
     r.host.request_fiscal_info(r.now);
     r.pump();
     assert!(r
@@ -605,13 +600,7 @@ fn unacknowledged_sale_info_is_resent_after_a_new_link() {
     // The link drops; a new host connects.
     r.sim.link_reset();
     r.deliver = Box::new(|_, _| true);
-    r.host = okclink::proto::session::HostSession::new(okclink::proto::session::HostConfig::new(
-        "YourCompanyName",
-        r.sim.model(),
-    ));
-    r.events.clear();
-    r.host.start(r.now);
-    r.pump();
+    r.new_host();
     r.advance(Duration::from_millis(1));
     assert_eq!(r.serial_in(3).len(), 1);
     assert!(r.sim.sales()[0].acked);
@@ -646,11 +635,7 @@ fn disconnect_is_answered_and_a_new_hello_starts_over() {
         assert!(!r.sim.is_connected());
         assert_eq!(*r.sim.received_types().last().unwrap(), tag::DISCONNECT);
         // Same device, next session.
-        r.host = okclink::proto::session::HostSession::new(
-            okclink::proto::session::HostConfig::new("YourCompanyName", r.sim.model()),
-        );
-        r.host.start(r.now);
-        r.pump();
+        r.new_host();
         assert_eq!(r.host.phase(), HostPhase::Active);
         assert_eq!(r.sim.stats().handshakes, 2);
     }
@@ -665,14 +650,8 @@ fn a_basket_received_before_the_link_dropped_still_becomes_a_receipt() {
     r.host.request_fiscal_info(r.now);
     r.pump();
     r.sim.link_reset();
-    r.host = okclink::proto::session::HostSession::new(okclink::proto::session::HostConfig::new(
-        "YourCompanyName",
-        r.sim.model(),
-    ));
-    r.events.clear();
     let mark = r.from_dev.len();
-    r.host.start(r.now);
-    r.pump();
+    r.new_host();
     r.advance(Duration::from_millis(600));
     // The new host sees the handshake and the sale info, not the lost basket "OK" nor the
     // fiscal info asked on the old link.
@@ -719,6 +698,39 @@ fn fault_junk_every_writes_bytes_that_cannot_start_a_message() {
         .events
         .contains(&HostEvent::FiscalInfo(Ok(FISCAL_X30TR.to_vec()))));
     assert_eq!(r.sim.stats().junk, 1);
-    // The host answered the junk with a type-60 error.
-    assert!(r.sim.received_types().contains(&tag::ERROR));
+    // The host's stream reader rejected the junk; the host answered with a type-60 error.
+    assert_eq!(r.garbage, vec![text::NOT_START]);
+    let e = r.sim.received().last().unwrap().clone();
+    assert_eq!(
+        (e.tag, e.payload),
+        (tag::ERROR, text::NOT_START.as_bytes().to_vec())
+    );
+}
+
+#[test]
+fn fault_split_every_writes_messages_in_pieces_the_host_reassembles() {
+    let mut r = with_faults(
+        SimConfig::t300tr(),
+        Faults {
+            split_every: Some(1),
+            ..Faults::default()
+        },
+    );
+    assert!(r.host.serial().is_some());
+    let n = r.raw_from_dev.len();
+    r.host.request_fiscal_info(r.now);
+    r.pump();
+    // Two pieces, neither decodable alone; together the real fiscal info.
+    assert_eq!(r.raw_from_dev.len(), n + 2);
+    assert!(r.from_dev[n].is_none() && r.from_dev[n + 1].is_none());
+    let whole = [r.raw_from_dev[n].clone(), r.raw_from_dev[n + 1].clone()].concat();
+    assert_eq!(
+        sim_common::decode(r.host.key(), &whole).unwrap(),
+        vec![(2, FISCAL_300TR.to_vec())]
+    );
+    assert!(r
+        .events
+        .contains(&HostEvent::FiscalInfo(Ok(FISCAL_300TR.to_vec()))));
+    assert!(r.garbage.is_empty());
+    assert_eq!(r.sim.stats().split, 2);
 }

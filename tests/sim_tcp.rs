@@ -170,3 +170,22 @@ fn corrupted_messages_over_tcp_come_back_as_type_60() {
         .unwrap();
     assert_eq!(e.payload, text::CHECKSUM.as_bytes());
 }
+
+#[test]
+fn split_and_duplicated_messages_over_tcp_still_make_a_sale() {
+    let mut cfg = SimConfig::x30tr();
+    cfg.faults.split_every = Some(1);
+    cfg.faults.duplicate_every = Some(2);
+    let server = serve_tcp("127.0.0.1:0", cfg).unwrap();
+    let mut h = LinkHost::start(
+        tcp_link(server.local_addr(), DeviceModel::X30tr),
+        DeviceModel::X30tr,
+    );
+    h.run_until(T, identified);
+    h.host
+        .send_data(Instant::now(), 1, tag::BASKET, BASKET_X30TR);
+    h.run_until(T, |_| server.sales().first().is_some_and(|s| s.acked));
+    assert_eq!(h.serial_in(3).len(), 1);
+    assert!(h.garbage.is_empty());
+    assert!(server.stats().split >= 4);
+}

@@ -66,6 +66,8 @@ pub struct SimStats {
     pub lost_incoming: u64,
     /// Junk chunks written (`junk_every`).
     pub junk: u64,
+    /// Messages written in two pieces (`split_every`).
+    pub split: u64,
     pub duplicated: u64,
     pub corrupted: u64,
     /// Sale-info (type 3 data) transmissions, first sends and re-sends.
@@ -622,7 +624,8 @@ impl Simulator {
         [jobs, resend].into_iter().flatten().min()
     }
 
-    /// The next message to write to the link.
+    /// The next piece to write to the link: a whole message, except with the `split_every`
+    /// and `vanish_mid_message` faults (pieces) and `junk_every` (junk bytes).
     pub fn poll_output(&mut self) -> Option<Vec<u8>> {
         let m = self.out.pop_front()?;
         self.stats.sent += 1;
@@ -686,11 +689,26 @@ impl Simulator {
             self.log(format!("junk before message {n} (fault)"));
             self.out.push_back(JUNK.to_vec());
         }
-        if hit(f.duplicate_every) {
+        let copies = if hit(f.duplicate_every) {
             self.stats.duplicated += 1;
             self.log(format!("message {n} duplicated (fault)"));
-            self.out.push_back(m.clone());
+            2
+        } else {
+            1
+        };
+        let split = hit(f.split_every) && m.len() > 1;
+        if split {
+            self.stats.split += 1;
+            self.log(format!("message {n} written in two pieces (fault)"));
         }
-        self.out.push_back(m);
+        for _ in 0..copies {
+            if split {
+                let cut = m.len() / 2;
+                self.out.push_back(m[..cut].to_vec());
+                self.out.push_back(m[cut..].to_vec());
+            } else {
+                self.out.push_back(m.clone());
+            }
+        }
     }
 }

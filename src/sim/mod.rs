@@ -72,6 +72,9 @@ pub struct Faults {
     pub duplicate_every: Option<u32>,
     /// Write 4 junk bytes ([`JUNK`], no `00 31`) before every n-th message.
     pub junk_every: Option<u32>,
+    /// Write every n-th message in two pieces (a device splitting a message across USB
+    /// transfers; stream readers must re-assemble it).
+    pub split_every: Option<u32>,
     /// Lose every n-th message the host sends after the key share (the device never
     /// sees it; counted from the first host message after the key share).
     pub lose_incoming_every: Option<u32>,
@@ -197,6 +200,7 @@ pub fn sim_args_help() -> &'static str {
   --duplicate-every N        send every N-th message twice
   --corrupt-every N          corrupt every N-th message (CRC error)
   --junk-every N             write junk bytes before every N-th message
+  --split-every N            write every N-th message in two pieces
   --lose-incoming-every N    ignore every N-th host message after the key share
   --hello-ok-after-keyshare  X30TR hello OK arrives after the key switch (race)
   --bad-certificate          present a certificate whose signature fails
@@ -269,6 +273,7 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
             | "--duplicate-every"
             | "--corrupt-every"
             | "--junk-every"
+            | "--split-every"
             | "--lose-incoming-every" => {
                 let v = val(a)?;
                 let n: u64 = v.parse().map_err(|_| format!("{a}: not a number: {v:?}"))?;
@@ -316,6 +321,7 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
             "--duplicate-every" => faults.duplicate_every = Some(n32(n)?).filter(|&n| n > 0),
             "--corrupt-every" => faults.corrupt_every = Some(n32(n)?).filter(|&n| n > 0),
             "--junk-every" => faults.junk_every = Some(n32(n)?).filter(|&n| n > 0),
+            "--split-every" => faults.split_every = Some(n32(n)?).filter(|&n| n > 0),
             "--lose-incoming-every" => {
                 faults.lose_incoming_every = Some(n32(n)?).filter(|&n| n > 0)
             }

@@ -48,6 +48,10 @@ pub struct Rig {
     pub raw_from_dev: Vec<Vec<u8>>,
     /// Host → device filter: return false to lose the message.
     pub deliver: Deliver,
+    /// Device → host byte stream re-assembly (as the stream transports do).
+    pub splitter: okclink::proto::stream::MessageSplitter,
+    /// What the splitter rejected.
+    pub garbage: Vec<&'static str>,
 }
 
 impl Rig {
@@ -63,6 +67,8 @@ impl Rig {
             from_dev: vec![],
             raw_from_dev: vec![],
             deliver: Box::new(|_, _| true),
+            splitter: okclink::proto::stream::MessageSplitter::new(1 << 22),
+            garbage: vec![],
         };
         r.host.start(now);
         r.pump();
@@ -74,6 +80,16 @@ impl Rig {
     }
     pub fn t300tr() -> Rig {
         Rig::new(SimConfig::t300tr())
+    }
+
+    /// A new host session (call `sim.link_reset()` first for a new link); events are
+    /// cleared.
+    pub fn new_host(&mut self) {
+        self.splitter.clear();
+        self.events.clear();
+        self.host = HostSession::new(HostConfig::new("YourCompanyName", self.sim.model()));
+        self.host.start(self.now);
+        self.pump();
     }
 
     /// Move messages both ways until both sides are quiet.
@@ -97,7 +113,16 @@ impl Rig {
                 moved = true;
                 self.from_dev.push(decode(self.host.key(), &m));
                 self.raw_from_dev.push(m.clone());
-                self.host.on_message(self.now, &m);
+                self.splitter.push(&m);
+                while let Some(r) = self.splitter.next_message() {
+                    match r {
+                        Ok(m) => self.host.on_message(self.now, &m),
+                        Err(t) => {
+                            self.garbage.push(t);
+                            self.host.garbage(t);
+                        }
+                    }
+                }
             }
             if !moved {
                 break;
