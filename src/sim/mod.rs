@@ -360,6 +360,25 @@ mod tests {
         assert!(SimConfig::from_args(&args("--model foo")).is_err());
         assert!(SimConfig::from_args(&args("--delay-ms")).is_err());
         assert!(SimConfig::from_args(&args("--bogus")).is_err());
+        assert_eq!(run_cli(&args("--bogus")), 2);
+        assert_eq!(run_cli(&args("--help")), 0);
+        // A port that cannot be bound: I/O error, exit code 1.
+        assert_eq!(run_cli(&args("--listen 256.0.0.1:1")), 1);
+        let a = SimConfig::from_args(&args(
+            "--model x30tr --real-cert --junk-every 2 --split-every 3 --lose-incoming-every 4 --resend-ms 250 --z-no 7 --receipt-no 40",
+        ))
+        .unwrap();
+        let f = &a.config.faults;
+        assert_eq!(
+            (f.junk_every, f.split_every, f.lose_incoming_every),
+            (Some(2), Some(3), Some(4))
+        );
+        assert_eq!(a.config.sale_resend_interval, Duration::from_millis(250));
+        assert_eq!((a.config.z_no, a.config.first_receipt_no), (7, 40));
+        assert_eq!(
+            a.config.identity.unwrap().message,
+            identity::REAL_X30TR_MESSAGE
+        );
         let d = SimConfig::from_args(&[]).unwrap();
         assert_eq!(d.config.model, DeviceModel::X30tr);
         assert_eq!(d.listen, "127.0.0.1:7700");
