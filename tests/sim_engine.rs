@@ -734,3 +734,24 @@ fn fault_split_every_writes_messages_in_pieces_the_host_reassembles() {
     assert!(r.garbage.is_empty());
     assert_eq!(r.sim.stats().split, 2);
 }
+
+#[test]
+fn certificate_faults_set_at_run_time_apply_from_the_next_hello() {
+    let mut r = Rig::x30tr();
+    assert_eq!(r.host.phase(), HostPhase::Active);
+    r.sim.set_faults(Faults {
+        bad_certificate: true,
+        ..Faults::default()
+    });
+    r.sim.request_reconnect();
+    r.pump();
+    assert_eq!(r.host.phase(), HostPhase::AwaitCert);
+    assert!(r
+        .host_logs
+        .iter()
+        .any(|l| l.contains("Certificate Verification Failed")));
+    r.sim.set_faults(Faults::default());
+    r.sim.request_reconnect();
+    r.pump();
+    assert_eq!(r.host.phase(), HostPhase::Active);
+}
