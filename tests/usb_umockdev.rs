@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use okclink::proto::message::{build_message, tag};
 use okclink::proto::pipeline::Key;
+use okclink::proto::session::{HostConfig, HostEvent, HostSession, SendResult};
+use okclink::sim::{serve_tcp, SimConfig};
 use okclink::transport::usb::{UsbConfig, UsbConnector};
+use okclink::transport::DeviceModel;
 use okclink::transport::{Connector, Incoming, Link, LinkError, LinkReader, LinkWriter};
 use serde_json::{json, Value};
 
@@ -412,4 +415,178 @@ fn a_message_split_across_bulk_transfers_is_reassembled() {
     s.write_all(&both).unwrap();
     assert_eq!(recv_message(&mut r), a);
     assert_eq!(recv_message(&mut r), b);
+}
+
+/// The host protocol session driven over a link (what the hub does, without its threads).
+struct Host {
+    s: HostSession,
+    r: Box<dyn LinkReader>,
+    w: Box<dyn LinkWriter>,
+    events: Vec<HostEvent>,
+}
+
+impl Host {
+    fn new(link: Box<dyn Link>, model: DeviceModel) -> Host {
+        let (r, w) = link.split();
+        let mut s = HostSession::new(HostConfig::new("YourCompanyName", model));
+        s.start(Instant::now());
+        Host {
+            s,
+            r,
+            w,
+            events: vec![],
+        }
+    }
+
+    /// Run the session until an event matching `pred` (returned), failing after `timeout`.
+    fn until(&mut self, pred: impl Fn(&HostEvent) -> bool, timeout: Duration) -> HostEvent {
+        let end = Instant::now() + timeout;
+        loop {
+            while let Some(e) = self.s.poll_event() {
+                match e {
+                    HostEvent::Send(m) => self.w.send(&m).expect("bulk OUT"),
+                    HostEvent::Log(..) => {}
+                    other => {
+                        self.events.push(other.clone());
+                        if pred(&other) {
+                            return other;
+                        }
+                    }
+                }
+            }
+            assert!(Instant::now() < end, "timed out; events: {:?}", self.events);
+            match self.r.recv(Duration::from_millis(50)).expect("bulk IN") {
+                Incoming::Message(m) => self.s.on_message(Instant::now(), &m),
+                Incoming::Garbage(t) => self.s.garbage(t),
+                Incoming::Idle => {}
+            }
+            self.s.on_tick(Instant::now());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn aoa_switch_handshake_and_sale_against_the_simulator() {
+    let mut ctl = Ctl::new();
+    let sim = serve_tcp("127.0.0.1:0", SimConfig::x30tr()).unwrap();
+    ctl.call(json!({"op": "add", "name": "phone", "kind": "android",
+                    "bulk": sim.local_addr().to_string(), "reenum_delay_ms": 100}));
+    let c = UsbConnector::new(cfg());
+    let link = connect(&c, Duration::from_secs(8));
+    let mut h = Host::new(link, DeviceModel::X30tr);
+    let serial = h.until(
+        |e| matches!(e, HostEvent::Identified(_)),
+        Duration::from_secs(10),
+    );
+    let t_ident = ctl.now();
+    assert_eq!(serial, HostEvent::Identified(b"AV0000000001".to_vec()));
+    assert!(
+        matches!(h.events[0], HostEvent::CertificateOk(_)),
+        "{:?}",
+        h.events
+    );
+    let added = ctl.log("phone.acc")["t"]["added"].as_f64().unwrap();
+    eprintln!(
+        "PERF re-enumeration -> identified (deviceState(true)): {:.1} ms",
+        (t_ident - added) * 1000.0
+    );
+
+    h.s.request_fiscal_info(Instant::now());
+    let fi = h.until(
+        |e| matches!(e, HostEvent::FiscalInfo(_)),
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        fi,
+        HostEvent::FiscalInfo(Ok(SimConfig::x30tr().fiscal_info))
+    );
+
+    let basket = std::fs::read(shared().join("protocol/samples/basket-x30tr.json")).unwrap();
+    h.s.send_data(Instant::now(), 1, tag::BASKET, &basket);
+    let done = h.until(
+        |e| matches!(e, HostEvent::SendDone(..)),
+        Duration::from_secs(10),
+    );
+    assert_eq!(done, HostEvent::SendDone(1, SendResult::Sent));
+    let info = h.until(
+        |e| matches!(e, HostEvent::SerialIn(3, _)),
+        Duration::from_secs(10),
+    );
+    let HostEvent::SerialIn(_, info) = info else {
+        unreachable!()
+    };
+    let v: Value = serde_json::from_slice(&info).expect("sale info is JSON");
+    assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000001"));
+    assert_eq!(v["status"], json!(0));
+
+    h.s.disconnect(Instant::now());
+    h.until(|e| *e == HostEvent::Closed, Duration::from_secs(10));
+    assert_eq!(sim.sales_count(), 1);
+    let types = sim.received_types();
+    for t in [
+        tag::HELLO,
+        tag::SHARE_KEY,
+        tag::DEVICE_INFO,
+        tag::FISCAL_INFO,
+        tag::BASKET,
+        tag::SALE_INFO,
+        tag::DISCONNECT,
+    ] {
+        assert!(types.contains(&t), "device never got type {t}: {types:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn unplug_mid_sale_then_replug_finishes_the_sale() {
+    let mut ctl = Ctl::new();
+    let mut sc = SimConfig::x30tr();
+    // The customer takes a while at the device: the cable is pulled before the receipt.
+    sc.sale_delay = Duration::from_millis(1500);
+    let sim = serve_tcp("127.0.0.1:0", sc).unwrap();
+    let bulk = sim.local_addr().to_string();
+    ctl.call(json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": bulk}));
+    let c = UsbConnector::new(cfg());
+    let mut h = Host::new(connect(&c, Duration::from_secs(5)), DeviceModel::X30tr);
+    h.until(
+        |e| matches!(e, HostEvent::Identified(_)),
+        Duration::from_secs(10),
+    );
+    let basket = std::fs::read(shared().join("protocol/samples/basket-x30tr.json")).unwrap();
+    h.s.send_data(Instant::now(), 1, tag::BASKET, &basket);
+    h.until(
+        |e| matches!(e, HostEvent::SendDone(..)),
+        Duration::from_secs(10),
+    );
+
+    ctl.call(json!({"op": "unplug", "name": "acc"}));
+    let err = loop {
+        match h.r.recv(Duration::from_secs(5)) {
+            Ok(Incoming::Idle) | Ok(Incoming::Message(_)) => continue,
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, LinkError::Gone(_)), "{err:?}");
+    h.s.link_lost();
+    h.w.close();
+
+    // Replugged (same simulator, receipt state kept): a new session gets the sale info.
+    ctl.call(json!({"op": "add", "name": "acc2", "kind": "accessory", "bulk": bulk}));
+    let mut h2 = Host::new(connect(&c, Duration::from_secs(5)), DeviceModel::X30tr);
+    h2.until(
+        |e| matches!(e, HostEvent::Identified(_)),
+        Duration::from_secs(10),
+    );
+    let info = h2.until(
+        |e| matches!(e, HostEvent::SerialIn(3, _)),
+        Duration::from_secs(10),
+    );
+    let HostEvent::SerialIn(_, info) = info else {
+        unreachable!()
+    };
+    let v: Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000001"));
+    assert_eq!(sim.sales_count(), 1);
 }
