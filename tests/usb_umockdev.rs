@@ -590,3 +590,40 @@ fn unplug_mid_sale_then_replug_finishes_the_sale() {
     assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000001"));
     assert_eq!(sim.sales_count(), 1);
 }
+
+/// utime + stime of this process, in clock ticks (USER_HZ, 100 on Linux).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn an_idle_connected_device_stays_usable() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    ctl.call(json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": peer.addr}));
+    let mut s = peer.stream();
+    let c = UsbConnector::new(cfg());
+    let (mut r, mut w) = connect(&c, Duration::from_secs(3)).split();
+    // Idle like the hub's reader: recv in 1 s waits, nothing arrives.
+    let c0 = cpu_ticks();
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        assert!(matches!(r.recv(Duration::from_secs(1)), Ok(Incoming::Idle)));
+    }
+    let ticks = cpu_ticks() - c0;
+    eprintln!(
+        "PERF idle connected device, test process CPU (includes umockdev's reap loop): {:.1} % of one core",
+        ticks as f64 / 100.0 / t0.elapsed().as_secs_f64() * 100.0
+    );
+    // Still fine afterwards.
+    let h = hello();
+    w.send(&h).unwrap();
+    assert_eq!(read_exact(&mut s, h.len()), h);
+    let reply = ok_reply(tag::HELLO);
+    s.write_all(&reply).unwrap();
+    assert_eq!(recv_message(&mut r), reply);
+}
