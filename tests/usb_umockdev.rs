@@ -627,3 +627,61 @@ fn an_idle_connected_device_stays_usable() {
     s.write_all(&reply).unwrap();
     assert_eq!(recv_message(&mut r), reply);
 }
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn a_device_plugged_while_connect_waits_is_opened_through_hotplug() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    let c = UsbConnector::new(cfg());
+    assert!(c.connect(Duration::from_millis(50)).unwrap().is_none());
+    assert!(c.uses_hotplug(), "libusb on Linux has hot-plug");
+    let addr = peer.addr.clone();
+    // Plug the device while connect is waiting for arrivals.
+    let waiter = std::thread::spawn(move || {
+        let t = Instant::now();
+        let l = c.connect(Duration::from_secs(5)).unwrap();
+        (l.map(|l| l.describe()), t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    ctl.call(json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": addr}));
+    let (found, _) = waiter.join().unwrap();
+    assert!(found.expect("not found").starts_with("usb 18d1:2d00"));
+    let t = ctl.log("acc")["t"].clone();
+    eprintln!(
+        "PERF plug -> interface claimed (hot-plug wait): {:.1} ms",
+        (t["claimed"].as_f64().unwrap() - t["added"].as_f64().unwrap()) * 1000.0
+    );
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn without_hotplug_discovery_polls() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    let c = UsbConnector::new(UsbConfig {
+        hotplug: false,
+        ..cfg()
+    });
+    let t = Instant::now();
+    assert!(c.connect(Duration::from_secs(5)).unwrap().is_none());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "must not wait for arrivals"
+    );
+    assert!(!c.uses_hotplug());
+    assert_eq!(c.poll_interval(), Duration::from_millis(250));
+    ctl.call(json!({"op": "add", "name": "phone", "kind": "android", "bulk": peer.addr}));
+    let mut link = None;
+    for _ in 0..40 {
+        if let Some(l) = c.connect(Duration::from_secs(6)).unwrap() {
+            link = Some(l);
+            break;
+        }
+        std::thread::sleep(c.poll_interval());
+    }
+    let link = link.expect("polling never found the phone");
+    assert_eq!(ctl.control("phone"), captured_control());
+    let mut stream = peer.stream();
+    let (_r, _w) = exchange(link, &mut stream);
+}

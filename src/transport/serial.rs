@@ -12,7 +12,7 @@
 //!   (vendor: 1 s); a read error, end of file or the path vanishing ends the link.
 
 use std::io::{ErrorKind, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,7 +124,7 @@ pub fn discover(cfg: &SerialConfig) -> Option<PathBuf> {
 
 /// Walk up from a tty's `device` link to the USB device directory and read its ids.
 #[cfg(target_os = "linux")]
-fn usb_ids_of(device: &Path) -> Option<(u16, u16)> {
+fn usb_ids_of(device: &std::path::Path) -> Option<(u16, u16)> {
     let mut dir = std::fs::canonicalize(device).ok()?;
     for _ in 0..4 {
         let v = std::fs::read_to_string(dir.join("idVendor"));

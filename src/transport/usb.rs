@@ -126,6 +126,9 @@ pub struct UsbConfig {
     pub hotplug: bool,
     /// Re-scan interval of the discovery loop (default 250 ms).
     pub poll_interval: Duration,
+    /// With hot-plug, how long one `connect` that found nothing keeps waiting for an arrival
+    /// (within its budget) before returning to the discovery loop (default 1 s).
+    pub arrival_wait: Duration,
     /// First back-off for a device that failed to switch or to open (doubles each time).
     pub backoff_initial: Duration,
     /// Longest back-off.
@@ -150,6 +153,7 @@ impl Default for UsbConfig {
             max_message: 1 << 20,
             hotplug: true,
             poll_interval: Duration::from_millis(250),
+            arrival_wait: Duration::from_secs(1),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
         }
@@ -546,7 +550,11 @@ impl UsbConnector {
             gone: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
-        lock(&self.watch.links).push((key, Arc::downgrade(&shared)));
+        {
+            let mut links = lock(&self.watch.links);
+            links.retain(|(_, w)| w.strong_count() > 0);
+            links.push((key, Arc::downgrade(&shared)));
+        }
         if self.cfg.identify_accessory {
             // Best effort: the device already has the strings of the switch.
             let _ = self.identify(&shared.handle, false);
@@ -643,7 +651,8 @@ impl Connector for UsbConnector {
     }
 
     fn connect(&self, budget: Duration) -> Result<Option<Box<dyn Link>>, LinkError> {
-        let deadline = Instant::now() + budget;
+        let start = Instant::now();
+        let deadline = start + budget;
         let rt = self.runtime()?;
         let mut last_error = None;
         loop {
@@ -651,12 +660,13 @@ impl Connector for UsbConnector {
             if let Some(link) = self.scan(&rt, deadline, &mut last_error)? {
                 return Ok(Some(link));
             }
-            // With hot-plug, wait for an arrival within the budget instead of returning to
-            // the discovery loop's sleep: a plugged device is seen at once.
-            if !rt.hotplug || Instant::now() >= deadline {
+            // With hot-plug, wait a little for an arrival instead of returning to the
+            // discovery loop's sleep: a plugged device is seen at once.
+            let wait_until = deadline.min(start + self.cfg.arrival_wait);
+            if !rt.hotplug || Instant::now() >= wait_until {
                 break;
             }
-            self.watch.wait_arrival(seen, deadline);
+            self.watch.wait_arrival(seen, wait_until);
             if self.watch.generation() == seen {
                 break;
             }
