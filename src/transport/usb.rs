@@ -21,7 +21,7 @@
 //!   no zero-length packet is ever needed.
 //! - `LIBUSB_ERROR_NO_DEVICE` or a pipe error (stall) ends the session: [`LinkError::Gone`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
@@ -204,7 +204,7 @@ enum Probe {
 #[derive(Default)]
 struct ProbeState {
     backoff: HashMap<DevKey, Backoff>,
-    not_aoa: HashMap<DevKey, ()>,
+    not_aoa: HashSet<DevKey>,
 }
 
 /// Shared between the connector, the hot-plug callback and the open links.
@@ -386,7 +386,7 @@ impl UsbConnector {
 
     fn backed_off(&self, key: &DevKey, now: Instant) -> bool {
         let st = lock(&self.probe);
-        st.not_aoa.contains_key(key) || st.backoff.get(key).is_some_and(|b| b.until > now)
+        st.not_aoa.contains(key) || st.backoff.get(key).is_some_and(|b| b.until > now)
     }
 
     fn back_off(&self, key: DevKey, extra: Duration, first: Duration) {
@@ -405,7 +405,7 @@ impl UsbConnector {
     fn prune(&self, present: &[DevKey]) {
         let mut st = lock(&self.probe);
         st.backoff.retain(|k, _| present.contains(k));
-        st.not_aoa.retain(|k, _| present.contains(k));
+        st.not_aoa.retain(|k| present.contains(k));
     }
 
     /// Send the identification strings (and `START` when `start`).
@@ -619,7 +619,7 @@ impl UsbConnector {
             }
             match self.probe_candidate(dev) {
                 Probe::NotAoa => {
-                    lock(&self.probe).not_aoa.insert(*key, ());
+                    lock(&self.probe).not_aoa.insert(*key);
                 }
                 Probe::Failed(e) => {
                     *last_error = Some(e);
