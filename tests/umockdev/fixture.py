@@ -20,6 +20,8 @@ Emulated devices:
              written to it, bytes read from it are cut into messages by their TLV length fields
              (or into `in_chunk`-byte pieces) and returned by IN transfers
   decoy      any other device (e.g. a keyboard 046d:c31c): STALLs every control request
+  ftdi       a 300TR's FTDI bridge (0403:6001) with its tty /dev/ttyUSB<tty> in sysfs; the tty
+             is a pseudo-terminal whose other side is relayed, raw, to `bulk` (the simulator)
 
 Unplug follows the kernel: pending URBs complete with -ENODEV, later usbdevfs calls fail with
 ENODEV, a "remove" uevent is sent and the device leaves sysfs.
@@ -167,7 +169,7 @@ class Device:
         self.name = name
         self.spec = dict(spec)
         self.kind = spec.get("kind", "android")
-        dflt = {"android": (0x18D1, 0x4EE1), "accessory": (0x18D1, 0x2D00), "hub": (0x1D6B, 0x0002), "decoy": (0x046D, 0xC31C)}
+        dflt = {"android": (0x18D1, 0x4EE1), "accessory": (0x18D1, 0x2D00), "hub": (0x1D6B, 0x0002), "decoy": (0x046D, 0xC31C), "ftdi": (0x0403, 0x6001)}
         self.vid = int(spec.get("vid", dflt.get(self.kind, (0x046D, 0xC31C))[0]))
         self.pid = int(spec.get("pid", dflt.get(self.kind, (0x046D, 0xC31C))[1]))
         self.protocol = spec.get("protocol", 2 if self.kind in ("android", "accessory") else None)
@@ -187,6 +189,8 @@ class Device:
 
     # ---- life cycle -------------------------------------------------------------------
     def plug(self, devnum, port):
+        if self.kind == "ftdi":
+            return self.plug_ftdi(devnum, port)
         self.devnum = devnum
         self.syspath = "/sys/devices/pci0000:00/0000:00:14.0/usb1" + ("" if self.kind == "hub" else "/1-%d" % port)
         self.devnode = "/dev/bus/usb/001/%03d" % devnum
@@ -232,7 +236,101 @@ class Device:
         self.t["added"] = time.monotonic()
         log("plugged", self.name, "%04x:%04x" % (self.vid, self.pid), self.devnode)
 
+    def plug_ftdi(self, devnum, port):
+        self.devnum = devnum
+        n = int(self.spec.get("tty", 0))
+        usb = "/devices/pci0000:00/0000:00:14.0/usb1/1-%d" % port
+        self.syspath = "/sys" + usb
+        self.ttypath = "/sys%s/1-%d:1.0/ttyUSB%d/tty/ttyUSB%d" % (usb, port, n, n)
+        self.devnode = "/dev/ttyUSB%d" % n
+        desc = device_descriptor(self.vid, self.pid) + config_descriptor([(0, 0xFF, 0xFF, 0xFF, [(0x81, 2, 64), (0x02, 2, 64)])])
+        self.fx.tb.add_from_string("\n".join([
+            "P: " + usb,
+            "N: bus/usb/001/%03d" % devnum,
+            "E: DEVNAME=/dev/bus/usb/001/%03d" % devnum,
+            "E: DEVTYPE=usb_device",
+            "E: SUBSYSTEM=usb",
+            "E: BUSNUM=001",
+            "E: DEVNUM=%03d" % devnum,
+            "A: busnum=1\\n",
+            "A: devnum=%d\\n" % devnum,
+            "A: idVendor=%04x\\n" % self.vid,
+            "A: idProduct=%04x\\n" % self.pid,
+            "A: bConfigurationValue=1\\n",
+            "A: speed=12\\n",
+            "A: dev=189:%d\\n" % (devnum - 1),
+            "H: descriptors=" + desc.hex().upper(),
+            "",
+            "P: " + self.ttypath[len("/sys"):],
+            "N: ttyUSB%d" % n,
+            "E: DEVNAME=" + self.devnode,
+            "E: SUBSYSTEM=tty",
+            "E: MAJOR=188",
+            "E: MINOR=%d" % n,
+            "A: dev=188:%d\\n" % n,
+            "L: device=../../../ttyUSB%d" % n,
+            "",
+        ]))
+        # umockdev's default handler knows no TIOCEXCL/TCGETS2: run every tty ioctl for real
+        # on the client's pty fd.
+        self.handler = PassThrough()
+        self.fx.tb.attach_ioctl(self.devnode, self.handler)
+        self.master = os.dup(self.fx.tb.get_dev_fd(self.devnode))
+        if self.spec.get("bulk"):
+            host, p = self.spec["bulk"].rsplit(":", 1)
+            self.sock = socket.create_connection((host, int(p)), timeout=5)
+            self.sock.settimeout(None)
+            threading.Thread(target=self.tty_relay, daemon=True).start()
+        self.t["added"] = time.monotonic()
+        log("plugged", self.name, self.devnode)
+
+    def tty_relay(self):
+        import select
+
+        master, sock = self.master, self.sock
+        while not self.gone:
+            try:
+                r, _, _ = select.select([master, sock], [], [], 0.1)
+                if master in r:
+                    data = os.read(master, 65536)
+                    self.out_bytes += data
+                    sock.sendall(data)
+                if sock in r:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    os.write(master, data)
+            except OSError:
+                # EIO while no one has the tty open
+                time.sleep(0.01)
+
+    def unplug_ftdi(self):
+        self.gone = True
+        try:
+            self.fx.tb.detach_ioctl(self.devnode)
+        except Exception:  # noqa: BLE001 - already detached
+            pass
+        self.fx.tb.uevent(self.ttypath, "remove")
+        self.fx.tb.remove_device(self.ttypath)
+        self.fx.tb.uevent(self.syspath, "remove")
+        self.fx.tb.remove_device(self.syspath)
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.t["removed"] = time.monotonic()
+        log("unplugged", self.name)
+
     def unplug(self):
+        if self.kind == "ftdi":
+            if not self.gone:
+                self.unplug_ftdi()
+            return
         with LOCK:
             if self.gone:
                 return
@@ -435,6 +533,14 @@ class Handler(UMockdev.IoctlBase):
     def do_client_vanished(self, client):
         with LOCK:
             self.dev.ioctls.append("CLOSE")
+
+
+class PassThrough(UMockdev.IoctlBase):
+    def do_handle_ioctl(self, client):
+        res = client.execute()
+        ret, err = res if isinstance(res, tuple) else (res, 0)
+        client.complete(ret, err if ret < 0 else 0)
+        return True
 
 
 class Fixture:
