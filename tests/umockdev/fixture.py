@@ -486,6 +486,16 @@ class Handler(UMockdev.IoctlBase):
         self.dev = dev
 
     def do_handle_ioctl(self, client):
+        try:
+            return self.handle(client)
+        except Exception:  # noqa: BLE001 - never leave the client hanging
+            import traceback
+
+            traceback.print_exc()
+            client.complete(-1, 5)  # EIO
+            return True
+
+    def handle(self, client):
         dev = self.dev
         req = client.get_request()
         name = IOCTLS.get(req, hex(req))
