@@ -306,8 +306,13 @@ pub struct UsbConnector {
     cfg: UsbConfig,
     watch: Arc<Watch>,
     runtime: Mutex<Option<Arc<Runtime>>>,
+    /// When libusb last failed to initialise: retried after [`INIT_RETRY`], quietly meanwhile.
+    init_failed: Mutex<Option<Instant>>,
     probe: Mutex<ProbeState>,
 }
+
+/// How long to wait before retrying a failed libusb initialisation.
+const INIT_RETRY: Duration = Duration::from_secs(5);
 
 impl UsbConnector {
     /// Never fails: libusb is initialised on the first `connect` (and again later if that
@@ -317,6 +322,7 @@ impl UsbConnector {
             cfg,
             watch: Arc::new(Watch::new()),
             runtime: Mutex::new(None),
+            init_failed: Mutex::new(None),
             probe: Mutex::new(ProbeState::default()),
         }
     }
@@ -653,7 +659,16 @@ impl Connector for UsbConnector {
     fn connect(&self, budget: Duration) -> Result<Option<Box<dyn Link>>, LinkError> {
         let start = Instant::now();
         let deadline = start + budget;
-        let rt = self.runtime()?;
+        if lock(&self.init_failed).is_some_and(|t| t.elapsed() < INIT_RETRY) {
+            return Ok(None);
+        }
+        let rt = match self.runtime() {
+            Ok(rt) => rt,
+            Err(e) => {
+                *lock(&self.init_failed) = Some(Instant::now());
+                return Err(e);
+            }
+        };
         let mut last_error = None;
         loop {
             let seen = self.watch.generation();
