@@ -540,7 +540,10 @@ fn an_idle_connected_device_stays_usable() {
 fn a_device_plugged_while_connect_waits_is_opened_through_hotplug() {
     let mut ctl = Ctl::new();
     let peer = Peer::new();
-    let c = UsbConnector::new(cfg());
+    let c = UsbConnector::new(UsbConfig {
+        arrival_wait: Duration::from_secs(5),
+        ..cfg()
+    });
     assert!(c.connect(Duration::from_millis(50)).unwrap().is_none());
     assert!(c.uses_hotplug(), "libusb on Linux has hot-plug");
     let addr = peer.addr.clone();

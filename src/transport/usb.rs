@@ -9,8 +9,10 @@
 //! - The vendor sleeps 1 s after `GET_PROTOCOL` and then up to 4 × 1 s for re-enumeration.
 //!   We send the six strings at once and poll every 50 ms for up to 5 s (both configurable).
 //!   A device that never re-enumerates is backed off (1 s, doubling up to 30 s).
-//! - Hot-plug: libusb hot-plug callbacks where the platform has them (an event thread),
-//!   plain re-scans every 250 ms where it does not. An unplug ends a pending bulk IN at once
+//! - Hot-plug: libusb hot-plug callbacks where the platform has them (an event thread: its
+//!   "arrived" events end the re-enumeration wait early, its "left" events end open links),
+//!   re-scans every 250 ms everywhere (cheap with hot-plug: libusb keeps the device list up
+//!   to date, nothing is read from the bus). An unplug ends a pending bulk IN at once
 //!   (the kernel kills the URB: `LIBUSB_ERROR_NO_DEVICE`); the hot-plug "left" event and a
 //!   read slice of at most 250 ms bound it everywhere else.
 //! - Bulk IN reads into a 16 KiB buffer; a message split across transfers is re-assembled
@@ -127,7 +129,10 @@ pub struct UsbConfig {
     /// Re-scan interval of the discovery loop (default 250 ms).
     pub poll_interval: Duration,
     /// With hot-plug, how long one `connect` that found nothing keeps waiting for an arrival
-    /// (within its budget) before returning to the discovery loop (default 1 s).
+    /// (within its budget) before returning to the discovery loop. Default 0: return at once
+    /// and let the discovery loop call again after `poll_interval` (a re-scan with hot-plug
+    /// only copies libusb's device list), so the loop can serve other transports and stop
+    /// promptly.
     pub arrival_wait: Duration,
     /// First back-off for a device that failed to switch or to open (doubles each time).
     pub backoff_initial: Duration,
@@ -153,7 +158,7 @@ impl Default for UsbConfig {
             max_message: 1 << 20,
             hotplug: true,
             poll_interval: Duration::from_millis(250),
-            arrival_wait: Duration::from_secs(1),
+            arrival_wait: Duration::ZERO,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
         }
