@@ -590,3 +590,26 @@ fn without_hotplug_discovery_polls() {
     let mut stream = peer.stream();
     let (_r, _w) = exchange(link, &mut stream);
 }
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn a_slow_reenumeration_spans_two_connect_calls() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    ctl.call(json!({"op": "add", "name": "phone", "kind": "android", "bulk": peer.addr, "reenum_delay_ms": 800}));
+    let c = UsbConnector::new(cfg());
+    // The hub's budget runs out before the accessory appears...
+    assert!(c.connect(Duration::from_millis(300)).unwrap().is_none());
+    assert_eq!(ctl.control("phone"), captured_control());
+    // ...the next call keeps waiting for it instead of switching anything again.
+    let link = connect(&c, Duration::from_secs(3));
+    assert!(link.describe().starts_with("usb 18d1:2d00"));
+    assert_eq!(ctl.control("phone"), captured_control());
+    let t = ctl.log("phone.acc")["t"].clone();
+    eprintln!(
+        "PERF slow re-enumeration, accessory appears -> interface claimed: {:.1} ms",
+        (t["claimed"].as_f64().unwrap() - t["added"].as_f64().unwrap()) * 1000.0
+    );
+    let mut s = peer.stream();
+    let (_r, _w) = exchange(link, &mut s);
+}

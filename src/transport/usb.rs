@@ -210,6 +210,9 @@ enum Probe {
 struct ProbeState {
     backoff: HashMap<DevKey, Backoff>,
     not_aoa: HashSet<DevKey>,
+    /// When `START` was last sent and the accessory has not been opened since: the next
+    /// `connect` keeps waiting for it (50 ms polls / arrival events) instead of returning.
+    pending_switch: Option<Instant>,
 }
 
 /// Shared between the connector, the hot-plug callback and the open links.
@@ -502,7 +505,10 @@ impl UsbConnector {
                 continue;
             }
             match self.open_link(&dev, key) {
-                Ok(link) => return Ok(Some(link)),
+                Ok(link) => {
+                    lock(&self.probe).pending_switch = None;
+                    return Ok(Some(link));
+                }
                 Err(e) => {
                     *last_error = Some(e);
                     // Right after an arrival udev may not have applied the permissions yet:
@@ -638,6 +644,7 @@ impl UsbConnector {
                 }
                 Probe::Switched => {
                     let switched = Instant::now();
+                    lock(&self.probe).pending_switch = Some(switched);
                     // If it never comes back under a new address, do not switch it again
                     // before the re-enumeration window plus a back-off has passed.
                     self.back_off(
@@ -675,6 +682,19 @@ impl Connector for UsbConnector {
             }
         };
         let mut last_error = None;
+        // A device switched by an earlier call that ran out of budget: keep waiting for it.
+        let pending = lock(&self.probe).pending_switch;
+        if let Some(t) = pending {
+            let window = t + self.cfg.reenumeration_timeout;
+            if window > start {
+                let until = window.min(deadline);
+                if let Some(link) = self.wait_reenumeration(&rt, until, &mut last_error)? {
+                    return Ok(Some(link));
+                }
+            } else {
+                lock(&self.probe).pending_switch = None;
+            }
+        }
         loop {
             let seen = self.watch.generation();
             if let Some(link) = self.scan(&rt, deadline, &mut last_error)? {
