@@ -190,6 +190,16 @@ impl DevKey {
     }
 }
 
+impl std::fmt::Display for DevKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04x}:{:04x} bus {} addr {}",
+            self.vid, self.pid, self.bus, self.address
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Backoff {
     until: Instant,
@@ -521,13 +531,13 @@ impl UsbConnector {
     }
 
     fn open_link(&self, dev: &Device<Context>, key: DevKey) -> Result<Box<dyn Link>, String> {
-        let h = dev.open().map_err(|e| format!("open {key:?}: {e}"))?;
+        let h = dev.open().map_err(|e| format!("open {key}: {e}"))?;
         let _ = h.set_auto_detach_kernel_driver(true);
         let cfg = match dev.active_config_descriptor() {
             Ok(c) => c,
             Err(_) => {
                 h.set_active_configuration(1)
-                    .map_err(|e| format!("set configuration: {e}"))?;
+                    .map_err(|e| format!("{key}: set configuration: {e}"))?;
                 dev.active_config_descriptor()
                     .map_err(|e| format!("config descriptor: {e}"))?
             }
@@ -553,12 +563,12 @@ impl UsbConnector {
             }
         }
         let (Some(ep_in), Some(ep_out)) = (ep_in, ep_out) else {
-            return Err(format!("{key:?}: no bulk IN/OUT endpoints"));
+            return Err(format!("{key}: no bulk IN/OUT endpoints"));
         };
         // The vendor claims interface 0; on an accessory the bulk pair lives there.
         let iface = iface_of_in.unwrap_or(0);
         h.claim_interface(iface)
-            .map_err(|e| format!("claim interface {iface}: {e}"))?;
+            .map_err(|e| format!("{key}: claim interface {iface}: {e}"))?;
         let shared = Arc::new(LinkShared {
             handle: h,
             ep_in,
@@ -579,10 +589,7 @@ impl UsbConnector {
         Ok(Box::new(UsbLink {
             shared,
             cfg: self.cfg.clone(),
-            desc: format!(
-                "usb {:04x}:{:04x} bus {} addr {}",
-                key.vid, key.pid, key.bus, key.address
-            ),
+            desc: format!("usb {key}"),
         }))
     }
 
@@ -639,7 +646,7 @@ impl UsbConnector {
                     lock(&self.probe).not_aoa.insert(*key);
                 }
                 Probe::Failed(e) => {
-                    *last_error = Some(e);
+                    *last_error = Some(format!("{key}: {e}"));
                     self.back_off(*key, Duration::ZERO, self.cfg.backoff_initial);
                 }
                 Probe::Switched => {
