@@ -17,7 +17,7 @@
 //! still running. With one thread that would need re-entrant processing of the session
 //! from inside user code; with two it is a plain request/reply.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
@@ -30,6 +30,7 @@ use parking_lot::{Condvar, Mutex};
 use super::log::Logger;
 use super::text::decode_device_text;
 use super::{Config, DeviceStateFn, HubError, LogLevel, SendOutcome, SerialInFn};
+use crate::proto::message::tag;
 use crate::proto::session::{
     HostConfig, HostEvent, HostPhase, HostSession, Level, OpId, SendResult,
 };
@@ -562,7 +563,12 @@ struct SessionThread {
     pending: HashMap<OpId, (SendReply, bool)>,
     fiscal_waiters: Vec<FiscalReply>,
     disconnect_waiters: Vec<(Sender<()>, bool)>,
+    /// The last sale infos delivered (duplicate suppression across sessions).
+    recent_sales: VecDeque<Vec<u8>>,
 }
+
+/// How many delivered sale infos are remembered for duplicate suppression.
+const RECENT_SALES: usize = 64;
 
 fn session_main(sh: Arc<Shared>, rx: Receiver<Cmd>) {
     let mut st = SessionThread {
@@ -572,6 +578,7 @@ fn session_main(sh: Arc<Shared>, rx: Receiver<Cmd>) {
         pending: HashMap::new(),
         fiscal_waiters: Vec::new(),
         disconnect_waiters: Vec::new(),
+        recent_sales: VecDeque::new(),
     };
     loop {
         let deadline = st.link.as_ref().and_then(|l| l.session.next_deadline());
@@ -768,6 +775,22 @@ impl SessionThread {
                     let _ = self.sh.cb_tx.send(Job::State(true, serial));
                 }
                 HostEvent::SerialIn(t, raw) => {
+                    if t == tag::SALE_INFO {
+                        // Devices re-send a sale info until acknowledged, also across
+                        // reconnects (a new session): deliver each one once.
+                        if self.recent_sales.iter().any(|s| *s == raw) {
+                            self.sh.logf(
+                                LogLevel::Debug,
+                                "Connection",
+                                "repeated sale info not delivered again",
+                            );
+                            continue;
+                        }
+                        if self.recent_sales.len() == RECENT_SALES {
+                            self.recent_sales.pop_front();
+                        }
+                        self.recent_sales.push_back(raw.clone());
+                    }
                     let _ = self
                         .sh
                         .cb_tx
