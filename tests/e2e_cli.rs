@@ -132,7 +132,9 @@ fn exit_codes() {
     assert_eq!(okc(&["frobnicate"]).status.code(), Some(1));
     assert_eq!(okc(&["demo", "--bogus"]).status.code(), Some(1));
     assert_eq!(
-        okc(&["fiscal-info", "--transport", "ftp://x"]).status.code(),
+        okc(&["fiscal-info", "--transport", "ftp://x"])
+            .status
+            .code(),
         Some(1)
     );
     let h = okc(&["--help"]);

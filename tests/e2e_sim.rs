@@ -503,3 +503,32 @@ both!(
     delete_inside_callback_mem,
     delete_inside_callback_tcp
 );
+
+#[test]
+fn delete_bounded_with_vendor_timeouts() {
+    // Vendor defaults (2 s disconnect bound); the device stops answering after the handshake,
+    // so the DISCONNECT is never answered. The vendor blocked forever here.
+    let (conn, ctl) = sim::mem_connector(sim_config(DeviceModel::X30tr));
+    let mut c = Config::new("YourCompanyName");
+    c.transports = vec![TransportSpec::Custom(conn)];
+    c.log_dir = None;
+    let hub = Hub::new(c).unwrap();
+    let rec = Recorder::default();
+    rec.attach(&hub);
+    assert!(hub.wait_connected(Duration::from_secs(10)).is_some());
+    ctl.set_faults(Faults {
+        silent: true,
+        ..Faults::default()
+    });
+    let t = Instant::now();
+    hub.close();
+    let took = t.elapsed();
+    // Contract: 2 s; the slack only absorbs scheduling on a loaded machine.
+    assert!(took < Duration::from_millis(2500), "close took {took:?}");
+    assert!(
+        took >= Duration::from_millis(1000),
+        "DISCONNECT reply was waited for"
+    );
+    assert_eq!(rec.events().last(), Some(&Ev::State(false, String::new())));
+    assert!(ctl.received_types().contains(&tag::DISCONNECT));
+}

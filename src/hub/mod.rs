@@ -266,8 +266,6 @@ pub struct Hub {
 
 /// Extra wait beyond a protocol timeout before an API call gives up on the session thread.
 const REPLY_MARGIN: Duration = Duration::from_millis(1000);
-/// What `close` may add to `disconnect_timeout` for stopping threads.
-const CLOSE_MARGIN: Duration = Duration::from_millis(300);
 
 impl Hub {
     pub fn new(config: Config) -> Result<Hub, HubError> {
@@ -500,15 +498,19 @@ impl Hub {
         }
     }
 
-    /// Final shutdown: disconnect, stop every thread. Idempotent, bounded.
+    /// Final shutdown: disconnect, stop every thread. Idempotent; returns within
+    /// `disconnect_timeout` even if the device never answers (a callback already running
+    /// on the dispatcher is waited for at most until then; none starts afterwards).
     pub fn close(&self) {
         if self.sh.closed.load(Ordering::SeqCst) {
             return;
         }
+        // The whole of close stays within `disconnect_timeout`: the DISCONNECT wait of the
+        // session uses 80 % of it, the rest is for delivering (false, "") and stopping threads.
         let start = Instant::now();
-        let disc_deadline = start + self.sh.cfg.disconnect_timeout;
-        let deadline = disc_deadline + CLOSE_MARGIN;
-        self.disconnect_until(disc_deadline);
+        let bound = self.sh.cfg.disconnect_timeout;
+        let deadline = start + bound;
+        self.disconnect_until(deadline - bound / 10);
         if self.sh.closed.swap(true, Ordering::SeqCst) {
             return;
         }
