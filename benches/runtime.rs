@@ -73,26 +73,23 @@ fn report_rt(name: &str, mut v: Vec<Duration>) {
     );
 }
 
-/// (thread name, utime+stime in clock ticks) of every thread of this process.
+/// (thread name, CPU time in ns) of every thread of this process, from
+/// /proc/self/task/*/schedstat (first field: time on CPU, ns precision).
 fn thread_ticks() -> Vec<(String, u64)> {
     let mut out = vec![];
     let Ok(rd) = std::fs::read_dir("/proc/self/task") else {
         return out;
     };
     for e in rd.flatten() {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        // comm is in parentheses and may contain spaces: split after the last ')'.
-        let (Some(l), Some(r)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[l + 1..r].to_string();
-        let f: Vec<&str> = stat[r + 2..].split_whitespace().collect();
-        // Fields after comm: state(0) ... utime is field 14 overall → index 11 here.
-        let ut: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0);
-        let st: u64 = f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
-        out.push((name, ut + st));
+        let name = std::fs::read_to_string(e.path().join("comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let ns = std::fs::read_to_string(e.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+            .unwrap_or(0);
+        out.push((name, ns));
     }
     out
 }
@@ -159,7 +156,7 @@ fn main() {
     println!(
         "{:<28} {:.1} µs CPU per round trip (all threads, host + simulator)",
         "",
-        (all_ticks() - c0) as f64 * 1e4 / n as f64
+        (all_ticks() - c0) as f64 / 1e3 / n as f64
     );
 
     let server = sim::serve_tcp("127.0.0.1:0", SimConfig::x30tr()).unwrap();
@@ -170,21 +167,20 @@ fn main() {
     println!(
         "{:<28} {:.1} µs CPU per round trip (all threads, host + simulator)",
         "",
-        (all_ticks() - c0) as f64 * 1e4 / n as f64
+        (all_ticks() - c0) as f64 / 1e3 / n as f64
     );
     hub_tcp.close();
     drop(server);
 
     println!("== idle cost of a connected, idle device (hub threads only)");
     let secs = if quick { 3 } else { 10 };
-    let tick_hz = 100.0; // USER_HZ on Linux
     let t0 = hub_ticks();
     let w0 = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
-    let cpu = (hub_ticks() - t0) as f64 / tick_hz;
+    let cpu = (hub_ticks() - t0) as f64 / 1e9;
     let wall = w0.elapsed().as_secs_f64();
     println!(
-        "{:<28} {:.3} s CPU over {:.1} s = {:.3} % of one core",
+        "{:<28} {:.4} s CPU over {:.1} s = {:.4} % of one core",
         "idle (in-memory link)",
         cpu,
         wall,
@@ -192,7 +188,10 @@ fn main() {
     );
     for (name, t) in thread_ticks() {
         if name.starts_with("okc-") {
-            println!("    thread {name:<16} {:>6} ticks total", t);
+            println!(
+                "    thread {name:<16} {:>10.3} ms CPU since start",
+                t as f64 / 1e6
+            );
         }
     }
 

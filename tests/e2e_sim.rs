@@ -93,6 +93,7 @@ fn start(cfg: SimConfig, via: Via) -> (Dev, Hub, Recorder) {
     c.fiscal_timeout = Duration::from_millis(500);
     c.ack_timeout = Duration::from_millis(300);
     c.disconnect_timeout = Duration::from_millis(500);
+    c.handshake_timeout = Duration::from_millis(300);
     let hub = Hub::new(c).unwrap();
     let rec = Recorder::default();
     rec.attach(&hub);
@@ -532,3 +533,77 @@ fn delete_bounded_with_vendor_timeouts() {
     assert_eq!(rec.events().last(), Some(&Ev::State(false, String::new())));
     assert!(ctl.received_types().contains(&tag::DISCONNECT));
 }
+
+#[test]
+fn vendor_log_file_without_keys() {
+    let dir = std::env::temp_dir().join(format!("okc-e2e-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (conn, _ctl) = sim::mem_connector(sim_config(DeviceModel::X30tr));
+    let mut c = Config::new("YourCompanyName");
+    c.transports = vec![TransportSpec::Custom(conn), TransportSpec::Usb];
+    c.log_dir = Some(dir.clone());
+    c.log_level = okclink::hub::LogLevel::Debug;
+    let hub = Hub::new(c).unwrap();
+    let rec = Recorder::default();
+    rec.attach(&hub);
+    assert!(hub.wait_connected(Duration::from_secs(10)).is_some());
+    assert_eq!(
+        hub.send_basket(&basket("log", CASH)).unwrap(),
+        SendOutcome::Accepted
+    );
+    wait_sales(&rec, 1);
+    hub.close();
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    let name = files[0].file_name().into_string().unwrap();
+    assert!(name.starts_with("TokenIntegrationHub_") && name.ends_with(".log"));
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("----- Log started at "));
+    assert_eq!(lines[1], "Token Integration Hub Version: 2.5.0.1");
+    for l in &lines[3..] {
+        // [YYYY-MM-DD HH:MM:SS] [L] Component: message
+        let b = l.as_bytes();
+        assert!(
+            b.len() > 26 && b[0] == b'[' && b[20] == b']' && b[22] == b'[',
+            "{l}"
+        );
+        assert!(b"DIWE".contains(&b[23]) && &l[24..26] == "] ", "{l}");
+    }
+    assert!(text.contains("ConnectionState is 1 (Active)"));
+    assert!(text.contains("USB transport is not available"));
+    assert!(text.contains("Request Type: 1 Enqueued"));
+    // No session key (32 ASCII digits) ever appears.
+    let mut run = 0;
+    for ch in text.chars() {
+        run = if ch.is_ascii_digit() { run + 1 } else { 0 };
+        assert!(run < 32, "a 32-digit run (session key?) in the log");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn handshake_failure_retries(via: Via) {
+    // A certificate that does not verify: the link is dropped after the handshake timeout
+    // and discovery retries (with back-off) until the device is fixed.
+    let mut cfg = sim_config(DeviceModel::X30tr);
+    cfg.faults.bad_certificate = true;
+    let (dev, hub, rec) = start(cfg, via);
+    let links = || match &dev {
+        Dev::Mem(c) => c.links_opened(),
+        Dev::Tcp(s) => s.connections(),
+    };
+    wait_until("a second attempt", || links() >= 2);
+    assert_eq!(hub.active_device_index(), -1);
+    assert!(
+        rec.events().is_empty(),
+        "never announced, so no (false, \"\") either"
+    );
+    dev.fault(|f| f.bad_certificate = false);
+    assert!(hub.wait_connected(Duration::from_secs(10)).is_some());
+    assert!(hub.fiscal_info(None).is_ok());
+}
+both!(
+    handshake_failure_retries,
+    handshake_failure_retries_mem,
+    handshake_failure_retries_tcp
+);

@@ -77,6 +77,10 @@ pub struct Config {
     pub text_encoding: TextEncoding,
     /// Largest payload accepted from callers and from devices (default 1 MiB).
     pub max_payload: usize,
+    /// A link whose handshake (Hello → certificate → key share → "OK") does not complete in
+    /// this time is closed and discovery retries with back-off (vendor: waits forever).
+    /// Also applies to a re-handshake the device asked for (type 8). Default 5 s.
+    pub handshake_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,6 +154,7 @@ impl Config {
             log_level: LogLevel::Info,
             text_encoding: TextEncoding::Cp1254,
             max_payload: 1 << 20,
+            handshake_timeout: Duration::from_secs(5),
         }
     }
 }

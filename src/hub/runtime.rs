@@ -71,6 +71,8 @@ pub(crate) struct DiscState {
     pub resume_at: Option<Instant>,
     /// Consecutive links that closed without ever becoming active.
     pub failures: u32,
+    /// Shortest poll interval of the connectors (the base of the back-off).
+    pub poll: Duration,
 }
 
 /// Callbacks and the gate that keeps them from starting after `close`.
@@ -242,6 +244,7 @@ pub(crate) fn start(
             gen: 0,
             resume_at: None,
             failures: 0,
+            poll: Duration::from_millis(250),
         }),
         disc_cond: Condvar::new(),
         gate: Mutex::new(GateState {
@@ -383,6 +386,7 @@ fn discovery_main(sh: Arc<Shared>, connectors: Vec<Arc<dyn Connector>>) {
         .min()
         .unwrap_or(Duration::from_millis(250))
         .max(Duration::from_millis(10));
+    sh.disc.lock().poll = poll;
     let mut last_err: HashMap<String, String> = HashMap::new();
     loop {
         {
@@ -554,6 +558,8 @@ struct Active {
     /// `(true, serial)` was reported or the session became active: loss reports `(false, "")`.
     announced: bool,
     became_active: bool,
+    /// Since when the session has not been active (handshake running), if it is not.
+    handshake_since: Option<Instant>,
 }
 
 struct SessionThread {
@@ -580,8 +586,12 @@ fn session_main(sh: Arc<Shared>, rx: Receiver<Cmd>) {
         disconnect_waiters: Vec::new(),
         recent_sales: VecDeque::new(),
     };
+    let hs_timeout = st.sh.cfg.handshake_timeout;
     loop {
-        let deadline = st.link.as_ref().and_then(|l| l.session.next_deadline());
+        let deadline = st.link.as_ref().and_then(|l| {
+            let hs = l.handshake_since.map(|t| t + hs_timeout);
+            [l.session.next_deadline(), hs].into_iter().flatten().min()
+        });
         let cmd = match deadline {
             Some(d) => {
                 let now = Instant::now();
@@ -610,6 +620,18 @@ fn session_main(sh: Arc<Shared>, rx: Receiver<Cmd>) {
             let now = Instant::now();
             if l.session.next_deadline().is_some_and(|d| d <= now) {
                 l.session.on_tick(now);
+            }
+            if l.handshake_since.is_some_and(|t| now >= t + hs_timeout) {
+                l.handshake_since = None;
+                st.sh.logf(
+                    LogLevel::Warn,
+                    "Connection",
+                    format!(
+                        "handshake not completed within {} ms: closing the link",
+                        hs_timeout.as_millis()
+                    ),
+                );
+                l.session.link_lost();
             }
         }
         st.drain();
@@ -664,6 +686,7 @@ impl SessionThread {
                     reader_stop: o.reader_stop,
                     announced: false,
                     became_active: false,
+                    handshake_since: Some(now),
                 });
             }
             Cmd::Incoming(gen, inc) => {
@@ -865,7 +888,15 @@ impl SessionThread {
                 }
             }
         }
-        if let Some(l) = &self.link {
+        if let Some(l) = self.link.as_mut() {
+            let active = l.session.is_active();
+            match (active, l.handshake_since) {
+                (true, Some(_)) => l.handshake_since = None,
+                (false, None) if l.session.phase() != HostPhase::Closing => {
+                    l.handshake_since = Some(Instant::now())
+                }
+                _ => {}
+            }
             // An unsolicited type 2 updates the stored value too.
             let fresh = l.session.last_fiscal_info();
             if !fresh.is_empty() {
@@ -910,8 +941,8 @@ impl SessionThread {
         for (reply, from_cb) in std::mem::take(&mut self.disconnect_waiters) {
             self.reply_after_callbacks(reply, from_cb);
         }
-        let poll = Duration::from_millis(250);
         let mut st = self.sh.disc.lock();
+        let poll = st.poll;
         if st.gen == l.gen {
             st.link_open = false;
         }
