@@ -607,3 +607,33 @@ both!(
     handshake_failure_retries_mem,
     handshake_failure_retries_tcp
 );
+
+fn stream_faults(via: Via) {
+    // Messages in pieces, junk between messages, host messages lost: every sale still
+    // arrives exactly once and the session survives (junk is answered with type 60).
+    let (dev, hub, rec) = connected(sim_config(DeviceModel::X30tr), via);
+    dev.fault(|f| {
+        f.split_every = Some(2);
+        f.junk_every = Some(3);
+    });
+    for i in 0..8 {
+        assert_eq!(
+            hub.send_basket(&basket(&format!("s{i}"), CASH)).unwrap(),
+            SendOutcome::Accepted
+        );
+        wait_sales(&rec, i + 1);
+    }
+    wait_until("type 60 for the junk", || {
+        dev.received_types().contains(&tag::ERROR)
+    });
+    assert_eq!(hub.fiscal_info(None).unwrap().len(), {
+        decode_device_text(fiscal::FISCAL_X30TR).len()
+    });
+    let ids: Vec<String> = sales_of(&rec.events())
+        .iter()
+        .map(|v| v["basketID"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, (0..8).map(|i| format!("s{i}")).collect::<Vec<_>>());
+    assert!(!rec.events().contains(&Ev::State(false, String::new())));
+}
+both!(stream_faults, stream_faults_mem, stream_faults_tcp);
