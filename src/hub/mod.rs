@@ -6,6 +6,25 @@
 //! - vendor semantics: [`Hub::send_basket`] → [`SendOutcome`], [`Hub::fiscal_info`],
 //!   [`Hub::active_device_index`] (−1/0/1), state replay on `set_device_state_callback`,
 //!   `(false, "")` on loss, serialIn(9, "Device is not connected") on ACK timeout.
+//!
+//! Additions beyond the first contract (all additive): [`Config::from_env`] /
+//! [`Config::from_vars`] (`OKC_TRANSPORT`, `OKC_LOG_DIR`, `OKC_LOG_LEVEL`),
+//! [`Config::handshake_timeout`], [`TransportSpec::parse`] / [`TransportSpec::parse_list`],
+//! [`connector_for`] (USB/serial report "not available" until their connectors land),
+//! [`LogLevel::parse`], the [`text`] module (cp1254 ⇄ UTF-8), `impl Drop for Hub` (= `close`).
+//!
+//! Semantics chosen where the vendor's are broken or unspecified:
+//! - The state replay of `set_device_state_callback` runs on the dispatcher thread, queued
+//!   in order with live events (never on the caller's thread, never twice to one callback).
+//! - `send_basket`/`send_payment`: 300TR waits for the ACK (≤ `ack_timeout`); on timeout the
+//!   serialIn(9) callback has run before `AckTimeout` is returned (when called from inside a
+//!   callback it runs after that callback returns). During a handshake (also a device-asked
+//!   re-handshake) the result is `NoDevice` (vendor: 1 although nothing was sent).
+//! - `disconnect` delivers `(false, "")` before it returns (unless called from inside a
+//!   callback: then right after that callback). `close` from inside a callback does not
+//!   deliver it (no callback may start after `close` returns).
+//! - A sale info is delivered once even if the device re-sends it on a later link.
+//! - Threads: see `runtime.rs` (session thread + separate callback thread, and why).
 
 use std::path::PathBuf;
 use std::sync::Arc;
