@@ -637,3 +637,60 @@ fn stream_faults(via: Via) {
     assert!(!rec.events().contains(&Ev::State(false, String::new())));
 }
 both!(stream_faults, stream_faults_mem, stream_faults_tcp);
+
+#[test]
+fn api_calls_from_inside_callbacks() {
+    // 300TR with the ACK ignored: sendBasket from inside deviceState(true) returns −1 without
+    // waiting for its own serialIn(9) (that one follows once the callback returned), and
+    // getFiscalInfo / sendPayment from inside serialIn work too.
+    let mut cfg = sim_config(DeviceModel::T300tr);
+    cfg.faults.ignore_ack = true;
+    let (dev, hub, rec) = start(cfg, Via::Mem);
+    let hub = Arc::new(hub);
+    let results = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let weak = Arc::downgrade(&hub);
+        let r = rec.clone();
+        let res = results.clone();
+        hub.set_device_state_callback(Some(Box::new(move |c, s| {
+            r.push(Ev::State(c, s.to_string()));
+            if let (true, Some(h)) = (c, weak.upgrade()) {
+                let out = h.send_basket(r#"{"basketID":"in-cb"}"#);
+                res.lock().unwrap().push(format!("basket {out:?}"));
+                // Nothing was delivered while this callback runs.
+                res.lock()
+                    .unwrap()
+                    .push(format!("events {}", r.events().len()));
+            }
+        })));
+    }
+    {
+        let weak = Arc::downgrade(&hub);
+        let r = rec.clone();
+        let res = results.clone();
+        let d = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        hub.set_serial_in_callback(Some(Box::new(move |t, v| {
+            r.push(Ev::Serial(t, v.to_string()));
+            if t == 9 && !d.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                if let Some(h) = weak.upgrade() {
+                    let fi = h.fiscal_info(None).map(|f| f.len() > 100);
+                    res.lock().unwrap().push(format!("fiscal {fi:?}"));
+                }
+            }
+        })));
+    }
+    rec.wait_for("serialIn 9 after the callback", |e| {
+        e.contains(&Ev::Serial(9, "Device is not connected".into()))
+    });
+    wait_until("fiscal from callback", || {
+        results.lock().unwrap().len() == 3
+    });
+    assert_eq!(
+        *results.lock().unwrap(),
+        ["basket Ok(AckTimeout)", "events 1", "fiscal Ok(true)"]
+    );
+    let ev = rec.events();
+    assert_eq!(ev[0], Ev::State(true, "AT0000000001".into()));
+    assert_eq!(ev[1], Ev::Serial(9, "Device is not connected".into()));
+    assert!(!dev.received_types().contains(&tag::BASKET));
+}
