@@ -571,7 +571,8 @@ fn vendor_log_file_without_keys() {
         assert!(b"DIWE".contains(&b[23]) && &l[24..26] == "] ", "{l}");
     }
     assert!(text.contains("ConnectionState is 1 (Active)"));
-    assert!(text.contains("USB transport is not available"));
+    // The USB transport (built in since issue 4) is configured next to the simulator.
+    assert!(text.contains(", usb]"), "{text}");
     assert!(text.contains("Request Type: 1 Enqueued"));
     // No session key (32 ASCII digits) ever appears.
     let mut run = 0;

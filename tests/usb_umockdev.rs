@@ -613,3 +613,81 @@ fn a_slow_reenumeration_spans_two_connect_calls() {
     let mut s = peer.stream();
     let (_r, _w) = exchange(link, &mut s);
 }
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn hub_over_usb_switches_the_phone_sells_and_follows_unplug_and_replug() {
+    use okclink::hub::{Config, Hub, SendOutcome, TransportSpec};
+    use std::sync::mpsc;
+
+    let mut ctl = Ctl::new();
+    let sim = serve_tcp("127.0.0.1:0", SimConfig::x30tr()).unwrap();
+    let bulk = sim.local_addr().to_string();
+    let mut config = Config::new("YourCompanyName");
+    config.transports = vec![TransportSpec::Usb];
+    config.log_dir = None;
+    let hub = Hub::new(config).expect("createCommunication");
+    let (state_tx, state_rx) = mpsc::channel::<(bool, String)>();
+    hub.set_device_state_callback(Some(Box::new(move |c, s| {
+        let _ = state_tx.send((c, s.to_string()));
+    })));
+    let (in_tx, in_rx) = mpsc::channel::<(i32, String)>();
+    hub.set_serial_in_callback(Some(Box::new(move |t, v| {
+        let _ = in_tx.send((t, v.to_string()));
+    })));
+    let next_state = |want: bool| loop {
+        let (c, s) = state_rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("no deviceState callback");
+        if c == want {
+            return s;
+        }
+    };
+    assert_eq!(hub.active_device_index(), -1);
+
+    // The phone is plugged in: the hub's USB connector switches it and runs the handshake.
+    ctl.call(json!({"op": "add", "name": "phone", "kind": "android", "bulk": bulk}));
+    assert_eq!(next_state(true), "AV0000000001");
+    let t_true = ctl.now();
+    let added = ctl.log("phone.acc")["t"]["added"].as_f64().unwrap();
+    eprintln!(
+        "PERF hub: re-enumeration -> deviceState(true): {:.1} ms",
+        (t_true - added) * 1000.0
+    );
+    assert_eq!(hub.active_device_index(), 0);
+    assert_eq!(ctl.control("phone"), captured_control());
+
+    let fiscal = hub.fiscal_info(None).expect("fiscal info");
+    assert!(serde_json::from_str::<Value>(&fiscal).is_ok(), "{fiscal}");
+    let basket =
+        std::fs::read_to_string(shared().join("protocol/samples/basket-x30tr.json")).unwrap();
+    assert_eq!(hub.send_basket(&basket).unwrap(), SendOutcome::Accepted);
+    let info = loop {
+        let (t, v) = in_rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("no sale info");
+        if t == 3 {
+            break v;
+        }
+    };
+    let v: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000001"));
+    assert_eq!(sim.sales_count(), 1);
+
+    // Cable pulled while idle: deviceState(false).
+    ctl.call(json!({"op": "unplug", "name": "phone.acc"}));
+    assert_eq!(next_state(false), "");
+    let t_false = ctl.now();
+    let removed = ctl.log("phone.acc")["t"]["removed"].as_f64().unwrap();
+    eprintln!(
+        "PERF hub: unplug -> deviceState(false): {:.1} ms",
+        (t_false - removed) * 1000.0
+    );
+    assert_eq!(hub.active_device_index(), -1);
+
+    // Plugged back (already in accessory mode): the hub reconnects by itself.
+    ctl.call(json!({"op": "add", "name": "again", "kind": "accessory", "bulk": bulk}));
+    assert_eq!(next_state(true), "AV0000000001");
+    assert_eq!(ctl.control("again"), Vec::<String>::new());
+    hub.close();
+}

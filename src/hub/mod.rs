@@ -211,16 +211,27 @@ impl TransportSpec {
 }
 
 /// The connector behind a transport spec. USB and serial are provided by their own modules
-/// when built in; until then they report "not available" and the hub goes on without them.
+/// when built in (cargo features `usb`, `serial`, both default; docs/USB-SERIAL.md); without
+/// them they report "not available" and the hub goes on without them.
 pub fn connector_for(spec: &TransportSpec) -> Result<Arc<dyn Connector>, HubError> {
     match spec {
         TransportSpec::Custom(c) => Ok(c.clone()),
         TransportSpec::Tcp(a) => Ok(Arc::new(
             crate::transport::tcp::TcpConnector::new(a).map_err(HubError::Config)?,
         )),
+        #[cfg(feature = "usb")]
+        TransportSpec::Usb => Ok(Arc::new(crate::transport::usb::UsbConnector::new(
+            crate::transport::usb::UsbConfig::default(),
+        ))),
+        #[cfg(not(feature = "usb"))]
         TransportSpec::Usb => Err(HubError::Config(
             "the USB transport is not available in this build".into(),
         )),
+        #[cfg(feature = "serial")]
+        TransportSpec::Serial => Ok(Arc::new(crate::transport::serial::SerialConnector::new(
+            crate::transport::serial::SerialConfig::default(),
+        ))),
+        #[cfg(not(feature = "serial"))]
         TransportSpec::Serial => Err(HubError::Config(
             "the serial transport is not available in this build".into(),
         )),
