@@ -144,3 +144,85 @@ fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
         .expect("replugged port opens");
     assert_eq!(link.describe(), "serial /dev/ttyUSB2");
 }
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn hub_over_serial_finds_the_300tr_sells_and_sees_the_unplug() {
+    use okclink::hub::{Config, Hub, SendOutcome, TransportSpec};
+    use std::sync::mpsc;
+
+    let mut ctl = Ctl::new();
+    let sim = serve_tcp("127.0.0.1:0", SimConfig::t300tr()).unwrap();
+    // (tty numbers differ from the other test: umockdev cannot re-create a removed tty node)
+    ctl.call(
+        json!({"op": "add", "name": "t300", "kind": "ftdi", "tty": 5,
+                    "bulk": sim.local_addr().to_string()}),
+    );
+    let mut config = Config::new("YourCompanyName");
+    config.transports = vec![TransportSpec::Serial];
+    config.log_dir = None;
+    let hub = Hub::new(config).expect("createCommunication");
+    let (state_tx, state_rx) = mpsc::channel::<(bool, String)>();
+    hub.set_device_state_callback(Some(Box::new(move |c, s| {
+        let _ = state_tx.send((c, s.to_string()));
+    })));
+    let (in_tx, in_rx) = mpsc::channel::<(i32, String)>();
+    hub.set_serial_in_callback(Some(Box::new(move |t, v| {
+        let _ = in_tx.send((t, v.to_string()));
+    })));
+    let next_state = |want: bool| loop {
+        let (c, s) = state_rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("no deviceState callback");
+        if c == want {
+            return s;
+        }
+    };
+    let next_in = |want: i32| loop {
+        let (t, v) = in_rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("no serialIn callback");
+        if t == want {
+            return v;
+        }
+    };
+    assert_eq!(next_state(true), "AT0000000001");
+    assert_eq!(hub.active_device_index(), 1);
+
+    let basket = json!({
+        "basketID": "00000000-0000-4000-8000-000000000302",
+        "documentType": 9008,
+        "items": [{"name": "HUB ITEM", "price": 700, "quantity": 1000, "sectionNo": 1,
+                   "taxPercent": 1000, "type": 0}],
+        "paymentItems": []
+    })
+    .to_string();
+    assert_eq!(hub.send_basket(&basket).unwrap(), SendOutcome::Accepted);
+    let reply: Value = serde_json::from_str(&next_in(1)).unwrap();
+    assert_eq!(reply["status"], json!(0));
+    assert_eq!(
+        hub.send_payment(r#"{"amount": 700, "description": "Cash", "type": 1}"#)
+            .unwrap(),
+        SendOutcome::Accepted
+    );
+    let info: Value = serde_json::from_str(&next_in(3)).unwrap();
+    assert_eq!(
+        info["basketID"],
+        json!("00000000-0000-4000-8000-000000000302")
+    );
+    // The 300TR got an ACK request before the basket and before the payment.
+    let types = sim.received_types();
+    let pos = |t: u16| types.iter().position(|x| *x == t).unwrap();
+    assert_eq!(types[pos(tag::BASKET) - 1], tag::ACK, "{types:?}");
+    assert_eq!(types[pos(tag::PAYMENT) - 1], tag::ACK, "{types:?}");
+
+    ctl.call(json!({"op": "unplug", "name": "t300"}));
+    assert_eq!(next_state(false), "");
+    let removed = ctl.log("t300")["t"]["removed"].as_f64().unwrap();
+    eprintln!(
+        "PERF hub: serial unplug -> deviceState(false): {:.1} ms",
+        (ctl.now() - removed) * 1000.0
+    );
+    assert_eq!(hub.active_device_index(), -1);
+    hub.close();
+}
