@@ -175,3 +175,40 @@ fn ftdi_discovery_reads_sysfs_like_the_vendor() {
     assert_eq!(discover(&other), None);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// utime + stime of this process, in clock ticks (USER_HZ, 100 on Linux).
+#[cfg(target_os = "linux")]
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_link_stays_usable() {
+    let (mut master, path) = pty();
+    let link = SerialConnector::new(SerialConfig {
+        path: Some(path),
+        ..SerialConfig::default()
+    })
+    .connect(Duration::ZERO)
+    .unwrap()
+    .unwrap();
+    let (mut r, _w) = link.split();
+    let (c0, t0) = (cpu_ticks(), Instant::now());
+    for _ in 0..2 {
+        assert!(matches!(r.recv(Duration::from_secs(1)), Ok(Incoming::Idle)));
+    }
+    eprintln!(
+        "PERF idle serial link (default 250 ms read slices), process CPU: {:.2} % of one core",
+        (cpu_ticks() - c0) as f64 / 100.0 / t0.elapsed().as_secs_f64() * 100.0
+    );
+    let ok = build_message(&Key::DEFAULT, tag::ACK, b"");
+    master.write_all(&ok).unwrap();
+    match next(&mut r) {
+        Incoming::Message(m) => assert_eq!(m, ok),
+        other => panic!("{other:?}"),
+    }
+}
