@@ -306,17 +306,15 @@ impl Hub {
                 Err(e) => return Err(e),
             }
         }
-        let company = config.company_name.clone();
-        let transports = format!("{:?}", config.transports);
-        let sh = runtime::start(config, connectors)?;
-        sh.logf(
+        let mut first_logs = vec![(
             LogLevel::Info,
-            "ConnectionWrapper",
-            format!("createCommunication: company {company:?}, transports {transports}"),
-        );
-        for e in unavailable {
-            sh.logf(LogLevel::Warn, "ConnectionWrapper", e);
-        }
+            format!(
+                "createCommunication: company {:?}, transports {:?}",
+                config.company_name, config.transports
+            ),
+        )];
+        first_logs.extend(unavailable.into_iter().map(|e| (LogLevel::Warn, e)));
+        let sh = runtime::start(config, connectors, first_logs)?;
         Ok(Hub { sh })
     }
 
