@@ -137,6 +137,10 @@ fn exit_codes() {
             .code(),
         Some(1)
     );
+    assert_eq!(okc(&["sim", "--bogus"]).status.code(), Some(1));
+    let sh = okc(&["sim", "--help"]);
+    assert_eq!(sh.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&sh.stdout).contains("--listen"));
     let h = okc(&["--help"]);
     assert_eq!(h.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&h.stdout).contains("okc demo"));

@@ -8,7 +8,7 @@
 //!   `(false, "")` on loss, serialIn(9, "Device is not connected") on ACK timeout.
 //!
 //! Additions beyond the first contract (all additive): [`Config::from_env`] /
-//! [`Config::from_vars`] (`OKC_TRANSPORT`, `OKC_LOG_DIR`, `OKC_LOG_LEVEL`),
+//! [`Config::from_vars`] (`OKC_TRANSPORT`, `OKC_LOG_DIR`, `OKC_LOG_LEVEL`, `OKC_ENCODING`),
 //! [`Config::handshake_timeout`], [`TransportSpec::parse`] / [`TransportSpec::parse_list`],
 //! [`connector_for`] (USB/serial report "not available" until their connectors land),
 //! [`LogLevel::parse`], the [`text`] module (cp1254 ⇄ UTF-8), `impl Drop for Hub` (= `close`).
@@ -241,7 +241,8 @@ pub fn connector_for(spec: &TransportSpec) -> Result<Arc<dyn Connector>, HubErro
 impl Config {
     /// [`Config::new`] plus the environment: `OKC_TRANSPORT` (comma-separated list of
     /// `usb`, `serial`, `tcp://host:port[?model=300tr]`), `OKC_LOG_DIR` (empty or `none` =
-    /// no log file), `OKC_LOG_LEVEL` (`error|warn|info|debug`). Bad values are errors.
+    /// no log file), `OKC_LOG_LEVEL` (`error|warn|info|debug`), `OKC_ENCODING`
+    /// (`cp1254|utf8`, outgoing text). Bad values are errors.
     pub fn from_env(company_name: &str) -> Result<Config, HubError> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         Config::from_vars(company_name, |k| get(k))
@@ -266,6 +267,13 @@ impl Config {
         }
         if let Some(l) = var("OKC_LOG_LEVEL") {
             c.log_level = LogLevel::parse(&l)?;
+        }
+        if let Some(e) = var("OKC_ENCODING") {
+            c.text_encoding = match e.trim().to_ascii_lowercase().as_str() {
+                "cp1254" | "windows-1254" => TextEncoding::Cp1254,
+                "utf8" | "utf-8" => TextEncoding::Utf8,
+                o => return Err(HubError::Config(format!("unknown encoding {o:?}"))),
+            };
         }
         Ok(c)
     }
@@ -317,17 +325,15 @@ impl Hub {
                 Err(e) => return Err(e),
             }
         }
-        let company = config.company_name.clone();
-        let transports = format!("{:?}", config.transports);
-        let sh = runtime::start(config, connectors)?;
-        sh.logf(
+        let mut first_logs = vec![(
             LogLevel::Info,
-            "ConnectionWrapper",
-            format!("createCommunication: company {company:?}, transports {transports}"),
-        );
-        for e in unavailable {
-            sh.logf(LogLevel::Warn, "ConnectionWrapper", e);
-        }
+            format!(
+                "createCommunication: company {:?}, transports {:?}",
+                config.company_name, config.transports
+            ),
+        )];
+        first_logs.extend(unavailable.into_iter().map(|e| (LogLevel::Warn, e)));
+        let sh = runtime::start(config, connectors, first_logs)?;
         Ok(Hub { sh })
     }
 
@@ -605,6 +611,7 @@ mod tests {
             "OKC_TRANSPORT" => Some("tcp://127.0.0.1:7700, usb,tcp://h:1?model=300tr".to_string()),
             "OKC_LOG_DIR" => Some("none".to_string()),
             "OKC_LOG_LEVEL" => Some("debug".to_string()),
+            "OKC_ENCODING" => Some("UTF-8".to_string()),
             _ => None,
         };
         let c = Config::from_vars("X", vars).unwrap();
@@ -614,9 +621,12 @@ mod tests {
         );
         assert!(c.log_dir.is_none());
         assert_eq!(c.log_level, LogLevel::Debug);
+        assert_eq!(c.text_encoding, TextEncoding::Utf8);
         let bad = Config::from_vars("X", |k| (k == "OKC_TRANSPORT").then(|| "ftp://x".into()));
         assert!(matches!(bad, Err(HubError::Config(_))));
         let def = Config::from_vars("X", |_| None).unwrap();
         assert_eq!(format!("{:?}", def.transports), "[usb, serial]");
+        assert_eq!(def.text_encoding, TextEncoding::Cp1254);
+        assert_eq!(def.log_dir, Some(PathBuf::from("./logs")));
     }
 }

@@ -221,6 +221,7 @@ pub(crate) enum Job {
 pub(crate) fn start(
     cfg: Config,
     connectors: Vec<Arc<dyn Connector>>,
+    first_logs: Vec<(LogLevel, String)>,
 ) -> Result<Arc<Shared>, HubError> {
     let (cmd_tx, cmd_rx) = channel::<Cmd>();
     let (cb_tx, cb_rx) = channel::<Job>();
@@ -258,6 +259,9 @@ pub(crate) fn start(
         live: Live::new(),
         closed: AtomicBool::new(false),
     });
+    for (level, line) in first_logs {
+        sh.logf(level, "ConnectionWrapper", line);
+    }
     let spawn_err = |e: std::io::Error| HubError::Config(format!("cannot start a thread: {e}"));
 
     let s = sh.clone();
