@@ -29,6 +29,7 @@ step() {
   else
     failed=$((failed + 1))
     echo "--- ffi: $name: FAILED"
+    return 1
   fi
 }
 

@@ -5,6 +5,7 @@
  *        okc_api_test sale         — a device (simulator via OKC_TRANSPORT=tcp://...)
  * Prints "PASS <n> checks" and exits 0, or "FAIL ..." and exits 1.
  */
+#define _DEFAULT_SOURCE 1
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
