@@ -79,50 +79,22 @@ struct ConfigJson {
     max_payload_bytes: Option<usize>,
 }
 
-/// Parse one transport name: `usb`, `serial`, `tcp://host:port`.
-pub fn parse_transport(s: &str) -> Result<TransportSpec, String> {
-    let t = s.trim();
-    match t.to_ascii_lowercase().as_str() {
-        "usb" => return Ok(TransportSpec::Usb),
-        "serial" => return Ok(TransportSpec::Serial),
-        _ => {}
-    }
-    if let Some(addr) = t.strip_prefix("tcp://") {
-        let ok = addr
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-        if ok {
-            return Ok(TransportSpec::Tcp(addr.to_string()));
-        }
-        return Err(format!(
-            "bad tcp address {addr:?} (expected tcp://host:port)"
-        ));
-    }
-    Err(format!(
-        "unknown transport {t:?} (expected usb, serial or tcp://host:port)"
-    ))
-}
-
-/// Parse a comma-separated transport list (the `OKC_TRANSPORT` syntax).
-pub fn parse_transport_list(s: &str) -> Result<Vec<TransportSpec>, String> {
-    s.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(parse_transport)
-        .collect()
-}
-
-/// Build a [`Config`] from the `okc_create` JSON (None = defaults), then apply `OKC_TRANSPORT`.
+/// Build a [`Config`] from the `okc_create` JSON (None = defaults). Environment:
+/// `OKC_LOG_DIR`/`OKC_LOG_LEVEL` give defaults that JSON keys override; `OKC_TRANSPORT`
+/// overrides `transports`.
 pub fn config_from_json(json: Option<&str>) -> Result<Config, String> {
     let cj: ConfigJson = match json {
         None => ConfigJson::default(),
         Some(s) if s.trim().is_empty() => ConfigJson::default(),
         Some(s) => serde_json::from_str(s).map_err(|e| format!("config JSON: {e}"))?,
     };
-    let mut c = Config::new(cj.company_name.as_deref().unwrap_or(""));
+    // OKC_LOG_DIR / OKC_LOG_LEVEL are defaults the JSON may override; OKC_TRANSPORT wins.
+    let mut c = Config::from_env(cj.company_name.as_deref().unwrap_or(""))
+        .map_err(|e| format!("environment: {e}"))?;
     if let Some(list) = cj.transports {
         c.transports = list
             .iter()
-            .map(|t| parse_transport(t))
+            .map(|t| TransportSpec::parse(t).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?;
     }
     if let Some(ms) = cj.fiscal_timeout_ms {
@@ -163,14 +135,14 @@ pub fn config_from_json(json: Option<&str>) -> Result<Config, String> {
     Ok(c)
 }
 
-/// `OKC_TRANSPORT` (comma-separated `usb`, `serial`, `tcp://host:port`), when set and not
-/// empty, replaces the configured transports. The vendor-compatible exports use it too.
+/// `OKC_TRANSPORT` (comma-separated `usb`, `serial`, `tcp://host:port[?model=300tr]`), when
+/// set and not empty, replaces the configured transports.
 pub fn apply_env_transport(c: &mut Config) -> Result<(), String> {
-    if let Ok(v) = std::env::var("OKC_TRANSPORT") {
-        let list = parse_transport_list(&v).map_err(|e| format!("OKC_TRANSPORT: {e}"))?;
-        if !list.is_empty() {
-            c.transports = list;
-        }
+    if let Some(v) = std::env::var("OKC_TRANSPORT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        c.transports = TransportSpec::parse_list(&v).map_err(|e| format!("OKC_TRANSPORT: {e}"))?;
     }
     Ok(())
 }

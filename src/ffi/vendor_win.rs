@@ -23,7 +23,7 @@
 use std::ffi::c_void;
 use std::ptr::null_mut;
 
-use super::okc::{apply_env_transport, create_handle};
+use super::okc::create_handle;
 use super::{guard, lookup, CallbackScope, FfiError, FfiResult, OkcStatus};
 use crate::hub::{Config, HubError, SendOutcome};
 
@@ -114,9 +114,8 @@ pub unsafe extern "C" fn createCommunication(company_name: *const u16) -> *mut c
             pin_module();
             // SAFETY: caller contract.
             let name = unsafe { read_wide(company_name, MAX_COMPANY_UNITS, "companyName") }?;
-            let mut config = Config::new(name.as_deref().unwrap_or(""));
-            apply_env_transport(&mut config)
-                .map_err(|e| FfiError::new(OkcStatus::OKC_ERR_CONFIG, e))?;
+            // Vendor defaults plus OKC_TRANSPORT / OKC_LOG_DIR / OKC_LOG_LEVEL.
+            let config = Config::from_env(name.as_deref().unwrap_or(""))?;
             Ok(create_handle(config)? as *mut c_void)
         },
     )
