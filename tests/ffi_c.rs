@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use okclink::sim::{serve_tcp, SimConfig, SimServer};
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -194,14 +196,102 @@ fn c_program_without_device() {
     expect_pass(&out);
 }
 
+/// A fresh empty directory under the work dir (the vendor layer writes ./logs there).
+fn fresh_dir(name: &str) -> PathBuf {
+    let d = work_dir().join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 #[test]
 fn vendor_cpp_program_without_device() {
+    let dir = fresh_dir("vendor-nodevice");
     let out = run(Command::new(vendor_test_exe())
         .arg("nodevice")
-        .current_dir(work_dir())
+        .current_dir(&dir)
+        .env_remove("OKC_LOG_DIR")
         .env(
             "OKC_TRANSPORT",
             format!("tcp://127.0.0.1:{}", closed_port()),
         ));
     expect_pass(&out);
+    // Vendor log location, and both company names (UTF-8 and cp1254 bytes) arrived as text.
+    let logs: Vec<_> = std::fs::read_dir(dir.join("logs")).unwrap().collect();
+    assert_eq!(logs.len(), 1);
+    let log = logs[0].as_ref().unwrap();
+    let name = log.file_name().into_string().unwrap();
+    assert!(
+        name.starts_with("TokenIntegrationHub_") && name.ends_with(".log"),
+        "{name}"
+    );
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert_eq!(
+        text.matches("company \"Şirket İstanbul\"").count(),
+        2,
+        "company names in the log:\n{text}"
+    );
+}
+
+fn sim(cfg: SimConfig) -> SimServer {
+    serve_tcp("127.0.0.1:0", cfg).unwrap()
+}
+
+/// The simulator printed exactly one successful receipt of 10.00 TL.
+fn assert_one_sale(s: &SimServer) {
+    let sales = s.sales();
+    assert_eq!(sales.len(), 1, "{sales:?}");
+    assert_eq!(sales[0].total, 1000);
+    let info = String::from_utf8_lossy(&sales[0].sale_info).into_owned();
+    assert!(info.contains("\"status\":0"), "{info}");
+}
+
+#[test]
+fn c_program_sale_against_simulator_over_tcp() {
+    let s = sim(SimConfig::x30tr());
+    let out = run(Command::new(okc_test_exe())
+        .arg("sale")
+        .env("OKC_TRANSPORT", format!("tcp://{}", s.local_addr())));
+    expect_pass(&out);
+    assert_one_sale(&s);
+    let info = String::from_utf8_lossy(&s.sales()[0].sale_info).into_owned();
+    assert!(info.contains("b-c-1"), "{info}");
+    s.shutdown();
+}
+
+#[test]
+fn vendor_cpp_program_sale_x30tr_against_simulator_over_tcp() {
+    let s = sim(SimConfig::x30tr());
+    let dir = fresh_dir("vendor-sale-x30tr");
+    let out = run(Command::new(vendor_test_exe())
+        .arg("sale")
+        .current_dir(&dir)
+        .env("OKC_TRANSPORT", format!("tcp://{}", s.local_addr())));
+    expect_pass(&out);
+    assert_one_sale(&s);
+    // deleteCommunication sent DISCONNECT (type 7), once per connection.
+    let sevens = s.received_types().iter().filter(|&&t| t == 7).count();
+    assert!(sevens >= 2, "{:?}", s.received_types());
+    s.shutdown();
+}
+
+#[test]
+fn vendor_cpp_program_sale_300tr_against_simulator_over_tcp() {
+    let s = sim(SimConfig::t300tr());
+    let dir = fresh_dir("vendor-sale-300tr");
+    let out = run(Command::new(vendor_test_exe())
+        .arg("sale")
+        .current_dir(&dir)
+        .env(
+            "OKC_TRANSPORT",
+            format!("tcp://{}?model=300tr", s.local_addr()),
+        ));
+    expect_pass(&out);
+    assert_one_sale(&s);
+    // The 300TR path: ACK request (11) before the basket (1), then the payment (10).
+    let types = s.received_types();
+    let pos = |t: u16| types.iter().position(|&x| x == t);
+    assert!(pos(11).unwrap() < pos(1).unwrap(), "{types:?}");
+    assert!(pos(1).unwrap() < pos(10).unwrap(), "{types:?}");
+    s.shutdown();
 }

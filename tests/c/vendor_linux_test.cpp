@@ -120,19 +120,25 @@ static int sale() {
     CHECK(idx == 0 || idx == 1, "active device index");
     std::string fiscal = getFiscalInfo(h);
     CHECK(fiscal.size() > 2 && fiscal[0] == '{', "fiscal info JSON");
+    // X30TR: payments inside the basket; 300TR: basket, then sendPayment (DROP-IN.md §5.4).
+    std::string payments = idx == 0
+        ? ",\"paymentItems\":[{\"amount\":1000,\"description\":\"Nakit\",\"type\":1}]"
+        : "";
     std::string basket =
         "{\"basketID\":\"b-linux-1\",\"items\":[{\"name\":\"\xC3\x87" "ay\",\"price\":1000,"
-        "\"quantity\":1000,\"sectionNo\":1,\"taxPercent\":2000,\"type\":0}],"
-        "\"paymentItems\":[{\"amount\":1000,\"description\":\"Nakit\",\"type\":1}]}";
+        "\"quantity\":1000,\"sectionNo\":1,\"taxPercent\":2000,\"type\":0}]" + payments + "}";
     CHECK(sendBasket(h, basket) == 1, "sendBasket accepted");
-    CHECK(wait_for(sale_infos, 1, 20000), "sale info (serialIn 3)");
-    {
-        std::lock_guard<std::mutex> g(mu);
-        CHECK(last_sale.find("b-linux-1") != std::string::npos, "sale info names the basket");
-    }
     if (idx == 1) {
         int r = sendPayment(h, "{\"amount\":1000,\"description\":\"Nakit\",\"type\":1}");
         CHECK(r == 1, "sendPayment accepted (300TR)");
+    }
+    CHECK(wait_for(sale_infos, 1, 20000), "sale info (serialIn 3)");
+    {
+        std::lock_guard<std::mutex> g(mu);
+        if (idx == 0) {
+            CHECK(last_sale.find("b-linux-1") != std::string::npos, "sale info names the basket");
+        }
+        CHECK(last_sale.find("\"status\":0") != std::string::npos, "sale succeeded");
     }
     int before = state_calls.load();
     deleteCommunication(h);
