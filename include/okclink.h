@@ -124,7 +124,7 @@ OkcStatus okc_set_serial_in_callback(struct OkcHub *hub, OkcSerialInFn cb, void 
 
 /**
  * Set (or clear with NULL) the state callback; the last known state is replayed at once
- * on the calling thread (vendor behaviour).
+ * (vendor behaviour), on the dispatcher thread, in order with live events.
  */
 OkcStatus okc_set_device_state_callback(struct OkcHub *hub, OkcDeviceStateFn cb, void *user_data);
 

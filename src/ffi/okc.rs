@@ -285,7 +285,7 @@ pub extern "C" fn okc_set_serial_in_callback(
 }
 
 /// Set (or clear with NULL) the state callback; the last known state is replayed at once
-/// on the calling thread (vendor behaviour).
+/// (vendor behaviour), on the dispatcher thread, in order with live events.
 #[no_mangle]
 pub extern "C" fn okc_set_device_state_callback(
     hub: *mut OkcHub,

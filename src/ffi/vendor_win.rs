@@ -243,7 +243,7 @@ pub extern "C" fn setSerialInCallback(h: *mut c_void, cb: SerialInCallback) {
 }
 
 /// `void setDeviceStateCallback(void*, void (__stdcall*)(bool, BSTR))`; NULL clears. The
-/// last known state is replayed at once on the calling thread (vendor behaviour).
+/// last known state is replayed at once (vendor behaviour), on the dispatcher thread.
 #[no_mangle]
 pub extern "C" fn setDeviceStateCallback(h: *mut c_void, cb: DeviceStateCallback) {
     guard(
