@@ -122,7 +122,10 @@ wine_setup() {
 }
 
 wine_nodevice() {
-  (cd "$work/x86_64" && OKC_TRANSPORT=$(closed) expect_pass timeout 120 wine ./vendor_win_test.exe nodevice)
+  (cd "$work/x86_64" && rm -rf logs &&
+    OKC_TRANSPORT=$(closed) expect_pass timeout 120 wine ./vendor_win_test.exe nodevice) &&
+    # The vendor log location, and the UTF-16 company name arrived intact as text.
+    grep -q 'company "Şirket İstanbul Ğıda"' "$work"/x86_64/logs/TokenIntegrationHub_*.log
 }
 wine_sale() {
   start_sim && (cd "$work/x86_64" && OKC_TRANSPORT=tcp://127.0.0.1:$SIM_PORT \

@@ -269,6 +269,9 @@ fn vendor_cpp_program_sale_x30tr_against_simulator_over_tcp() {
         .env("OKC_TRANSPORT", format!("tcp://{}", s.local_addr())));
     expect_pass(&out);
     assert_one_sale(&s);
+    // The UTF-8 item name reached the device as Windows-1254 ("Ç" = 0xC7).
+    let basket = s.received().into_iter().find(|r| r.tag == 1).expect("basket received");
+    assert!(basket.payload.windows(3).any(|w| w == b"\xC7ay"), "{basket:?}");
     // deleteCommunication sent DISCONNECT (type 7), once per connection.
     let sevens = s.received_types().iter().filter(|&&t| t == 7).count();
     assert!(sevens >= 2, "{:?}", s.received_types());

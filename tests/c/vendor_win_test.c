@@ -46,12 +46,14 @@ static int checks;
     } while (0)
 
 static CRITICAL_SECTION lock;
-static volatile LONG state_calls, connected_flag, sale_info_calls, basket_reply_calls;
+static volatile LONG state_calls, connected_flag, sale_info_calls, basket_reply_calls, bad_bstr;
 static wchar_t last_serial[64];
 static wchar_t last_sale[4096];
 
 static void __stdcall on_state(int connected, BSTR id) {
     EnterCriticalSection(&lock);
+    /* A real BSTR: its length prefix matches its text. */
+    if (id == NULL || SysStringLen(id) != wcslen(id)) bad_bstr++;
     state_calls++;
     connected_flag = connected;
     /* Copy: the DLL frees the BSTR after we return. */
@@ -62,6 +64,7 @@ static void __stdcall on_state(int connected, BSTR id) {
 
 static void __stdcall on_serial(int type, BSTR value) {
     EnterCriticalSection(&lock);
+    if (value == NULL || SysStringLen(value) != wcslen(value)) bad_bstr++;
     if (type == 3) {
         sale_info_calls++;
         wcsncpy(last_sale, value ? value : L"", 4095);
@@ -179,6 +182,7 @@ static int sale(void) {
     CHECK(wait_for(&connected_flag, 1, 20000), "device did not reconnect");
     deleteCommunication(h);
     deleteCommunication(h);
+    CHECK(bad_bstr == 0, "callbacks received %ld strings that were not BSTRs", (long)bad_bstr);
     return 0;
 }
 
