@@ -153,6 +153,11 @@ if step "build Linux libraries and C/C++ programs" build_linux; then
   step "C program, sale against the simulator over TCP, valgrind" c_sale
   step "vendor C++ program (-lIntegrationHub), sale against the simulator over TCP, valgrind" cpp_sale
 fi
+win_clippy() {
+  cargo clippy -q --lib --target x86_64-pc-windows-gnu --features vendor-abi,vendored-libusb -- -D warnings
+}
+
+step "clippy, Windows target with the vendor exports" win_clippy
 if step "cross-build IntegrationHubCpp.dll (i686, x86_64)" build_windows; then
   step "DLL export tables and __cdecl" win_exports
   if step "wine64 setup" wine_setup; then

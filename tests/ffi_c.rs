@@ -18,10 +18,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// target/<profile>, where cargo put libokclink.{so,a} for this test run.
-fn profile_dir() -> PathBuf {
+/// target/<profile>/deps: where cargo builds libokclink.{so,a} for this test run (the copies
+/// in target/<profile> are only refreshed by `cargo build`).
+fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
+    exe.parent().unwrap().to_path_buf()
 }
 
 fn work_dir() -> PathBuf {
@@ -54,7 +55,7 @@ fn vendor_so() -> &'static Path {
         let so = dir.join("libIntegrationHub.so");
         run(Command::new("bash")
             .arg(root().join("scripts/link-vendor-linux.sh"))
-            .arg(profile_dir().join("libokclink.a"))
+            .arg(lib_dir().join("libokclink.a"))
             .arg(&so));
         so
     })
@@ -91,7 +92,7 @@ fn okc_test_exe() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
         let exe = work_dir().join("okc_api_test");
-        let lib = profile_dir();
+        let lib = lib_dir();
         run(Command::new("gcc")
             .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-pthread"])
             .arg("-I")
@@ -155,7 +156,7 @@ fn vendor_so_exports_exactly_the_nine_vendor_names() {
 fn okclink_so_exports_only_okc_functions() {
     let out = run(Command::new("nm")
         .args(["-D", "--defined-only"])
-        .arg(profile_dir().join("libokclink.so")));
+        .arg(lib_dir().join("libokclink.so")));
     let names: Vec<&str> = out
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2))
@@ -175,7 +176,7 @@ fn header_declares_every_okc_export() {
     let header = std::fs::read_to_string(root().join("include/okclink.h")).unwrap();
     let out = run(Command::new("nm")
         .args(["-D", "--defined-only"])
-        .arg(profile_dir().join("libokclink.so")));
+        .arg(lib_dir().join("libokclink.so")));
     for name in out
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2))
@@ -270,8 +271,15 @@ fn vendor_cpp_program_sale_x30tr_against_simulator_over_tcp() {
     expect_pass(&out);
     assert_one_sale(&s);
     // The UTF-8 item name reached the device as Windows-1254 ("Ç" = 0xC7).
-    let basket = s.received().into_iter().find(|r| r.tag == 1).expect("basket received");
-    assert!(basket.payload.windows(3).any(|w| w == b"\xC7ay"), "{basket:?}");
+    let basket = s
+        .received()
+        .into_iter()
+        .find(|r| r.tag == 1)
+        .expect("basket received");
+    assert!(
+        basket.payload.windows(3).any(|w| w == b"\xC7ay"),
+        "{basket:?}"
+    );
     // deleteCommunication sent DISCONNECT (type 7), once per connection.
     let sevens = s.received_types().iter().filter(|&&t| t == 7).count();
     assert!(sevens >= 2, "{:?}", s.received_types());
