@@ -270,6 +270,10 @@ fn config_json_maps_every_key() {
     assert_eq!(d.fiscal_timeout, Duration::from_millis(5000));
     assert_eq!(d.log_dir.as_deref(), Some(std::path::Path::new("./logs")));
     assert_eq!(d.text_encoding, TextEncoding::Cp1254);
+    assert!(config_from_json(Some(r#"{"log_dir":null}"#))
+        .unwrap()
+        .log_dir
+        .is_none());
     assert!(config_from_json(Some(r#"{"log_dir":""}"#))
         .unwrap()
         .log_dir

@@ -73,10 +73,17 @@ struct ConfigJson {
     fiscal_timeout_ms: Option<u64>,
     ack_timeout_ms: Option<u64>,
     disconnect_timeout_ms: Option<u64>,
-    log_dir: Option<String>,
+    /// Absent: default; `null` or `""`: no file log; a string: that folder.
+    #[serde(default, deserialize_with = "present")]
+    log_dir: Option<Option<String>>,
     log_level: Option<String>,
     text_encoding: Option<String>,
     max_payload_bytes: Option<usize>,
+}
+
+/// Tells a present `null` (`Some(None)`) from an absent key (`None`, via `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Build a [`Config`] from the `okc_create` JSON (None = defaults). Environment:
@@ -107,7 +114,7 @@ pub fn config_from_json(json: Option<&str>) -> Result<Config, String> {
         c.disconnect_timeout = Duration::from_millis(ms);
     }
     if let Some(d) = cj.log_dir {
-        c.log_dir = (!d.is_empty()).then(|| PathBuf::from(d));
+        c.log_dir = d.filter(|d| !d.is_empty()).map(PathBuf::from);
     }
     if let Some(l) = cj.log_level {
         c.log_level = match l.to_ascii_lowercase().as_str() {
@@ -216,7 +223,7 @@ pub extern "C" fn okc_string_free(s: *mut c_char) {
 
 /// Create a connection object. `config_json` may be NULL (defaults); keys (all optional):
 /// `company_name`, `transports` (["usb","serial","tcp://host:port"]), `fiscal_timeout_ms`,
-/// `ack_timeout_ms`, `disconnect_timeout_ms`, `log_dir` ("" disables file logs),
+/// `ack_timeout_ms`, `disconnect_timeout_ms`, `log_dir` ("" or null disables file logs),
 /// `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`.
 /// Unknown keys are an error. The `OKC_TRANSPORT` environment variable, when set, overrides
 /// `transports`. Never blocks. On failure `*out` is set to NULL.
