@@ -84,6 +84,8 @@ static int nodevice() {
     CHECK(h != nullptr, "createCommunication (UTF-8 name)");
     ConnectionWrapper *h2 = createCommunication("\xDE" "irket \xDD" "stanbul");
     CHECK(h2 != nullptr, "createCommunication (cp1254 name)");
+    // A 10 MB company name is refused (NULL), not a crash; NULL is then ignored everywhere.
+    CHECK(createCommunication(std::string(10u << 20, 'A')) == nullptr, "10 MB company name");
     setDeviceStateCallback(h, on_state);
     setSerialInCallback(h, on_serial);
     CHECK(getActiveDeviceIndex(h) == -1, "no device index");

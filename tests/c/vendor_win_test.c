@@ -137,6 +137,7 @@ static int nodevice(void) {
     for (size_t i = 0; i < n; i++) big[i] = L'A';
     big[n] = 0;
     CHECK(sendBasket(h, big) == 0, "10 MB basket must return 0");
+    CHECK(createCommunication(big) == NULL, "10 MB company name is refused");
     free(big);
     DWORD t0 = GetTickCount();
     deleteCommunication(h);
