@@ -274,3 +274,72 @@ fn many_objects_register_and_release() {
     }
     s.shutdown();
 }
+
+#[test]
+fn calls_racing_with_destroy_give_codes_not_crashes() {
+    let s = sim();
+    for round in 0..3 {
+        let h = create(&s, &format!("race{round}"));
+        wait_connected(h);
+        let hv = h as usize;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let workers: Vec<_> = (0..4)
+            .map(|i| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let h = hv as *mut OkcHub;
+                    let mut seen_bad_handle = false;
+                    let json = c("{\"isVoid\":true}");
+                    // Run until the handle is seen stale (or the test gives up).
+                    while !seen_bad_handle && !stop.load(Ordering::SeqCst) {
+                        let st = match i % 4 {
+                            0 => unsafe { okc_send_payment(h, json.as_ptr()) },
+                            1 => {
+                                let mut out: *mut c_char = null_mut();
+                                let st = unsafe { okc_last_fiscal_info(h, &mut out) };
+                                okc_string_free(out);
+                                st
+                            }
+                            2 => {
+                                let idx = okc_active_device_index(h);
+                                assert!((-1..=1).contains(&idx));
+                                if idx == -1 && last_error().contains("already destroyed") {
+                                    OKC_ERR_BAD_HANDLE
+                                } else if idx == -1 {
+                                    OKC_ERR_NO_DEVICE
+                                } else {
+                                    OKC_OK
+                                }
+                            }
+                            _ => okc_set_serial_in_callback(h, None, null_mut()),
+                        };
+                        if st == OKC_ERR_BAD_HANDLE {
+                            seen_bad_handle = true;
+                        } else {
+                            // Once destroyed, a handle never comes back to life.
+                            assert!(!seen_bad_handle, "handle alive again: {st:?}");
+                        }
+                        assert!(
+                            (st as i32) > OKC_ERR_PANIC as i32,
+                            "{st:?}: {}",
+                            last_error()
+                        );
+                    }
+                    seen_bad_handle
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(okc_destroy(h), OKC_OK);
+        let t0 = Instant::now();
+        while !workers.iter().all(|w| w.is_finished()) && t0.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            assert!(w.join().unwrap(), "every worker saw the handle go stale");
+        }
+    }
+    assert_eq!(okclink::ffi::outstanding_strings(), 0);
+    s.shutdown();
+}
