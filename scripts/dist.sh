@@ -31,7 +31,7 @@ cargo build --profile "$profile" --lib
 lin=$dist/linux-x86_64
 scripts/link-vendor-linux.sh "$tdir/$pdir/libokclink.a" "$lin/libIntegrationHub.so"
 cp "$tdir/$pdir/libokclink.so" "$tdir/$pdir/libokclink.a" "$lin/"
-strip --strip-debug "$lin/libIntegrationHub.so" "$lin/libokclink.so"
+strip --strip-debug "$lin/libIntegrationHub.so" "$lin/libokclink.so" "$lin/libokclink.a"
 scripts/check-exports.sh linux "$lin/libIntegrationHub.so"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 for pc in okclink IntegrationHub; do
