@@ -270,14 +270,14 @@ fn vendor_cpp_program_sale_x30tr_against_simulator_over_tcp() {
         .env("OKC_TRANSPORT", format!("tcp://{}", s.local_addr())));
     expect_pass(&out);
     assert_one_sale(&s);
-    // The UTF-8 item name reached the device as Windows-1254 ("Ç" = 0xC7).
+    // The UTF-8 item name reached the device as Windows-1254 ("Ş" = 0xDE).
     let basket = s
         .received()
         .into_iter()
         .find(|r| r.tag == 1)
         .expect("basket received");
     assert!(
-        basket.payload.windows(3).any(|w| w == b"\xC7ay"),
+        basket.payload.windows(5).any(|w| w == b"\xDEeker"),
         "{basket:?}"
     );
     // deleteCommunication sent DISCONNECT (type 7), once per connection.

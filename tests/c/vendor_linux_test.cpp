@@ -122,12 +122,13 @@ static int sale() {
     CHECK(idx == 0 || idx == 1, "active device index");
     std::string fiscal = getFiscalInfo(h);
     CHECK(fiscal.size() > 2 && fiscal[0] == '{', "fiscal info JSON");
+    CHECK(fiscal.find("PO\xC5\x9E" "ET") != std::string::npos, "device cp1254 text arrives as UTF-8");
     // X30TR: payments inside the basket; 300TR: basket, then sendPayment (DROP-IN.md §5.4).
     std::string payments = idx == 0
         ? ",\"paymentItems\":[{\"amount\":1000,\"description\":\"Nakit\",\"type\":1}]"
         : "";
     std::string basket =
-        "{\"basketID\":\"b-linux-1\",\"items\":[{\"name\":\"\xC3\x87" "ay\",\"price\":1000,"
+        "{\"basketID\":\"b-linux-1\",\"items\":[{\"name\":\"\xC5\x9E" "eker\",\"price\":1000,"
         "\"quantity\":1000,\"sectionNo\":1,\"taxPercent\":2000,\"type\":0}]" + payments + "}";
     CHECK(sendBasket(h, basket) == 1, "sendBasket accepted");
     if (idx == 1) {

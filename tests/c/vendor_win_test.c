@@ -162,9 +162,12 @@ static int sale(void) {
     CHECK(idx == 0 || idx == 1, "active index %d", idx);
     BSTR f = getFiscalInfo(h);
     CHECK(f != NULL && SysStringLen(f) > 2 && f[0] == L'{', "fiscal info is JSON");
+    /* Device text is Windows-1254 ("PO\xDEET"): decoded explicitly, whatever the system
+       code page (Wine's is 1252, where 0xDE would be a thorn). */
+    CHECK(wcsstr(f, L"PO\x015E" L"ET") != NULL, "fiscal info decoded as Windows-1254");
     SysFreeString(f);
     const wchar_t *basket =
-        L"{\"basketID\":\"b-wine-1\",\"items\":[{\"name\":\"\x00C7" L"ay\",\"price\":1000,"
+        L"{\"basketID\":\"b-wine-1\",\"items\":[{\"name\":\"\x015E" L"eker\",\"price\":1000,"
         L"\"quantity\":1000,\"sectionNo\":1,\"taxPercent\":2000,\"type\":0}],"
         L"\"paymentItems\":[{\"amount\":1000,\"description\":\"Nakit\",\"type\":1}]}";
     CHECK(sendBasket(h, basket) == 1, "sendBasket must return 1");
