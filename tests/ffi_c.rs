@@ -306,3 +306,25 @@ fn vendor_cpp_program_sale_300tr_against_simulator_over_tcp() {
     assert!(pos(1).unwrap() < pos(10).unwrap(), "{types:?}");
     s.shutdown();
 }
+
+#[test]
+fn vendor_cpp_program_sees_minus_one_when_the_300tr_does_not_ack() {
+    let mut cfg = SimConfig::t300tr();
+    cfg.faults.ignore_ack = true;
+    let s = sim(cfg);
+    let dir = fresh_dir("vendor-noack");
+    let out = run(Command::new(vendor_test_exe())
+        .arg("noack")
+        .current_dir(&dir)
+        .env(
+            "OKC_TRANSPORT",
+            format!("tcp://{}?model=300tr", s.local_addr()),
+        ));
+    expect_pass(&out);
+    assert_eq!(s.sales_count(), 0);
+    assert!(
+        !s.received_types().contains(&1),
+        "no basket after a missing ACK"
+    );
+    s.shutdown();
+}

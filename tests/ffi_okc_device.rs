@@ -343,3 +343,65 @@ fn calls_racing_with_destroy_give_codes_not_crashes() {
     assert_eq!(okclink::ffi::outstanding_strings(), 0);
     s.shutdown();
 }
+
+#[test]
+fn fiscal_info_timeout_keeps_the_last_value() {
+    let s = sim();
+    let h = create(&s, "timeout");
+    wait_connected(h);
+    let mut f: *mut c_char = null_mut();
+    assert_eq!(unsafe { okc_get_fiscal_info(h, -1, &mut f) }, OKC_OK);
+    let first = unsafe { CStr::from_ptr(f) }.to_str().unwrap().to_string();
+    okc_string_free(f);
+    // The device stops answering: the request times out, *out stays NULL, the last value stays.
+    s.with(|d| d.set_processing_delay(Duration::from_secs(60)));
+    let mut g: *mut c_char = 1 as *mut c_char;
+    assert_eq!(
+        unsafe { okc_get_fiscal_info(h, 200, &mut g) },
+        OKC_ERR_TIMEOUT
+    );
+    assert!(g.is_null());
+    assert!(last_error().contains("timed out"), "{}", last_error());
+    let mut last: *mut c_char = null_mut();
+    assert_eq!(unsafe { okc_last_fiscal_info(h, &mut last) }, OKC_OK);
+    assert_eq!(unsafe { CStr::from_ptr(last) }.to_str().unwrap(), first);
+    okc_string_free(last);
+    assert_eq!(okc_destroy(h), OKC_OK);
+    s.shutdown();
+}
+
+#[test]
+fn ack_timeout_on_300tr_is_reported_with_serial_in_9() {
+    let mut cfg = SimConfig::t300tr();
+    cfg.faults.ignore_ack = true;
+    let s = serve_tcp("127.0.0.1:0", cfg).unwrap();
+    let ev = Box::new(Events::default());
+    let ud = &*ev as *const Events as *mut c_void;
+    let json = c(&format!(
+        r#"{{"transports":["tcp://{}?model=300tr"],"log_dir":"","ack_timeout_ms":300}}"#,
+        s.local_addr()
+    ));
+    let mut h = null_mut();
+    assert_eq!(unsafe { okc_create(json.as_ptr(), &mut h) }, OKC_OK);
+    assert_eq!(okc_set_serial_in_callback(h, Some(on_serial), ud), OKC_OK);
+    wait_connected(h);
+    assert_eq!(okc_active_device_index(h), 1);
+    let basket = c(
+        r#"{"basketID":"b-ack","items":[{"name":"Su","price":500,"quantity":1000,"sectionNo":1,"taxPercent":2000,"type":0}]}"#,
+    );
+    assert_eq!(
+        unsafe { okc_send_basket(h, basket.as_ptr()) },
+        OKC_ERR_ACK_TIMEOUT
+    );
+    wait_until("serialIn(9)", || {
+        ev.serial_in
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(t, v)| *t == 9 && v == "Device is not connected")
+    });
+    assert_eq!(s.sales_count(), 0);
+    assert_eq!(okc_destroy(h), OKC_OK);
+    drop(ev);
+    s.shutdown();
+}

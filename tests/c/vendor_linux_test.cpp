@@ -31,7 +31,7 @@ static int checks = 0;
     } while (0)
 
 static std::mutex mu;
-static std::atomic<int> state_calls{0}, connected{0}, sale_infos{0}, other_serial{0};
+static std::atomic<int> state_calls{0}, connected{0}, sale_infos{0}, other_serial{0}, not_connected{0};
 static std::string last_serial, last_sale;
 
 static void on_state(bool isConnected, std::string id) {
@@ -46,6 +46,8 @@ static void on_serial(int type, std::string value) {
     if (type == 3) {
         last_sale = value;
         sale_infos++;
+    } else if (type == 9 && value == "Device is not connected") {
+        not_connected++;
     } else {
         other_serial++;
     }
@@ -155,11 +157,30 @@ static int sale() {
     return 0;
 }
 
+// A 300TR that never answers the ACK request: sendBasket returns -1 after serialIn(9).
+static int noack() {
+    ConnectionWrapper *h = createCommunication("noack");
+    setSerialInCallback(h, on_serial);
+    setDeviceStateCallback(h, on_state);
+    CHECK(wait_for(connected, 1, 20000), "device connected");
+    CHECK(getActiveDeviceIndex(h) == 1, "300TR");
+    CHECK(sendBasket(h, "{\"basketID\":\"b-noack\",\"items\":[{\"name\":\"Su\",\"price\":500,"
+                        "\"quantity\":1000,\"sectionNo\":1,\"taxPercent\":2000,\"type\":0}]}") == -1,
+          "sendBasket returns -1 on ACK timeout");
+    CHECK(wait_for(not_connected, 1, 5000), "serialIn(9, \"Device is not connected\")");
+    CHECK(sendPayment(h, "{\"amount\":500,\"description\":\"Nakit\",\"type\":1}") == -1,
+          "sendPayment returns -1 on ACK timeout");
+    deleteCommunication(h);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, nullptr, _IONBF, 0);
     std::string mode = argc > 1 ? argv[1] : "nodevice";
     if (mode == "sale") {
         sale();
+    } else if (mode == "noack") {
+        noack();
     } else {
         nodevice();
     }
