@@ -5,7 +5,7 @@
 set -euo pipefail
 rustup target add i686-pc-windows-gnu x86_64-pc-windows-gnu
 pkgs=(gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 binutils-mingw-w64-x86-64 binutils-mingw-w64-i686
-      cbindgen wine wine64 valgrind g++ binutils)
+      cbindgen wine wine64 valgrind g++ binutils pkg-config python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
