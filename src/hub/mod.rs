@@ -6,6 +6,25 @@
 //! - vendor semantics: [`Hub::send_basket`] → [`SendOutcome`], [`Hub::fiscal_info`],
 //!   [`Hub::active_device_index`] (−1/0/1), state replay on `set_device_state_callback`,
 //!   `(false, "")` on loss, serialIn(9, "Device is not connected") on ACK timeout.
+//!
+//! Additions beyond the first contract (all additive): [`Config::from_env`] /
+//! [`Config::from_vars`] (`OKC_TRANSPORT`, `OKC_LOG_DIR`, `OKC_LOG_LEVEL`),
+//! [`Config::handshake_timeout`], [`TransportSpec::parse`] / [`TransportSpec::parse_list`],
+//! [`connector_for`] (USB/serial report "not available" until their connectors land),
+//! [`LogLevel::parse`], the [`text`] module (cp1254 ⇄ UTF-8), `impl Drop for Hub` (= `close`).
+//!
+//! Semantics chosen where the vendor's are broken or unspecified:
+//! - The state replay of `set_device_state_callback` runs on the dispatcher thread, queued
+//!   in order with live events (never on the caller's thread, never twice to one callback).
+//! - `send_basket`/`send_payment`: 300TR waits for the ACK (≤ `ack_timeout`); on timeout the
+//!   serialIn(9) callback has run before `AckTimeout` is returned (when called from inside a
+//!   callback it runs after that callback returns). During a handshake (also a device-asked
+//!   re-handshake) the result is `NoDevice` (vendor: 1 although nothing was sent).
+//! - `disconnect` delivers `(false, "")` before it returns (unless called from inside a
+//!   callback: then right after that callback). `close` from inside a callback does not
+//!   deliver it (no callback may start after `close` returns).
+//! - A sale info is delivered once even if the device re-sends it on a later link.
+//! - Threads: see `runtime.rs` (session thread + separate callback thread, and why).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +96,10 @@ pub struct Config {
     pub text_encoding: TextEncoding,
     /// Largest payload accepted from callers and from devices (default 1 MiB).
     pub max_payload: usize,
+    /// A link whose handshake (Hello → certificate → key share → "OK") does not complete in
+    /// this time is closed and discovery retries with back-off (vendor: waits forever).
+    /// Also applies to a re-handshake the device asked for (type 8). Default 5 s.
+    pub handshake_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,6 +173,7 @@ impl Config {
             log_level: LogLevel::Info,
             text_encoding: TextEncoding::Cp1254,
             max_payload: 1 << 20,
+            handshake_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -266,8 +290,6 @@ pub struct Hub {
 
 /// Extra wait beyond a protocol timeout before an API call gives up on the session thread.
 const REPLY_MARGIN: Duration = Duration::from_millis(1000);
-/// What `close` may add to `disconnect_timeout` for stopping threads.
-const CLOSE_MARGIN: Duration = Duration::from_millis(300);
 
 impl Hub {
     pub fn new(config: Config) -> Result<Hub, HubError> {
@@ -500,15 +522,19 @@ impl Hub {
         }
     }
 
-    /// Final shutdown: disconnect, stop every thread. Idempotent, bounded.
+    /// Final shutdown: disconnect, stop every thread. Idempotent; returns within
+    /// `disconnect_timeout` even if the device never answers (a callback already running
+    /// on the dispatcher is waited for at most until then; none starts afterwards).
     pub fn close(&self) {
         if self.sh.closed.load(Ordering::SeqCst) {
             return;
         }
+        // The whole of close stays within `disconnect_timeout`: the DISCONNECT wait of the
+        // session uses 80 % of it, the rest is for delivering (false, "") and stopping threads.
         let start = Instant::now();
-        let disc_deadline = start + self.sh.cfg.disconnect_timeout;
-        let deadline = disc_deadline + CLOSE_MARGIN;
-        self.disconnect_until(disc_deadline);
+        let bound = self.sh.cfg.disconnect_timeout;
+        let deadline = start + bound;
+        self.disconnect_until(deadline - bound / 10);
         if self.sh.closed.swap(true, Ordering::SeqCst) {
             return;
         }

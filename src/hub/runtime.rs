@@ -17,7 +17,7 @@
 //! still running. With one thread that would need re-entrant processing of the session
 //! from inside user code; with two it is a plain request/reply.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
@@ -30,6 +30,7 @@ use parking_lot::{Condvar, Mutex};
 use super::log::Logger;
 use super::text::decode_device_text;
 use super::{Config, DeviceStateFn, HubError, LogLevel, SendOutcome, SerialInFn};
+use crate::proto::message::tag;
 use crate::proto::session::{
     HostConfig, HostEvent, HostPhase, HostSession, Level, OpId, SendResult,
 };
@@ -70,6 +71,8 @@ pub(crate) struct DiscState {
     pub resume_at: Option<Instant>,
     /// Consecutive links that closed without ever becoming active.
     pub failures: u32,
+    /// Shortest poll interval of the connectors (the base of the back-off).
+    pub poll: Duration,
 }
 
 /// Callbacks and the gate that keeps them from starting after `close`.
@@ -241,6 +244,7 @@ pub(crate) fn start(
             gen: 0,
             resume_at: None,
             failures: 0,
+            poll: Duration::from_millis(250),
         }),
         disc_cond: Condvar::new(),
         gate: Mutex::new(GateState {
@@ -382,6 +386,7 @@ fn discovery_main(sh: Arc<Shared>, connectors: Vec<Arc<dyn Connector>>) {
         .min()
         .unwrap_or(Duration::from_millis(250))
         .max(Duration::from_millis(10));
+    sh.disc.lock().poll = poll;
     let mut last_err: HashMap<String, String> = HashMap::new();
     loop {
         {
@@ -553,6 +558,8 @@ struct Active {
     /// `(true, serial)` was reported or the session became active: loss reports `(false, "")`.
     announced: bool,
     became_active: bool,
+    /// Since when the session has not been active (handshake running), if it is not.
+    handshake_since: Option<Instant>,
 }
 
 struct SessionThread {
@@ -562,7 +569,12 @@ struct SessionThread {
     pending: HashMap<OpId, (SendReply, bool)>,
     fiscal_waiters: Vec<FiscalReply>,
     disconnect_waiters: Vec<(Sender<()>, bool)>,
+    /// The last sale infos delivered (duplicate suppression across sessions).
+    recent_sales: VecDeque<Vec<u8>>,
 }
+
+/// How many delivered sale infos are remembered for duplicate suppression.
+const RECENT_SALES: usize = 64;
 
 fn session_main(sh: Arc<Shared>, rx: Receiver<Cmd>) {
     let mut st = SessionThread {
@@ -572,9 +584,14 @@ fn session_main(sh: Arc<Shared>, rx: Receiver<Cmd>) {
         pending: HashMap::new(),
         fiscal_waiters: Vec::new(),
         disconnect_waiters: Vec::new(),
+        recent_sales: VecDeque::new(),
     };
+    let hs_timeout = st.sh.cfg.handshake_timeout;
     loop {
-        let deadline = st.link.as_ref().and_then(|l| l.session.next_deadline());
+        let deadline = st.link.as_ref().and_then(|l| {
+            let hs = l.handshake_since.map(|t| t + hs_timeout);
+            [l.session.next_deadline(), hs].into_iter().flatten().min()
+        });
         let cmd = match deadline {
             Some(d) => {
                 let now = Instant::now();
@@ -603,6 +620,18 @@ fn session_main(sh: Arc<Shared>, rx: Receiver<Cmd>) {
             let now = Instant::now();
             if l.session.next_deadline().is_some_and(|d| d <= now) {
                 l.session.on_tick(now);
+            }
+            if l.handshake_since.is_some_and(|t| now >= t + hs_timeout) {
+                l.handshake_since = None;
+                st.sh.logf(
+                    LogLevel::Warn,
+                    "Connection",
+                    format!(
+                        "handshake not completed within {} ms: closing the link",
+                        hs_timeout.as_millis()
+                    ),
+                );
+                l.session.link_lost();
             }
         }
         st.drain();
@@ -657,6 +686,7 @@ impl SessionThread {
                     reader_stop: o.reader_stop,
                     announced: false,
                     became_active: false,
+                    handshake_since: Some(now),
                 });
             }
             Cmd::Incoming(gen, inc) => {
@@ -768,6 +798,22 @@ impl SessionThread {
                     let _ = self.sh.cb_tx.send(Job::State(true, serial));
                 }
                 HostEvent::SerialIn(t, raw) => {
+                    if t == tag::SALE_INFO {
+                        // Devices re-send a sale info until acknowledged, also across
+                        // reconnects (a new session): deliver each one once.
+                        if self.recent_sales.iter().any(|s| *s == raw) {
+                            self.sh.logf(
+                                LogLevel::Debug,
+                                "Connection",
+                                "repeated sale info not delivered again",
+                            );
+                            continue;
+                        }
+                        if self.recent_sales.len() == RECENT_SALES {
+                            self.recent_sales.pop_front();
+                        }
+                        self.recent_sales.push_back(raw.clone());
+                    }
                     let _ = self
                         .sh
                         .cb_tx
@@ -842,7 +888,15 @@ impl SessionThread {
                 }
             }
         }
-        if let Some(l) = &self.link {
+        if let Some(l) = self.link.as_mut() {
+            let active = l.session.is_active();
+            match (active, l.handshake_since) {
+                (true, Some(_)) => l.handshake_since = None,
+                (false, None) if l.session.phase() != HostPhase::Closing => {
+                    l.handshake_since = Some(Instant::now())
+                }
+                _ => {}
+            }
             // An unsolicited type 2 updates the stored value too.
             let fresh = l.session.last_fiscal_info();
             if !fresh.is_empty() {
@@ -887,8 +941,8 @@ impl SessionThread {
         for (reply, from_cb) in std::mem::take(&mut self.disconnect_waiters) {
             self.reply_after_callbacks(reply, from_cb);
         }
-        let poll = Duration::from_millis(250);
         let mut st = self.sh.disc.lock();
+        let poll = st.poll;
         if st.gen == l.gen {
             st.link_open = false;
         }

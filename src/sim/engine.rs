@@ -11,6 +11,10 @@ use crate::proto::pipeline::Key;
 use crate::proto::session::OK;
 use crate::transport::DeviceModel;
 
+/// What the `junk_every` fault writes before a message: no `00 31` start, so a stream
+/// reader discards it ("A packet is not starting with a valid tlv start").
+pub const JUNK: &[u8] = b"\xde\xad\xbe\xef";
+
 /// One message type + payload the device received (decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -41,8 +45,9 @@ struct Open {
 
 #[derive(Debug, Clone)]
 enum Job {
-    /// An application request whose processing delay ran out.
-    Request(u16, Vec<u8>),
+    /// An application request whose processing delay ran out, with the link epoch it
+    /// arrived on.
+    Request(u16, Vec<u8>, u64),
     /// The operator finished the open sale (X30TR: customer paid at the device).
     Complete,
 }
@@ -57,6 +62,12 @@ pub struct SimStats {
     /// Received messages the device could not decode.
     pub undecodable: u64,
     pub dropped: u64,
+    /// Host messages the device ignored (`lose_incoming_every`).
+    pub lost_incoming: u64,
+    /// Junk chunks written (`junk_every`).
+    pub junk: u64,
+    /// Messages written in two pieces (`split_every`).
+    pub split: u64,
     pub duplicated: u64,
     pub corrupted: u64,
     /// Sale-info (type 3 data) transmissions, first sends and re-sends.
@@ -87,8 +98,14 @@ pub struct Simulator {
     txn_no: u32,
     /// Count of messages sent since the key share (the fault counters' base).
     app_count: u32,
+    /// Count of host messages received since the key share.
+    in_count: u32,
     connected: bool,
     vanished: bool,
+    /// Replies being produced for a host that is gone: dropped.
+    muting: bool,
+    /// Incremented by every `link_reset`.
+    epoch: u64,
     stats: SimStats,
     logs: VecDeque<String>,
 }
@@ -118,8 +135,11 @@ impl Simulator {
             resend_at: None,
             open: None,
             app_count: 0,
+            in_count: 0,
             connected: false,
             vanished: false,
+            muting: false,
+            epoch: 0,
             stats: SimStats::default(),
             logs: VecDeque::new(),
             cfg,
@@ -165,6 +185,11 @@ impl Simulator {
         self.cfg.processing_delay = d;
     }
 
+    /// Change the time between payment and receipt for sales paid from now on.
+    pub fn set_sale_delay(&mut self, d: std::time::Duration) {
+        self.cfg.sale_delay = d;
+    }
+
     /// Everything received so far, decoded (type + payload; 49/50 left out).
     pub fn received(&self) -> &[Received] {
         &self.received
@@ -202,9 +227,13 @@ impl Simulator {
     /// fiscal state (receipt numbers, unacknowledged sale infos, an open receipt).
     pub fn link_reset(&mut self) {
         self.dev.reset();
+        self.epoch += 1;
         while self.dev.poll_event().is_some() {}
         self.out.clear();
-        self.jobs.retain(|(_, j)| matches!(j, Job::Complete));
+        // Baskets and payments already received are still carried out (their replies are
+        // lost with the link); a fiscal-info answer is pointless.
+        self.jobs
+            .retain(|(_, j)| !matches!(j, Job::Request(tag::FISCAL_INFO, ..)));
         self.connected = false;
         self.vanished = false;
         self.resend_at = None;
@@ -234,6 +263,20 @@ impl Simulator {
         self.stats.received += 1;
         if self.vanished {
             return;
+        }
+        if self.connected {
+            self.in_count += 1;
+            let n = self.in_count;
+            if self
+                .cfg
+                .faults
+                .lose_incoming_every
+                .is_some_and(|k| k > 0 && n % k == 0)
+            {
+                self.stats.lost_incoming += 1;
+                self.log(format!("host message {n} lost (fault)"));
+                return;
+            }
         }
         self.record(bytes);
         self.dev.on_message(bytes);
@@ -277,6 +320,7 @@ impl Simulator {
                 DeviceEvent::Connected => {
                     self.connected = true;
                     self.app_count = 0;
+                    self.in_count = 0;
                     self.stats.handshakes += 1;
                     self.log("key share acknowledged: connected".into());
                     if !self.unacked.is_empty() {
@@ -333,10 +377,12 @@ impl Simulator {
                     return;
                 }
                 if self.cfg.processing_delay.is_zero() {
-                    self.process(now, t, v);
+                    self.process(now, t, v, self.epoch);
                 } else {
-                    self.jobs
-                        .push((now + self.cfg.processing_delay, Job::Request(t, v)));
+                    self.jobs.push((
+                        now + self.cfg.processing_delay,
+                        Job::Request(t, v, self.epoch),
+                    ));
                 }
             }
             other => self.log(format!("type {other} ignored")),
@@ -352,7 +398,17 @@ impl Simulator {
         self.dev.send(t, &fiscal::cp1254(text));
     }
 
-    fn process(&mut self, now: Instant, t: u16, v: Vec<u8>) {
+    /// Carry out a request. Without a connected host (the link dropped while the request
+    /// waited out its processing delay) the work is still done — a basket still becomes a
+    /// receipt — but the replies are not sent.
+    fn process(&mut self, now: Instant, t: u16, v: Vec<u8>, epoch: u64) {
+        self.muting = !self.connected || epoch != self.epoch;
+        self.process_inner(now, t, v);
+        self.pump(Some(now));
+        self.muting = false;
+    }
+
+    fn process_inner(&mut self, now: Instant, t: u16, v: Vec<u8>) {
         match t {
             tag::FISCAL_INFO => {
                 let f = self.cfg.fiscal_info.clone();
@@ -422,7 +478,6 @@ impl Simulator {
             },
             _ => {}
         }
-        self.pump(Some(now));
     }
 
     fn schedule_complete(&mut self, now: Instant) {
@@ -524,9 +579,14 @@ impl Simulator {
         let payload = self.sales[i].sale_info.clone();
         self.sales[i].sends += 1;
         self.stats.sale_info_sends += 1;
+        // Replies queued before (possibly muted) go first; the sale info itself is not a
+        // reply and goes to whichever host is connected now.
+        self.pump(Some(now));
+        let muting = std::mem::replace(&mut self.muting, false);
         self.dev.answer(tag::SALE_INFO, &payload);
         self.resend_at = Some(now + self.cfg.sale_resend_interval);
         self.pump(Some(now));
+        self.muting = muting;
     }
 
     /// Advance time: run delayed requests and re-send an unacknowledged sale info.
@@ -544,7 +604,7 @@ impl Simulator {
         {
             let (_, job) = self.jobs.remove(pos);
             match job {
-                Job::Request(t, v) => self.process(now, t, v),
+                Job::Request(t, v, e) => self.process(now, t, v, e),
                 Job::Complete => self.complete(now, None),
             }
         }
@@ -564,7 +624,8 @@ impl Simulator {
         [jobs, resend].into_iter().flatten().min()
     }
 
-    /// The next message to write to the link.
+    /// The next piece to write to the link: a whole message, except with the `split_every`
+    /// and `vanish_mid_message` faults (pieces) and `junk_every` (junk bytes).
     pub fn poll_output(&mut self) -> Option<Vec<u8>> {
         let m = self.out.pop_front()?;
         self.stats.sent += 1;
@@ -574,6 +635,10 @@ impl Simulator {
     /// Apply the output faults to one message of the device session.
     fn emit(&mut self, m: Vec<u8>) {
         if self.vanished {
+            return;
+        }
+        if self.muting {
+            self.log("reply dropped: no host connected".into());
             return;
         }
         let f = self.cfg.faults.clone();
@@ -618,11 +683,32 @@ impl Simulator {
             self.stats.corrupted += 1;
             self.log(format!("message {n} corrupted (fault)"));
         }
-        if hit(f.duplicate_every) {
+        if hit(f.junk_every) {
+            // Bytes that cannot start a message, written before it.
+            self.stats.junk += 1;
+            self.log(format!("junk before message {n} (fault)"));
+            self.out.push_back(JUNK.to_vec());
+        }
+        let copies = if hit(f.duplicate_every) {
             self.stats.duplicated += 1;
             self.log(format!("message {n} duplicated (fault)"));
-            self.out.push_back(m.clone());
+            2
+        } else {
+            1
+        };
+        let split = hit(f.split_every) && m.len() > 1;
+        if split {
+            self.stats.split += 1;
+            self.log(format!("message {n} written in two pieces (fault)"));
         }
-        self.out.push_back(m);
+        for _ in 0..copies {
+            if split {
+                let cut = m.len() / 2;
+                self.out.push_back(m[..cut].to_vec());
+                self.out.push_back(m[cut..].to_vec());
+            } else {
+                self.out.push_back(m.clone());
+            }
+        }
     }
 }

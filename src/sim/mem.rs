@@ -17,7 +17,8 @@ const POLL: Duration = Duration::from_millis(5);
 
 enum Cmd {
     Link(MemLink),
-    Unplug,
+    /// Unplug; plug back in after the duration if given.
+    Unplug(Option<Duration>),
     Wake,
 }
 
@@ -84,21 +85,37 @@ impl Connector for SimConnector {
     }
 }
 
-/// Control and inspection of an in-process simulated device.
+/// Control and inspection of an in-process simulated device (cheap to clone; the device
+/// thread ends when the connector and every `SimControl` are dropped).
 pub struct SimControl {
     shared: Arc<Shared>,
     tx: Mutex<Sender<Cmd>>,
+}
+
+impl Clone for SimControl {
+    fn clone(&self) -> Self {
+        SimControl {
+            shared: self.shared.clone(),
+            tx: Mutex::new(self.tx.lock().clone()),
+        }
+    }
 }
 
 impl SimControl {
     /// Pull the cable: the current link (if any) goes away, `connect()` yields nothing.
     pub fn unplug(&self) {
         self.shared.plugged.store(false, Ordering::SeqCst);
-        let _ = self.tx.lock().send(Cmd::Unplug);
+        let _ = self.tx.lock().send(Cmd::Unplug(None));
+    }
+    /// Pull the cable and plug it back in after `d` (by the device thread).
+    pub fn unplug_for(&self, d: Duration) {
+        self.shared.plugged.store(false, Ordering::SeqCst);
+        let _ = self.tx.lock().send(Cmd::Unplug(Some(d)));
     }
     /// Plug the device back in: `connect()` yields links again.
     pub fn plug(&self) {
         self.shared.plugged.store(true, Ordering::SeqCst);
+        let _ = self.tx.lock().send(Cmd::Wake);
     }
     pub fn is_plugged(&self) -> bool {
         self.shared.plugged.load(Ordering::SeqCst)
@@ -114,6 +131,10 @@ impl SimControl {
     /// Change the processing delay.
     pub fn set_processing_delay(&self, d: Duration) {
         self.shared.sim.lock().set_processing_delay(d);
+    }
+    /// Change the time between payment and receipt.
+    pub fn set_sale_delay(&self, d: Duration) {
+        self.shared.sim.lock().set_sale_delay(d);
     }
     /// Send a RECONNECT (type 8) on the current link.
     pub fn request_reconnect(&self) {
@@ -161,12 +182,20 @@ type Io = (MemReader, MemWriter);
 
 fn device_thread(shared: Arc<Shared>, rx: Receiver<Cmd>) {
     let mut link: Option<Io> = None;
+    let mut replug_at: Option<Instant> = None;
     loop {
+        if replug_at.is_some_and(|t| t <= Instant::now()) {
+            replug_at = None;
+            shared.plugged.store(true, Ordering::SeqCst);
+        }
         // Commands.
         let wait = if link.is_some() {
             Duration::ZERO
         } else {
-            let d = shared.sim.lock().next_deadline();
+            let d = [shared.sim.lock().next_deadline(), replug_at]
+                .into_iter()
+                .flatten()
+                .min();
             d.map_or(Duration::from_millis(500), |d| {
                 d.saturating_duration_since(Instant::now())
             })
@@ -186,13 +215,18 @@ fn device_thread(shared: Arc<Shared>, rx: Receiver<Cmd>) {
         };
         match cmd {
             Some(Cmd::Link(l)) => {
+                if !shared.plugged.load(Ordering::SeqCst) {
+                    // Unplugged between connect() and now: the link is dead on arrival.
+                    continue;
+                }
                 if let Some((_, mut w)) = link.take() {
                     w.close();
                 }
                 shared.sim.lock().link_reset();
                 link = Some(l.into_parts());
             }
-            Some(Cmd::Unplug) => {
+            Some(Cmd::Unplug(again)) => {
+                replug_at = again.map(|d| Instant::now() + d);
                 if let Some((_, mut w)) = link.take() {
                     w.close();
                     shared.sim.lock().link_reset();
@@ -232,6 +266,7 @@ fn device_thread(shared: Arc<Shared>, rx: Receiver<Cmd>) {
         }
         if sim.vanished() {
             shared.plugged.store(false, Ordering::SeqCst);
+            replug_at = sim.config().replug_after.map(|d| Instant::now() + d);
             failed = true;
         }
         if failed {

@@ -26,6 +26,20 @@
 //! The sale info (type 3) is re-sent every [`SimConfig::sale_resend_interval`] until the
 //! host answers type 3 "OK", across reconnects too (receipt state survives a link drop).
 //! Amounts in the sale info are floats of the same kuruş value the basket carried.
+//!
+//! Choices where the samples are silent (marked "ours" in [`fiscal::texts`]):
+//! - Error texts other than the two real 300TR ones are the simulator's own Turkish texts,
+//!   cp1254-encoded like the real ones; the X30TR answers rejected baskets the same way
+//!   (the real X30TR was only seen accepting).
+//! - The 300TR answers each accepted payment (type 10) with `{"basketID":…,"status":0}`
+//!   (no real payment reply was ever captured); non-cash payments may not exceed what is
+//!   left to pay, cash may (change).
+//! - An X30TR basket without payment items is paid in cash at the device.
+//! - Receipt `status`: 0 completed, -1 cancelled at the device ([`Faults::cancel_sales`]),
+//!   99 voided (`isVoid`), following the customer code quoted in DROP-IN §5.3.
+//! - X30TR payment `id`s: cash 1, card 0 (real), food card 2, open account 3 (ours).
+//! - A basket or payment that arrived before the link dropped is still carried out (its
+//!   reply is lost); the resulting sale info goes to the next host.
 
 use std::time::Duration;
 
@@ -35,7 +49,7 @@ pub mod identity;
 mod mem;
 mod tcp;
 
-pub use engine::{Received, SaleRecord, SimStats, Simulator};
+pub use engine::{Received, SaleRecord, SimStats, Simulator, JUNK};
 pub use identity::DeviceIdentity;
 pub use mem::{mem_connector, SimControl};
 pub use tcp::{run_tcp_blocking, serve_tcp, SimServer};
@@ -56,6 +70,14 @@ pub struct Faults {
     pub drop_every: Option<u32>,
     /// Send every n-th message twice.
     pub duplicate_every: Option<u32>,
+    /// Write 4 junk bytes ([`JUNK`], no `00 31`) before every n-th message.
+    pub junk_every: Option<u32>,
+    /// Write every n-th message in two pieces (a device splitting a message across USB
+    /// transfers; stream readers must re-assemble it).
+    pub split_every: Option<u32>,
+    /// Lose every n-th message the host sends after the key share (the device never
+    /// sees it; counted from the first host message after the key share).
+    pub lose_incoming_every: Option<u32>,
     /// Flip a ciphertext byte of every n-th message's data TLV (the host sees a CRC error).
     pub corrupt_every: Option<u32>,
     /// X30TR: send the hello "OK" only after the key share arrived, so it reaches the host
@@ -100,6 +122,9 @@ pub struct SimConfig {
     /// Batch number written for card payments.
     pub batch_no: u32,
     pub faults: Faults,
+    /// In-process device ([`mem_connector`]): after the vanish fault unplugged it, plug it
+    /// back in after this long (`None` = stay unplugged until [`SimControl::plug`]).
+    pub replug_after: Option<Duration>,
     /// Print the device's log lines to stderr.
     pub verbose: bool,
 }
@@ -119,6 +144,7 @@ impl SimConfig {
             first_receipt_no: 1,
             batch_no: 16,
             faults: Faults::default(),
+            replug_after: None,
             verbose: false,
         }
     }
@@ -163,6 +189,7 @@ pub fn sim_args_help() -> &'static str {
   --model x30tr|300tr        device model (default x30tr)
   --serial SERIAL            fiscal serial (default AV0000000001 / AT0000000001)
   --cert-message FILE        type-5 payload {\"certificate\",\"sign\"} to present (default: generated)
+  --real-cert                present the real device certificate of the model (from the logs)
   --fiscal-info FILE         fiscal-info JSON to serve (default: the model's real one)
   --delay-ms N               processing delay before answering requests
   --sale-delay-ms N          time between payment and receipt (sale info)
@@ -172,6 +199,9 @@ pub fn sim_args_help() -> &'static str {
   --drop-every N             drop every N-th message after the key share
   --duplicate-every N        send every N-th message twice
   --corrupt-every N          corrupt every N-th message (CRC error)
+  --junk-every N             write junk bytes before every N-th message
+  --split-every N            write every N-th message in two pieces
+  --lose-incoming-every N    ignore every N-th host message after the key share
   --hello-ok-after-keyshare  X30TR hello OK arrives after the key switch (race)
   --bad-certificate          present a certificate whose signature fails
   --vanish-mid-message       cut the next data message in half and drop the connection
@@ -182,12 +212,36 @@ pub fn sim_args_help() -> &'static str {
   --verbose                  log to stderr"
 }
 
+/// The whole `okc sim` command: parse `args` (after the `sim` word), serve until killed.
+/// Returns the process exit code (2 for bad arguments, 1 for I/O errors).
+pub fn run_cli(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", sim_args_help());
+        return 0;
+    }
+    let a = match SimConfig::from_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("okc sim: {e}");
+            return 2;
+        }
+    };
+    match run_tcp_blocking(&a.listen, a.config) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("okc sim: {}: {e}", a.listen);
+            1
+        }
+    }
+}
+
 fn parse_args(args: &[String]) -> Result<SimArgs, String> {
     let mut it = args.iter();
     let mut model = None;
     let mut listen = "127.0.0.1:7700".to_string();
     let mut serial = None;
     let mut cert_file = None;
+    let mut real_cert = false;
     let mut fiscal_file = None;
     let mut nums: Vec<(&str, u64)> = Vec::new();
     let mut faults = Faults::default();
@@ -210,12 +264,22 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
             "--serial" => serial = Some(val("--serial")?),
             "--cert-message" => cert_file = Some(val("--cert-message")?),
             "--fiscal-info" => fiscal_file = Some(val("--fiscal-info")?),
-            "--delay-ms" | "--sale-delay-ms" | "--resend-ms" | "--z-no" | "--receipt-no"
-            | "--drop-every" | "--duplicate-every" | "--corrupt-every" => {
+            "--delay-ms"
+            | "--sale-delay-ms"
+            | "--resend-ms"
+            | "--z-no"
+            | "--receipt-no"
+            | "--drop-every"
+            | "--duplicate-every"
+            | "--corrupt-every"
+            | "--junk-every"
+            | "--split-every"
+            | "--lose-incoming-every" => {
                 let v = val(a)?;
                 let n: u64 = v.parse().map_err(|_| format!("{a}: not a number: {v:?}"))?;
                 nums.push((a.as_str(), n));
             }
+            "--real-cert" => real_cert = true,
             "--silent" => faults.silent = true,
             "--hello-ok-after-keyshare" => faults.hello_ok_after_keyshare = true,
             "--bad-certificate" => faults.bad_certificate = true,
@@ -232,6 +296,9 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
     let mut cfg = SimConfig::for_model(model);
     if let Some(s) = serial {
         cfg.serial = s;
+    }
+    if real_cert {
+        cfg.identity = Some(DeviceIdentity::real(model));
     }
     if let Some(f) = cert_file {
         cfg.identity = Some(DeviceIdentity::from_message_file(
@@ -253,6 +320,11 @@ fn parse_args(args: &[String]) -> Result<SimArgs, String> {
             "--drop-every" => faults.drop_every = Some(n32(n)?).filter(|&n| n > 0),
             "--duplicate-every" => faults.duplicate_every = Some(n32(n)?).filter(|&n| n > 0),
             "--corrupt-every" => faults.corrupt_every = Some(n32(n)?).filter(|&n| n > 0),
+            "--junk-every" => faults.junk_every = Some(n32(n)?).filter(|&n| n > 0),
+            "--split-every" => faults.split_every = Some(n32(n)?).filter(|&n| n > 0),
+            "--lose-incoming-every" => {
+                faults.lose_incoming_every = Some(n32(n)?).filter(|&n| n > 0)
+            }
             _ => unreachable!(),
         }
     }
@@ -288,6 +360,25 @@ mod tests {
         assert!(SimConfig::from_args(&args("--model foo")).is_err());
         assert!(SimConfig::from_args(&args("--delay-ms")).is_err());
         assert!(SimConfig::from_args(&args("--bogus")).is_err());
+        assert_eq!(run_cli(&args("--bogus")), 2);
+        assert_eq!(run_cli(&args("--help")), 0);
+        // A port that cannot be bound: I/O error, exit code 1.
+        assert_eq!(run_cli(&args("--listen 256.0.0.1:1")), 1);
+        let a = SimConfig::from_args(&args(
+            "--model x30tr --real-cert --junk-every 2 --split-every 3 --lose-incoming-every 4 --resend-ms 250 --z-no 7 --receipt-no 40",
+        ))
+        .unwrap();
+        let f = &a.config.faults;
+        assert_eq!(
+            (f.junk_every, f.split_every, f.lose_incoming_every),
+            (Some(2), Some(3), Some(4))
+        );
+        assert_eq!(a.config.sale_resend_interval, Duration::from_millis(250));
+        assert_eq!((a.config.z_no, a.config.first_receipt_no), (7, 40));
+        assert_eq!(
+            a.config.identity.unwrap().message,
+            identity::REAL_X30TR_MESSAGE
+        );
         let d = SimConfig::from_args(&[]).unwrap();
         assert_eq!(d.config.model, DeviceModel::X30tr);
         assert_eq!(d.listen, "127.0.0.1:7700");

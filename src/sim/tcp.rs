@@ -89,6 +89,9 @@ impl SimServer {
     pub fn set_faults(&self, faults: Faults) {
         self.shared.sim.lock().set_faults(faults);
     }
+    pub fn faults(&self) -> Faults {
+        self.shared.sim.lock().faults().clone()
+    }
     pub fn request_reconnect(&self) {
         self.shared.sim.lock().request_reconnect();
     }
@@ -149,13 +152,19 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 fn serve_conn(mut stream: TcpStream, shared: Arc<Shared>, gen: u64) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_nonblocking(false);
-    // Wait for the previous handler to give the device up.
-    shared.sim.lock().link_reset();
-    let mut splitter = MessageSplitter::new(MAX_MESSAGE);
-    let mut buf = vec![0u8; 64 * 1024];
     let live =
         |s: &Shared| !s.stop.load(Ordering::SeqCst) && s.current.load(Ordering::SeqCst) == gen;
-    while live(&shared) {
+    {
+        // Take the device over from the previous connection (if still current).
+        let mut sim = shared.sim.lock();
+        if !live(&shared) {
+            return;
+        }
+        sim.link_reset();
+    }
+    let mut splitter = MessageSplitter::new(MAX_MESSAGE);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
         let timeout = shared
             .sim
             .lock()
@@ -168,24 +177,26 @@ fn serve_conn(mut stream: TcpStream, shared: Arc<Shared>, gen: u64) {
         let mut closed = false;
         match stream.read(&mut buf) {
             Ok(0) => closed = true,
-            Ok(n) => {
-                splitter.push(&buf[..n]);
-                let mut sim = shared.sim.lock();
-                while let Some(m) = splitter.next_message() {
-                    match m {
-                        Ok(m) => sim.on_message(Instant::now(), &m),
-                        Err(t) => sim.on_garbage(t),
-                    }
-                }
-            }
+            Ok(n) => splitter.push(&buf[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => closed = true,
         }
+        // Every touch of the simulator happens under its lock and only while this
+        // connection is the current one, so a replaced connection cannot disturb the next.
         let mut sim = shared.sim.lock();
+        if !live(&shared) {
+            break;
+        }
         if closed {
             sim.link_reset();
             return;
+        }
+        while let Some(m) = splitter.next_message() {
+            match m {
+                Ok(m) => sim.on_message(Instant::now(), &m),
+                Err(t) => sim.on_garbage(t),
+            }
         }
         sim.on_tick(Instant::now());
         while let Some(m) = sim.poll_output() {

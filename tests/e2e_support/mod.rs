@@ -473,7 +473,13 @@ impl Recorder {
             }
             let now = Instant::now();
             if now >= deadline {
-                panic!("timed out waiting for {what}; events: {:?}", *g);
+                let n = g.len();
+                let tail: Vec<String> = g
+                    .iter()
+                    .skip(n.saturating_sub(5))
+                    .map(|e| format!("{e:?}").chars().take(160).collect())
+                    .collect();
+                panic!("timed out waiting for {what}; {n} events, last: {tail:?}");
             }
             g = c.wait_timeout(g, deadline - now).unwrap().0;
         }
