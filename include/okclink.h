@@ -100,7 +100,7 @@ void okc_string_free(char *s);
 /**
  * Create a connection object. `config_json` may be NULL (defaults); keys (all optional):
  * `company_name`, `transports` (["usb","serial","tcp://host:port"]), `fiscal_timeout_ms`,
- * `ack_timeout_ms`, `disconnect_timeout_ms`, `log_dir` ("" or null disables file logs),
+ * `ack_timeout_ms`, `disconnect_timeout_ms`, `handshake_timeout_ms`, `log_dir` ("" or null disables file logs),
  * `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`.
  * Unknown keys are an error. The `OKC_TRANSPORT` environment variable, when set, overrides
  * `transports`. Never blocks. On failure `*out` is set to NULL.
@@ -108,7 +108,8 @@ void okc_string_free(char *s);
  * # Safety
  * `config_json` must be NULL or a NUL-terminated string; `out` must be NULL or writable.
  */
-OkcStatus okc_create(const char *config_json, struct OkcHub **out);
+OkcStatus okc_create(const char *config_json,
+                     struct OkcHub **out);
 
 /**
  * Destroy a connection object: disconnect, stop every thread. Bounded (the configured

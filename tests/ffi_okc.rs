@@ -249,7 +249,7 @@ fn config_json_maps_every_key() {
     use std::time::Duration;
     let cfg = config_from_json(Some(
         r#"{"company_name":"Şirket Ğİ","transports":["serial"],"fiscal_timeout_ms":1234,
-            "ack_timeout_ms":55,"disconnect_timeout_ms":777,"log_dir":"/tmp/x","log_level":"debug",
+            "ack_timeout_ms":55,"disconnect_timeout_ms":777,"handshake_timeout_ms":999,"log_dir":"/tmp/x","log_level":"debug",
             "text_encoding":"utf-8","max_payload_bytes":4096}"#,
     ))
     .unwrap();
@@ -260,6 +260,7 @@ fn config_json_maps_every_key() {
     assert_eq!(cfg.fiscal_timeout, Duration::from_millis(1234));
     assert_eq!(cfg.ack_timeout, Duration::from_millis(55));
     assert_eq!(cfg.disconnect_timeout, Duration::from_millis(777));
+    assert_eq!(cfg.handshake_timeout, Duration::from_millis(999));
     assert_eq!(cfg.log_dir.as_deref(), Some(std::path::Path::new("/tmp/x")));
     assert_eq!(cfg.log_level, LogLevel::Debug);
     assert_eq!(cfg.text_encoding, TextEncoding::Utf8);

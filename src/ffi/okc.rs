@@ -73,6 +73,7 @@ struct ConfigJson {
     fiscal_timeout_ms: Option<u64>,
     ack_timeout_ms: Option<u64>,
     disconnect_timeout_ms: Option<u64>,
+    handshake_timeout_ms: Option<u64>,
     /// Absent: default; `null` or `""`: no file log; a string: that folder.
     #[serde(default, deserialize_with = "present")]
     log_dir: Option<Option<String>>,
@@ -112,6 +113,9 @@ pub fn config_from_json(json: Option<&str>) -> Result<Config, String> {
     }
     if let Some(ms) = cj.disconnect_timeout_ms {
         c.disconnect_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = cj.handshake_timeout_ms {
+        c.handshake_timeout = Duration::from_millis(ms);
     }
     if let Some(d) = cj.log_dir {
         c.log_dir = d.filter(|d| !d.is_empty()).map(PathBuf::from);
@@ -223,7 +227,7 @@ pub extern "C" fn okc_string_free(s: *mut c_char) {
 
 /// Create a connection object. `config_json` may be NULL (defaults); keys (all optional):
 /// `company_name`, `transports` (["usb","serial","tcp://host:port"]), `fiscal_timeout_ms`,
-/// `ack_timeout_ms`, `disconnect_timeout_ms`, `log_dir` ("" or null disables file logs),
+/// `ack_timeout_ms`, `disconnect_timeout_ms`, `handshake_timeout_ms`, `log_dir` ("" or null disables file logs),
 /// `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`.
 /// Unknown keys are an error. The `OKC_TRANSPORT` environment variable, when set, overrides
 /// `transports`. Never blocks. On failure `*out` is set to NULL.
