@@ -5,6 +5,7 @@ pub mod cert;
 pub mod crc;
 pub mod device;
 pub mod frame;
+pub mod fuzzing;
 pub mod message;
 pub mod pipeline;
 pub mod serial;
