@@ -6,6 +6,7 @@ pub mod crc;
 pub mod device;
 pub mod frame;
 pub mod fuzzing;
+pub mod inspect;
 pub mod message;
 pub mod pipeline;
 pub mod serial;
