@@ -10,7 +10,9 @@ use okclink::proto::crc::crc16;
 use okclink::proto::device::{DeviceConfig, DeviceEvent, DeviceSession};
 use okclink::proto::frame::{encode_frame, FrameIter};
 use okclink::proto::message::{accept_usb, build_message};
-use okclink::proto::pipeline::{Key, DEFAULT_MAX_PLAINTEXT};
+use okclink::proto::pipeline::{
+    compress, decompress, decrypt, encrypt, Key, DEFAULT_MAX_PLAINTEXT,
+};
 use okclink::proto::session::{HostConfig, HostEvent, HostSession};
 use okclink::sim::identity::DeviceIdentity;
 use okclink::transport::DeviceModel;
@@ -72,6 +74,26 @@ fn codec(c: &mut Criterion) {
         });
         g.finish();
     }
+}
+
+/// Where the time of a 1 KB message goes: zlib deflate, inflate, AES.
+fn pipeline(c: &mut Criterion) {
+    let basket = basket_1k();
+    let z = compress(&basket);
+    let e = encrypt(&SESSION, &z);
+    let mut g = c.benchmark_group("pipeline_1k_basket");
+    g.throughput(Throughput::Bytes(basket.len() as u64));
+    g.bench_function("deflate", |b| b.iter(|| compress(black_box(&basket))));
+    g.bench_function("inflate", |b| {
+        b.iter(|| decompress(black_box(&z), DEFAULT_MAX_PLAINTEXT))
+    });
+    g.bench_function("aes_encrypt", |b| {
+        b.iter(|| encrypt(&SESSION, black_box(&z)))
+    });
+    g.bench_function("aes_decrypt", |b| {
+        b.iter(|| decrypt(&SESSION, black_box(&e)))
+    });
+    g.finish();
 }
 
 fn crc(c: &mut Criterion) {
@@ -156,5 +178,5 @@ fn handshake(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, crc, frames, codec, handshake);
+criterion_group!(benches, crc, frames, pipeline, codec, handshake);
 criterion_main!(benches);
