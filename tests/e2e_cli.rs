@@ -162,8 +162,9 @@ fn decode_and_encode_commands() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("tag 1 (basket) len 192 crc db0d ok"), "{out}");
     assert!(
-        out.contains(r#""basketID":"a123ca24-ca2c-401c-8134-f0de2ec25c25""#),
+        out.contains(r#"\"basketID\":\"a123ca24-ca2c-401c-8134-f0de2ec25c25\""#),
         "{out}"
     );
     // encode reproduces the vendor's hello byte for byte.
