@@ -1,0 +1,130 @@
+"""Fixtures: locate the built library and the `okc` CLI, run `okc sim` on a free loopback port.
+
+Environment (all optional):
+  OKCLINK_LIBRARY  path of libokclink.so (or its directory)
+  OKC_BIN          path of the `okc` binary
+  CARGO_TARGET_DIR cargo target dir (default: <repo>/target); debug, then release, is searched
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+sys.path.insert(0, str(HERE.parent))  # import the package from the source tree when not installed
+
+
+def _target_dirs() -> list:
+    base = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    return [base / "debug", base / "release"]
+
+
+def _find(env: str, name: str) -> Optional[Path]:
+    if os.environ.get(env):
+        p = Path(os.environ[env])
+        return p / name if p.is_dir() else p
+    for d in _target_dirs():
+        if (d / name).exists():
+            return d / name
+    return None
+
+
+OKC_BIN = _find("OKC_BIN", "okc")
+LIBRARY = _find("OKCLINK_LIBRARY", "libokclink.so")
+if LIBRARY is not None:
+    os.environ["OKCLINK_LIBRARY"] = str(LIBRARY)
+# The tests choose transports explicitly; an inherited OKC_TRANSPORT would override them.
+os.environ.pop("OKC_TRANSPORT", None)
+
+
+def pytest_report_header(config):  # noqa: ARG001
+    return [f"okclink library: {LIBRARY}", f"okc binary: {OKC_BIN}"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Simulator:
+    def __init__(self, proc: subprocess.Popen, port: int, log: Path):
+        self.proc = proc
+        self.port = port
+        self.log = log
+
+    @property
+    def transport(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Simulator]:
+    if OKC_BIN is None or not OKC_BIN.exists():
+        pytest.fail("okc binary not found: run `cargo build` or set OKC_BIN")
+    port = free_port()
+    log = tmp_path / "sim.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(OKC_BIN), "sim", "--listen", f"127.0.0.1:{port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    s = Simulator(proc, port, log)
+    deadline = time.monotonic() + 20
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"okc sim exited with {proc.returncode}:\n{s.output()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"okc sim did not listen on {port}:\n{s.output()}")
+            time.sleep(0.05)
+    # The probe connection above was accepted and dropped; the simulator serves the next one.
+    try:
+        yield s
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def hub_factory(tmp_path: Path):
+    import okclink
+
+    hubs = []
+
+    def make(transports, **kw) -> "okclink.Hub":
+        kw.setdefault("log_dir", str(tmp_path / "logs"))
+        h = okclink.Hub("okclink pytest", transports=transports, **kw)
+        hubs.append(h)
+        return h
+
+    yield make
+    for h in hubs:
+        h.close()
+
+
+@pytest.fixture
+def hub(sim: Simulator, hub_factory):
+    return hub_factory([sim.transport])
