@@ -280,7 +280,7 @@ class Basket:
         return d
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
 Document = Union[str, bytes, Dict[str, Any], Basket, PaymentItem]
@@ -294,4 +294,4 @@ def to_json(doc: Document) -> str:
         return doc.decode("utf-8")
     if isinstance(doc, Basket):
         return doc.to_json()
-    return json.dumps(_compact(doc), ensure_ascii=False)
+    return json.dumps(_compact(doc), ensure_ascii=False, separators=(",", ":"))

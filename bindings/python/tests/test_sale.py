@@ -140,6 +140,9 @@ def test_closed_handle(sim, hub_factory):
         hub.fiscal_info()
     with pytest.raises(okclink.ClosedError):
         _ = hub.active_device_index
+    # events queued before the close can still be drained; then the iterator ends
+    drained = list(hub.events(timeout=1))
+    assert all(isinstance(ev, (okclink.DeviceState, okclink.SerialIn)) for ev in drained)
     with pytest.raises(okclink.ClosedError):
         hub.next_event(timeout=0.1)
     # The library itself rejects the stale pointer (no use-after-free).
