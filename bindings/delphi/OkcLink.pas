@@ -13,7 +13,8 @@
           main thread via TThread.Queue. Links against okclink.dll / libokclink.so.
 
   Compiles with Delphi (XE2+) and with FPC 3.2 in -Mdelphi mode. On Unix, put `cthreads`
-  first in the program's uses clause (callbacks arrive on library threads).
+  first in the program's uses clause (callbacks arrive on library threads); the unit pulls in
+  `cwstring` itself. FPC programs with non-ASCII literals need the CODEPAGE UTF8 directive.
 
   Licence: MIT OR Apache-2.0. }
 
@@ -28,6 +29,9 @@ interface
 
 uses
 {$IFDEF FPC}
+  {$IFDEF UNIX}
+  cwstring, { UTF-8 <-> UTF-16 conversions of mixed string expressions (else they go through Latin-1) }
+  {$ENDIF}
   dynlibs,
 {$ELSE}
   {$IFDEF MSWINDOWS} Windows, {$ENDIF}

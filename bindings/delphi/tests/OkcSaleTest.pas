@@ -121,6 +121,9 @@ var
 begin
   WriteLn('okclink native ', TOkcHub.Version);
   Check(Pos(#$C3#$87'AYKUR R'#$C4#$B0'ZE', Basket('x', 1)) > 0, 'basket JSON is UTF-8');
+  Id := 'ab';
+  Reply := TOkcString(Id) + '"Ç"';
+  Check(Reply = 'ab"'#$C3#$87'"', 'mixed literal concatenation is UTF-8 (cwstring)');
   { Part A compiles and fails cleanly when the vendor DLL is absent. }
   Check(not LoadIntegrationHub(Api, 'IntegrationHubCpp-does-not-exist.dll'), 'LoadIntegrationHub(missing) = False');
 

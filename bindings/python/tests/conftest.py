@@ -20,7 +20,10 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
-sys.path.insert(0, str(HERE.parent))  # import the package from the source tree when not installed
+try:  # the installed package (pip install bindings/python), else the source tree
+    import okclink  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(HERE.parent))
 
 
 def _target_dirs() -> list:
