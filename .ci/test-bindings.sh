@@ -59,69 +59,72 @@ stop_sim() {
 
 status=0
 want() { [[ " ${BINDINGS:-python csharp delphi} " == *" $1 "* ]]; }
+# section NAME FUNC: runs FUNC in a subshell with errexit active (it is not, inside `( ) ||`).
+section() {
+  set +e
+  (
+    set -e
+    trap stop_sim EXIT
+    "$2"
+  )
+  local rc=$?
+  set -e
+  if [ $rc -ne 0 ]; then echo "$1 bindings: FAILED"; status=1; else echo "$1 bindings: ok"; fi
+}
 
-if want python; then
+test_python() {
   echo "--- python"
-  (
-    set -e
-    trap stop_sim EXIT
-    PY=python3
-    if python3 -m venv --system-site-packages "$WORK/venv" >/dev/null 2>&1; then
-      PY=$WORK/venv/bin/python
-      "$PY" -m pip install -q --disable-pip-version-check "$ROOT/bindings/python"
-      "$PY" -c 'import pytest' 2>/dev/null || "$PY" -m pip install -q --disable-pip-version-check 'pytest>=7'
-    else
-      echo "(no venv module: testing the source tree)"
-      export PYTHONPATH=$ROOT/bindings/python
-    fi
-    cd "$WORK"
-    "$PY" -m pytest -q -p no:cacheprovider "$ROOT/bindings/python/tests"
-    start_sim
-    "$PY" "$ROOT/examples/python/sale.py"
-    stop_sim
-  ) || { echo "python bindings: FAILED"; status=1; }
-fi
+  PY=python3
+  if python3 -m venv --system-site-packages "$WORK/venv" >/dev/null 2>&1; then
+    PY=$WORK/venv/bin/python
+    "$PY" -m pip install -q --disable-pip-version-check "$ROOT/bindings/python"
+    "$PY" -c 'import pytest' 2>/dev/null || "$PY" -m pip install -q --disable-pip-version-check 'pytest>=7'
+  else
+    echo "(no venv module: testing the source tree)"
+    export PYTHONPATH=$ROOT/bindings/python
+  fi
+  cd "$WORK"
+  "$PY" -m pytest -q -p no:cacheprovider "$ROOT/bindings/python/tests"
+  start_sim
+  "$PY" "$ROOT/examples/python/sale.py"
+  stop_sim
+}
+if want python; then section python test_python; fi
 
-if want csharp; then
+test_csharp() {
   echo "--- csharp"
-  (
-    set -e
-    trap stop_sim EXIT
-    OUT=$WORK/cs
-    mkdir -p "$OUT"
-    mcs -nologo -target:library -codepage:utf8 -warnaserror+ -out:"$OUT/IntegrationHub.dll" bindings/csharp/IntegrationHub.cs
-    cp bindings/csharp/IntegrationHub.dll.config "$OUT/"
-    mcs -nologo -codepage:utf8 -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/SaleTest.exe" bindings/csharp/tests/SaleTest.cs
-    mcs -nologo -codepage:utf8 -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/Sale.exe" examples/csharp/Sale.cs
-    cd "$OUT"
-    export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-    start_sim
-    timeout 180 mono SaleTest.exe
-    start_sim
-    timeout 120 mono Sale.exe
-    stop_sim
-  ) || { echo "csharp bindings: FAILED"; status=1; }
-fi
+  OUT=$WORK/cs
+  mkdir -p "$OUT"
+  mcs -nologo -target:library -codepage:utf8 -warnaserror+ -out:"$OUT/IntegrationHub.dll" bindings/csharp/IntegrationHub.cs
+  cp bindings/csharp/IntegrationHub.dll.config "$OUT/"
+  mcs -nologo -codepage:utf8 -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/SaleTest.exe" bindings/csharp/tests/SaleTest.cs
+  mcs -nologo -codepage:utf8 -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/Sale.exe" examples/csharp/Sale.cs
+  cd "$OUT"
+  export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  start_sim
+  timeout 180 mono SaleTest.exe
+  start_sim
+  timeout 120 mono Sale.exe
+  stop_sim
+}
+if want csharp; then section csharp test_csharp; fi
 
-if want delphi; then
+test_delphi() {
   echo "--- delphi (fpc -Mdelphi)"
-  (
-    set -e
-    trap stop_sim EXIT
-    OUT=$WORK/fpc
-    mkdir -p "$OUT"
-    for src in bindings/delphi/tests/OkcSaleTest.pas examples/delphi/OkcSale.pas; do
-      fpc -Mdelphi -vew -Fubindings/delphi -Fl"$LIBDIR" -FU"$OUT" -FE"$OUT" "$src" >"$OUT/build.log" 2>&1 \
-        || { cat "$OUT/build.log"; exit 1; }
-    done
-    cd "$OUT"
-    export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-    start_sim
-    timeout 180 ./OkcSaleTest
-    start_sim
-    timeout 120 ./OkcSale
-    stop_sim
-  ) || { echo "delphi bindings: FAILED"; status=1; }
-fi
+  OUT=$WORK/fpc
+  mkdir -p "$OUT"
+  for src in bindings/delphi/tests/OkcSaleTest.pas examples/delphi/OkcSale.pas; do
+    fpc -Mdelphi -vew -Fubindings/delphi -Fl"$LIBDIR" -FU"$OUT" -FE"$OUT" "$src" >"$OUT/build.log" 2>&1 \
+      || { cat "$OUT/build.log"; exit 1; }
+  done
+  cd "$OUT"
+  export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  start_sim
+  timeout 180 ./OkcSaleTest
+  start_sim
+  timeout 120 ./OkcSale
+  stop_sim
+}
+if want delphi; then section delphi test_delphi; fi
 
 exit $status
