@@ -74,9 +74,10 @@ namespace IntegrationHub
             }
         }
 
-        /// <summary>1 = handed to the device; 0 = no active device; -1 = the 300TR did not
-        /// answer the ACK request (serialIn(9, "Device is not connected") was delivered);
-        /// other negative values = okclink status (-4 invalid JSON, -5 too large, -9 closed…).</summary>
+        /// <summary>1 = handed to the device; -1 = the 300TR did not answer the ACK request
+        /// (serialIn(9, "Device is not connected") was delivered); 0 = anything else: no active
+        /// device, invalid JSON, too large, destroyed (the reason is in LastError, the okclink
+        /// status in LastStatus). Same convention as okclink's native vendor layers.</summary>
         public int sendBasket(string json)
         {
             return Send(json, false);
@@ -88,8 +89,9 @@ namespace IntegrationHub
             return Send(json, true);
         }
 
-        /// <summary>Asks the device for fiscal info and waits (default 5 s). Returns "" when there
-        /// is no device or no answer (the vendor returned a garbage pointer there).</summary>
+        /// <summary>Asks the device for fiscal info and waits (default 5 s). On a timeout the last
+        /// fiscal info received is returned; "" when there is no device (the vendor returned a
+        /// garbage pointer there and crashed its callers).</summary>
         public string getFiscalInfo()
         {
             return FiscalInfo(-1);
@@ -171,6 +173,10 @@ namespace IntegrationHub
         /// <summary>Text of the last failure reported by the native library.</summary>
         public string LastError { get; private set; }
 
+        /// <summary>okclink status of the last sendBasket/sendPayment (1 accepted, -4 invalid
+        /// JSON, -5 too large, -6 no device, -8 ACK timeout, -9 closed; docs/C-API.md).</summary>
+        public int LastStatus { get; private set; }
+
         /// <summary>Last reported device state.</summary>
         public bool IsConnected
         {
@@ -226,7 +232,8 @@ namespace IntegrationHub
             if (rc != 1)
             {
                 Fail(tcs, new POSCommunicationException(
-                    "sendBasket returned " + rc + (LastError != null ? ": " + LastError : ""), rc, 0));
+                    "sendBasket returned " + rc + " (okclink status " + LastStatus + ")" +
+                    (LastError != null ? ": " + LastError : ""), rc, 0));
                 return tcs.Task;
             }
             if (timeoutMs >= 0)
@@ -337,25 +344,29 @@ namespace IntegrationHub
 
         int Send(string json, bool payment)
         {
+            int st;
+            IntPtr h = _hub;
             if (json == null)
             {
                 LastError = "json is null";
-                return -1;
+                st = -1; // OKC_ERR_NULL
             }
-            IntPtr h = _hub;
-            if (h == IntPtr.Zero)
+            else if (h == IntPtr.Zero)
             {
                 LastError = "the connection object was destroyed";
-                return -9;
+                st = -9; // OKC_ERR_CLOSED
             }
-            byte[] body = Utf8.Z(json);
-            int st = Check(payment ? Native.okc_send_payment(h, body) : Native.okc_send_basket(h, body));
+            else
+            {
+                byte[] body = Utf8.Z(json);
+                st = Check(payment ? Native.okc_send_payment(h, body) : Native.okc_send_basket(h, body));
+            }
+            LastStatus = st;
             switch (st)
             {
                 case 1: return 1;     // OKC_ACCEPTED
-                case -6: return 0;    // OKC_ERR_NO_DEVICE → vendor Linux 0 (Windows: garbage)
                 case -8: return -1;   // OKC_ERR_ACK_TIMEOUT → vendor -1
-                default: return st;
+                default: return 0;    // no device (vendor Linux 0, Windows: garbage), bad input, closed
             }
         }
 
@@ -367,7 +378,14 @@ namespace IntegrationHub
             IntPtr p;
             int st = Check(Native.okc_get_fiscal_info(h, timeoutMs, out p));
             string s = Utf8.Take(p);
-            return st == 0 ? s : "";
+            if (st == 0)
+                return s;
+            if (st == -7) // OKC_ERR_TIMEOUT: the vendor answers with the last value it has
+            {
+                if (Native.okc_last_fiscal_info(h, out p) == 0)
+                    return Utf8.Take(p);
+            }
+            return "";
         }
 
         static string BuildConfig(string companyName, string extra)
@@ -410,10 +428,10 @@ namespace IntegrationHub
             try
             {
                 string text = Utf8.Read(value);
-                Track(type, text);
                 SerialInCallback cb = _serialIn;
                 if (cb != null)
                     Deliver(() => cb(type, text), "serialIn");
+                Track(type, text);
             }
             catch (Exception e)
             {
@@ -616,6 +634,9 @@ namespace IntegrationHub
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         public static extern int okc_get_fiscal_info(IntPtr hub, int timeoutMs, out IntPtr json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int okc_last_fiscal_info(IntPtr hub, out IntPtr json);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         public static extern int okc_active_device_index(IntPtr hub);

@@ -137,6 +137,7 @@ function okc_set_device_state_callback(Hub: POkcHub; Cb: TOkcDeviceStateFn; User
 function okc_send_basket(Hub: POkcHub; Json: PAnsiChar): Integer; cdecl; external OkcLibName;
 function okc_send_payment(Hub: POkcHub; Json: PAnsiChar): Integer; cdecl; external OkcLibName;
 function okc_get_fiscal_info(Hub: POkcHub; TimeoutMs: Integer; out Json: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_last_fiscal_info(Hub: POkcHub; out Json: PAnsiChar): Integer; cdecl; external OkcLibName;
 function okc_active_device_index(Hub: POkcHub): Integer; cdecl; external OkcLibName;
 function okc_reconnect(Hub: POkcHub): Integer; cdecl; external OkcLibName;
 function okc_disconnect(Hub: POkcHub): Integer; cdecl; external OkcLibName;
@@ -218,6 +219,8 @@ type
     function TrySendPayment(const Json: TOkcString): Integer;
     { Ask the device and wait (TimeoutMs < 0: configured, 5 s). Raises EOkcError. }
     function GetFiscalInfo(TimeoutMs: Integer = -1): TOkcString;
+    { The last fiscal info received, without asking the device ('' if none). }
+    function LastFiscalInfo: TOkcString;
     { -1 none, 0 X30TR, 1 300TR }
     function ActiveDeviceIndex: Integer;
     function WaitConnected(TimeoutMs: Integer; out Serial: TOkcString): Boolean;
@@ -683,6 +686,17 @@ var
 begin
   P := nil;
   St := okc_get_fiscal_info(GetHandle, TimeoutMs, P);
+  Result := TakeUtf8(P);
+  Check(St);
+end;
+
+function TOkcHub.LastFiscalInfo: TOkcString;
+var
+  P: PAnsiChar;
+  St: Integer;
+begin
+  P := nil;
+  St := okc_last_fiscal_info(GetHandle, P);
   Result := TakeUtf8(P);
   Check(St);
 end;

@@ -200,6 +200,8 @@ static class Program
         Check(done && async.Status == TaskStatus.RanToCompletion, "SendBasketAsync completed");
         string sale2 = done && async.Status == TaskStatus.RanToCompletion ? async.Result : "";
         Check(sale2.Contains("\"basketID\":\"" + id2 + "\"") && sale2.Contains("\"status\":0"), "SendBasketAsync result is the sale info of " + id2);
+        for (int i = 0; i < 50 && Thread.VolatileRead(ref thrown) == 0; i++)
+            Thread.Sleep(100);
         Check(Thread.VolatileRead(ref thrown) > 0, "exceptions thrown in a callback were caught and reported");
         communication.setSerialInCallback(serialInCallback);
 
@@ -221,7 +223,7 @@ static class Program
 
         // Invalid JSON: no crash, a non-1 code and a reason.
         int bad = communication.sendBasket("{not json");
-        Check(bad == -4, "sendBasket(invalid JSON) == -4 (got " + bad + ")");
+        Check(bad == 0 && communication.LastStatus == -4, "sendBasket(invalid JSON) == 0, LastStatus -4 (got " + bad + ", " + communication.LastStatus + ")");
         Check(!string.IsNullOrEmpty(communication.LastError), "LastError: " + communication.LastError);
         Check(communication.sendBasket(null) != 1, "sendBasket(null) != 1");
 
@@ -232,7 +234,7 @@ static class Program
         communication.deleteCommunication();
         Check(WaitFor(() => states.Skip(before).Any(s => !s.Key && s.Value == ""), 5000), "deviceState(false, \"\") after deleteCommunication");
         Check(communication.getActiveDeviceIndex() == -1, "getActiveDeviceIndex() == -1 after delete");
-        Check(communication.sendBasket(Basket("x", 1)) == 0, "sendBasket without device == 0");
+        Check(communication.sendBasket(Basket("x", 1)) == 0 && communication.LastStatus == -6, "sendBasket without device == 0 (LastStatus -6)");
         Check(communication.getFiscalInfo() == "", "getFiscalInfo() without device == \"\" (no crash)");
         lock (gate)
             before = states.Count;
@@ -256,6 +258,6 @@ static class Program
 
         communication.Dispose();
         Check(communication.getActiveDeviceIndex() == -1, "disposed: index -1");
-        Check(communication.sendBasket(Basket("y", 1)) < 0, "disposed: sendBasket < 0");
+        Check(communication.sendBasket(Basket("y", 1)) == 0 && communication.LastStatus == -9, "disposed: sendBasket == 0 (LastStatus -9)");
     }
 }

@@ -137,6 +137,7 @@ begin
 
     Info := Hub.GetFiscalInfo(5000);
     Check((Copy(Info, 1, 1) = '{') and (Pos('"sections"', Info) > 0), 'GetFiscalInfo: ' + IntToStr(Length(Info)) + ' bytes');
+    Check(Hub.LastFiscalInfo = Info, 'LastFiscalInfo = the fresh value');
 
     { full sale }
     Id := NewId;

@@ -110,6 +110,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.okc_send_payment.restype = c_int32
     lib.okc_get_fiscal_info.argtypes = [c_void_p, c_int32, pp_char]
     lib.okc_get_fiscal_info.restype = c_int32
+    lib.okc_last_fiscal_info.argtypes = [c_void_p, pp_char]
+    lib.okc_last_fiscal_info.restype = c_int32
     lib.okc_active_device_index.argtypes = [c_void_p]
     lib.okc_active_device_index.restype = c_int32
     lib.okc_reconnect.argtypes = [c_void_p]

@@ -262,6 +262,19 @@ class Hub:
         """Request fiscal info and wait; parsed into :class:`FiscalInfo`."""
         return FiscalInfo.from_json(self.fiscal_info_json(timeout))
 
+    def last_fiscal_info_json(self) -> str:
+        """The last fiscal info received in this session, without asking the device ("" if none)."""
+        out = ctypes.c_void_p()
+        status = self._lib.okc_last_fiscal_info(self._h(), ctypes.byref(out))
+        text = n.take_string(self._lib, out)
+        self._check(status)
+        return text
+
+    def last_fiscal_info(self) -> Optional[FiscalInfo]:
+        """:meth:`last_fiscal_info_json` parsed, or ``None`` when there is none."""
+        text = self.last_fiscal_info_json()
+        return FiscalInfo.from_json(text) if text else None
+
     def wait_connected(self, timeout: float = 10.0) -> str:
         """Wait until a device is active and identified; returns its fiscal serial."""
         out = ctypes.c_void_p()

@@ -48,19 +48,21 @@ def test_full_sale(hub: okclink.Hub):
     assert serial, "device serial must not be empty"
     assert hub.active_device_index == 0
     assert hub.device_model == "X30TR"
-    state = hub.device_state
-    assert state == okclink.DeviceState(True, serial)
-
-    # The connection event was queued (replayed on callback registration or delivered live).
+    # The connection event is queued (replayed on callback registration or delivered live;
+    # it may trail wait_connected, which returns from the runtime's own state).
     first = hub.next_event(timeout=5)
     assert first == okclink.DeviceState(True, serial)
+    assert hub.device_state == okclink.DeviceState(True, serial)
 
     info = hub.fiscal_info(timeout=5)
     assert isinstance(info, okclink.FiscalInfo)
     assert info.section_count == len(info.sections) > 0
     assert all(isinstance(s, okclink.Section) and s.section_no > 0 for s in info.sections)
     assert info.raw["sections"][0]["sectionNo"] == info.sections[0].section_no
-    assert isinstance(hub.fiscal_info_json(), str)
+    fresh = hub.fiscal_info_json()
+    assert json.loads(fresh) == info.raw
+    assert hub.last_fiscal_info_json() == fresh
+    assert hub.last_fiscal_info() == info
 
     bid = str(uuid.uuid4())
     sale = hub.sell(sale_basket(bid), timeout=30)
