@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
 
@@ -73,15 +73,14 @@ class Simulator:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Simulator]:
+def _start_sim(tmp_path: Path, args) -> Simulator:
     if OKC_BIN is None or not OKC_BIN.exists():
         pytest.fail("okc binary not found: run `cargo build` or set OKC_BIN")
     port = free_port()
-    log = tmp_path / "sim.log"
+    log = tmp_path / f"sim-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(OKC_BIN), "sim", "--listen", f"127.0.0.1:{port}"],
+            [str(OKC_BIN), "sim", "--listen", f"127.0.0.1:{port}", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
@@ -100,15 +99,37 @@ def sim(tmp_path: Path) -> Iterator[Simulator]:
                 pytest.fail(f"okc sim did not listen on {port}:\n{s.output()}")
             time.sleep(0.05)
     # The probe connection above was accepted and dropped; the simulator serves the next one.
-    try:
-        yield s
-    finally:
-        proc.terminate()
+    return s
+
+
+def _stop_sim(s: Simulator) -> None:
+    if s.proc.poll() is None:
+        s.proc.terminate()
         try:
-            proc.wait(5)
+            s.proc.wait(5)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            s.proc.kill()
+            s.proc.wait()
+
+
+@pytest.fixture
+def sim_factory(tmp_path: Path):
+    """sim_factory(*extra_args) → a started `okc sim` with e.g. "--cancel-sales"."""
+    sims = []
+
+    def make(*args: str) -> Simulator:
+        s = _start_sim(tmp_path, args)
+        sims.append(s)
+        return s
+
+    yield make
+    for s in sims:
+        _stop_sim(s)
+
+
+@pytest.fixture
+def sim(sim_factory) -> Simulator:
+    return sim_factory()
 
 
 @pytest.fixture

@@ -222,3 +222,48 @@ def test_close_from_inside_callback(sim, hub_factory):
     assert hub.closed
     with pytest.raises(okclink.ClosedError):
         hub.send_basket("{}")
+
+
+def test_cancelled_sale_is_reported(sim_factory, hub_factory):
+    sim = sim_factory("--cancel-sales")
+    hub = hub_factory([sim.transport])
+    hub.wait_connected(timeout=10)
+    bid = str(uuid.uuid4())
+    sale = hub.sell(sale_basket(bid), timeout=30)
+    assert sale.basket_id == bid
+    assert sale.status == -1
+    assert not sale.ok
+
+
+def test_device_lost_during_sale(sim_factory, hub_factory):
+    sim = sim_factory("--sale-delay-ms", "5000")
+    hub = hub_factory([sim.transport])
+    hub.wait_connected(timeout=10)
+    result = {}
+    accepted = threading.Event()
+    real_send = hub.send_basket
+
+    def send_and_flag(doc):
+        real_send(doc)  # raises unless the device took the basket
+        accepted.set()
+
+    hub.send_basket = send_and_flag  # sell() sends through it
+
+    def run():
+        try:
+            result["sale"] = hub.sell(sale_basket(str(uuid.uuid4())), timeout=30)
+        except Exception as e:  # noqa: BLE001 — inspected below
+            result["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert accepted.wait(10), result
+    # the device has the basket and is "printing" (5 s); now it goes away
+    sim.proc.kill()
+    sim.proc.wait()
+    t.join(20)
+    assert not t.is_alive()
+    assert isinstance(result.get("error"), okclink.NoDeviceError), result
+    assert hub.active_device_index == -1
+    with pytest.raises(okclink.NoDeviceError):
+        hub.send_basket(sale_basket("x"))
