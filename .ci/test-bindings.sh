@@ -98,7 +98,11 @@ test_csharp() {
   mcs -nologo -target:library -codepage:utf8 -warnaserror+ -out:"$OUT/IntegrationHub.dll" bindings/csharp/IntegrationHub.cs
   cp bindings/csharp/IntegrationHub.dll.config "$OUT/"
   mcs -nologo -codepage:utf8 -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/SaleTest.exe" bindings/csharp/tests/SaleTest.cs
-  mcs -nologo -codepage:utf8 -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/Sale.exe" examples/csharp/Sale.cs
+  # The example uses only the vendor surface: compile it against a stand-in of the vendor's
+  # 2.5.0.1 assembly, then run it with ours in place (binary drop-in check).
+  mkdir -p "$OUT/vendor"
+  mcs -nologo -target:library -out:"$OUT/vendor/IntegrationHub.dll" bindings/csharp/tests/VendorSurfaceStub.cs
+  mcs -nologo -codepage:utf8 -r:"$OUT/vendor/IntegrationHub.dll" -out:"$OUT/Sale.exe" examples/csharp/Sale.cs
   cd "$OUT"
   export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   start_sim
