@@ -84,7 +84,7 @@ test_python() {
     export PYTHONPATH=$ROOT/bindings/python
   fi
   cd "$WORK"
-  "$PY" -m pytest -q -p no:cacheprovider "$ROOT/bindings/python/tests"
+  "$PY" -m pytest -v -p no:cacheprovider "$ROOT/bindings/python/tests"
   start_sim
   "$PY" "$ROOT/examples/python/sale.py"
   stop_sim

@@ -729,4 +729,34 @@ begin
   Check(okc_disconnect(GetHandle));
 end;
 
+{ The library calls back on its own (foreign) threads. Pascal runtimes only make the heap,
+  threadvars and TThread.Queue thread-safe once they know the process is multi-threaded:
+  FPC sets that up when it starts its first thread, Delphi's memory manager looks at
+  IsMultiThread. Without this, a program that never starts a thread itself would run the
+  callbacks on a single-threaded runtime. }
+{$IFDEF FPC}
+function OkcNoopThread(P: Pointer): PtrInt;
+begin
+  Result := 0;
+end;
+
+procedure InitPascalThreading;
+var
+  T: TThreadID;
+begin
+  if IsMultiThread then
+    Exit;
+  T := BeginThread(OkcNoopThread, nil);
+  WaitForThreadTerminate(T, 0);
+  CloseThread(T);
+end;
+{$ENDIF}
+
+initialization
+{$IFDEF FPC}
+  InitPascalThreading;
+{$ELSE}
+  IsMultiThread := True;
+{$ENDIF}
+
 end.

@@ -99,6 +99,26 @@ type
     procedure OnSerialIn(Sender: TObject; AType: Integer; const AValue: TOkcString);
   end;
 
+type
+  TMainSink = class
+  public
+    Sales: Integer;
+    AllOnMain: Boolean;
+    LastSale: TOkcString;
+    procedure OnSerialIn(Sender: TObject; AType: Integer; const AValue: TOkcString);
+  end;
+
+procedure TMainSink.OnSerialIn(Sender: TObject; AType: Integer; const AValue: TOkcString);
+begin
+  if GetCurrentThreadId <> MainThreadID then
+    AllOnMain := False;
+  if AType = OKC_IN_SALE_INFO then
+  begin
+    LastSale := AValue;
+    Inc(Sales);
+  end;
+end;
+
 procedure TDirectSink.OnSerialIn(Sender: TObject; AType: Integer; const AValue: TOkcString);
 begin
   if AType = OKC_IN_SALE_INFO then
@@ -118,8 +138,10 @@ var
   Api: TIntegrationHubApi;
   Raised: Boolean;
   Sink: TDirectSink;
+  MainSink: TMainSink;
 begin
   WriteLn('okclink native ', TOkcHub.Version);
+  Check(IsMultiThread, 'runtime switched to multi-threaded by OkcLink initialization');
   Check(Pos(#$C3#$87'AYKUR R'#$C4#$B0'ZE', Basket('x', 1)) > 0, 'basket JSON is UTF-8');
   Id := 'ab';
   Reply := TOkcString(Id) + '"Ç"';
@@ -129,6 +151,8 @@ begin
 
   Hub := TOkcHub.Create('FPC Test', '{"log_dir":"./logs"}');
   Sink := TDirectSink.Create;
+  MainSink := TMainSink.Create;
+  MainSink.AllOnMain := True;
   try
     Check(Hub.WaitConnected(15000, Serial), 'WaitConnected');
     Check(Serial <> '', 'device serial ' + string(Serial));
@@ -196,9 +220,25 @@ begin
     Check(Pos(TOkcString(Id), Sink.LastSale) > 0, 'direct sale info is for ' + Id);
     Check(Pos('customer bug', Hub.LastHandlerError) > 0, 'handler exception caught: ' + Hub.LastHandlerError);
     Check(Hub.ActiveDeviceIndex = 0, 'still connected after a raising handler');
+
+    { main-thread delivery through TThread.Queue (VCL/LCL style); a console program pumps
+      CheckSynchronize where a GUI's message loop would }
+    Hub.OnSerialIn := MainSink.OnSerialIn;
+    Hub.Delivery := odMainThread;
+    Id := NewId;
+    Hub.SendBasket(Basket(Id, 1));
+    for I := 1 to 300 do
+    begin
+      CheckSynchronize(100);
+      if MainSink.Sales > 0 then
+        Break;
+    end;
+    Check((MainSink.Sales > 0) and (Pos(TOkcString(Id), MainSink.LastSale) > 0), 'odMainThread: sale info for ' + Id);
+    Check(MainSink.AllOnMain, 'odMainThread: handlers ran on the main thread');
   finally
     Hub.Free;
     Sink.Free;
+    MainSink.Free;
   end;
   Check(True, 'Free returned (bounded destroy)');
 end;

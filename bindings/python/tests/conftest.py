@@ -50,7 +50,13 @@ os.environ.pop("OKC_TRANSPORT", None)
 
 
 def pytest_report_header(config):  # noqa: ARG001
-    return [f"okclink library: {LIBRARY}", f"okc binary: {OKC_BIN}"]
+    import okclink
+
+    return [
+        f"okclink package: {os.path.dirname(okclink.__file__)}",
+        f"okclink library: {LIBRARY}",
+        f"okc binary: {OKC_BIN}",
+    ]
 
 
 def free_port() -> int:
