@@ -114,7 +114,9 @@ impl std::fmt::Display for HubError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HubError::InvalidJson(e) => write!(f, "invalid JSON: {e}"),
-            HubError::TooLarge { len, max } => write!(f, "payload of {len} bytes exceeds the limit of {max} bytes"),
+            HubError::TooLarge { len, max } => {
+                write!(f, "payload of {len} bytes exceeds the limit of {max} bytes")
+            }
             HubError::NoDevice => write!(f, "no active device"),
             HubError::Timeout => write!(f, "timed out"),
             HubError::Closed => write!(f, "the connection object is closed"),
