@@ -332,14 +332,24 @@ class Hub:
 
     # ------------------------------------------------------------------ high level
 
-    def sell(self, basket: Document, timeout: float = 60.0) -> SaleInfo:
+    def sell(
+        self,
+        basket: Document,
+        payments: Optional[Sequence[Document]] = None,
+        timeout: float = 60.0,
+    ) -> SaleInfo:
         """Send a basket and wait for its sale info (type 3).
 
-        Raises :class:`BasketRejectedError` when the device answers the basket with an error
-        text or a non-zero status, or the library reports "Device is not connected" (type 9);
-        :class:`NoDeviceError` if the device goes away; :class:`OkcTimeoutError` after
-        ``timeout`` seconds. A returned :class:`SaleInfo` may still carry a non-zero
-        ``status`` (e.g. -1 cancelled on the device): check ``sale.ok``.
+        X30TR: the payments go inside the basket (``paymentItems``). 300TR: send the basket
+        without payments and pass them as ``payments``; each is sent with ``sendPayment``
+        once the device accepted the previous step.
+
+        Raises :class:`BasketRejectedError` when the device refuses the basket or a payment
+        (its text, e.g. "Ödemeleri ayrı ayrı göndermelisiniz", or a non-zero status) or the
+        library reports "Device is not connected" (type 9); :class:`NoDeviceError` if the
+        device goes away; :class:`OkcTimeoutError` after ``timeout`` seconds. A returned
+        :class:`SaleInfo` may still carry a non-zero ``status`` (-1 cancelled on the device,
+        99 receipt voided): check ``sale.ok``.
         """
         body = _encode_doc(basket)
         want_id = ""
@@ -352,34 +362,70 @@ class Hub:
         deadline = time.monotonic() + timeout
         with self.subscribe() as q:
             self.send_basket(body)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise OkcTimeoutError(f"no sale info within {timeout} s")
-                try:
-                    ev = q.get(timeout=left)
-                except queue.Empty:
-                    continue
-                if ev is _CLOSED:
-                    raise ClosedError("the hub was closed while waiting for the sale")
-                if isinstance(ev, DeviceState):
-                    if not ev.connected:
-                        raise NoDeviceError("the device disconnected during the sale")
-                    continue
-                doc = ev.json()
-                if ev.type == NOT_CONNECTED:
-                    raise BasketRejectedError(ev.value, ev.type)
-                if ev.type == BASKET_REPLY:
-                    if isinstance(doc, dict):
-                        st = doc.get("status", 0)
-                        if isinstance(st, int) and st != 0:
-                            msg = str(doc.get("message") or ev.value)
-                            raise BasketRejectedError(msg, ev.type, st)
-                    elif ev.value.strip() not in ("", "OK"):
-                        raise BasketRejectedError(ev.value, ev.type)
-                    continue
-                if ev.type == SALE_INFO and isinstance(doc, dict):
-                    sale = SaleInfo.from_dict(doc)
-                    if want_id and sale.basket_id and sale.basket_id != want_id:
-                        continue
-                    return sale
+            if payments:
+                self._await_reply(q, BASKET_REPLY, deadline)
+                for payment in payments:
+                    self.send_payment(payment)
+                    self._await_reply(q, PAYMENT_REPLY, deadline)
+            return self._await_sale(q, want_id, deadline)
+
+    def void(self, timeout: float = 60.0) -> SaleInfo:
+        """Cancel the open receipt (300TR, ``{"isVoid": true}``) and wait for the closing sale
+        info (status 99 "Fiş iptal edildi" on the simulator)."""
+        deadline = time.monotonic() + timeout
+        with self.subscribe() as q:
+            self.send_payment(b'{"isVoid":true}')
+            return self._await_sale(q, "", deadline)
+
+    @staticmethod
+    def _refusal(ev: SerialIn) -> Optional[BasketRejectedError]:
+        if ev.type == NOT_CONNECTED:
+            return BasketRejectedError(ev.value, ev.type)
+        if ev.type in (BASKET_REPLY, PAYMENT_REPLY):
+            doc = ev.json()
+            if isinstance(doc, dict):
+                st = doc.get("status", 0)
+                if isinstance(st, int) and st != 0:
+                    return BasketRejectedError(str(doc.get("message") or ev.value), ev.type, st)
+            elif ev.value.strip() not in ("", "OK"):
+                return BasketRejectedError(ev.value, ev.type)
+        return None
+
+    def _next_in(self, q: "queue.Queue[Any]", deadline: float) -> SerialIn:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OkcTimeoutError("the device did not answer in time")
+            try:
+                ev = q.get(timeout=left)
+            except queue.Empty:
+                continue
+            if ev is _CLOSED:
+                raise ClosedError("the hub was closed while waiting for the device")
+            if isinstance(ev, DeviceState):
+                if not ev.connected:
+                    raise NoDeviceError("the device disconnected during the sale")
+                continue
+            refusal = self._refusal(ev)
+            if refusal is not None:
+                raise refusal
+            return ev
+
+    def _await_reply(self, q: "queue.Queue[Any]", typ: int, deadline: float) -> SerialIn:
+        while True:
+            ev = self._next_in(q, deadline)
+            if ev.type == typ:
+                return ev
+
+    def _await_sale(self, q: "queue.Queue[Any]", want_id: str, deadline: float) -> SaleInfo:
+        while True:
+            ev = self._next_in(q, deadline)
+            if ev.type != SALE_INFO:
+                continue
+            doc = ev.json()
+            if not isinstance(doc, dict):
+                continue
+            sale = SaleInfo.from_dict(doc)
+            if want_id and sale.basket_id and sale.basket_id != want_id:
+                continue
+            return sale

@@ -267,3 +267,67 @@ def test_device_lost_during_sale(sim_factory, hub_factory):
     assert hub.active_device_index == -1
     with pytest.raises(okclink.NoDeviceError):
         hub.send_basket(sale_basket("x"))
+
+
+# ----------------------------------------------------------------------------- 300TR
+
+
+def basket_300tr(basket_id: str) -> okclink.Basket:
+    b = sale_basket(basket_id)
+    b.payment_items = None  # the 300TR takes payments separately (type 10)
+    return b
+
+
+@pytest.fixture
+def hub300(sim_factory, hub_factory):
+    sim = sim_factory("--model", "300tr")
+    hub = hub_factory([sim.transport + "?model=300tr"])
+    hub.wait_connected(timeout=10)
+    return hub
+
+
+def test_300tr_sale_with_separate_payments(hub300: okclink.Hub):
+    assert hub300.active_device_index == 1
+    assert hub300.device_model == "300TR"
+    info = hub300.fiscal_info(timeout=5)
+    assert info.sections
+    bid = str(uuid.uuid4())
+    sale = hub300.sell(
+        basket_300tr(bid),
+        payments=[okclink.PaymentItem(1000, type=3, description="Kredi Kartı"), {"amount": 3000, "description": "Nakit", "type": 1}],
+        timeout=30,
+    )
+    assert sale.ok and sale.basket_id == bid
+    assert sale.payment_count == 2
+    assert [(p.type, p.amount) for p in sale.payment_items] == [(3, 1000.0), (1, 3000.0)]
+    replies = [ev for ev in hub300.events(timeout=1) if isinstance(ev, okclink.SerialIn)]
+    assert [ev.type for ev in replies if ev.type in (1, 10)] == [1, 10, 10]
+
+
+def test_300tr_refuses_payments_inside_the_basket(hub300: okclink.Hub):
+    with pytest.raises(okclink.BasketRejectedError) as ei:
+        hub300.sell(sale_basket(str(uuid.uuid4())), timeout=30)
+    assert str(ei.value) == "Ödemeleri ayrı ayrı göndermelisiniz"
+    assert ei.value.reply_type == okclink.BASKET_REPLY
+
+
+def test_300tr_refuses_unknown_payment_type(hub300: okclink.Hub):
+    with pytest.raises(okclink.BasketRejectedError) as ei:
+        hub300.sell(basket_300tr(str(uuid.uuid4())), payments=[{"amount": 4000, "type": 2}], timeout=30)
+    assert str(ei.value) == REJECT_TEXT
+    assert ei.value.reply_type == okclink.PAYMENT_REPLY
+    # the receipt is still open: void it
+    voided = hub300.void(timeout=30)
+    assert voided.status == 99 and not voided.ok
+    assert voided.payment_count == 0
+
+
+def test_300tr_ack_timeout(sim_factory, hub_factory):
+    sim = sim_factory("--model", "300tr", "--ignore-ack")
+    hub = hub_factory([sim.transport + "?model=300tr"], ack_timeout_ms=300)
+    hub.wait_connected(timeout=10)
+    with pytest.raises(okclink.AckTimeoutError) as ei:
+        hub.send_basket(basket_300tr(str(uuid.uuid4())))
+    assert ei.value.status == _native.OKC_ERR_ACK_TIMEOUT
+    nine = [ev for ev in hub.events(timeout=2) if isinstance(ev, okclink.SerialIn) and ev.type == okclink.NOT_CONNECTED]
+    assert nine and nine[0].value == "Device is not connected"
