@@ -35,11 +35,11 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_sim: a fresh simulator; sets SIM_PORT and SIM_PID, exports OKC_TRANSPORT.
+# start_sim [sim options]: a fresh simulator; sets SIM_PORT and SIM_PID, exports OKC_TRANSPORT.
 start_sim() {
   stop_sim
   SIM_PORT=$(free_port)
-  "$OKC_BIN" sim --listen "127.0.0.1:$SIM_PORT" >"$WORK/sim-$SIM_PORT.log" 2>&1 &
+  "$OKC_BIN" sim --listen "127.0.0.1:$SIM_PORT" "$@" >"$WORK/sim-$SIM_PORT.log" 2>&1 &
   SIM_PID=$!
   for _ in $(seq 1 200); do
     if ! kill -0 "$SIM_PID" 2>/dev/null; then cat "$WORK/sim-$SIM_PORT.log" >&2; echo "okc sim exited" >&2; return 1; fi
@@ -97,7 +97,8 @@ test_csharp() {
   mkdir -p "$OUT"
   mcs -nologo -target:library -codepage:utf8 -warnaserror+ -out:"$OUT/IntegrationHub.dll" bindings/csharp/IntegrationHub.cs
   cp bindings/csharp/IntegrationHub.dll.config "$OUT/"
-  mcs -nologo -codepage:utf8 -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/SaleTest.exe" bindings/csharp/tests/SaleTest.cs
+  mcs -nologo -codepage:utf8 -warnaserror+ -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/SaleTest.exe" bindings/csharp/tests/SaleTest.cs
+  mcs -nologo -codepage:utf8 -warnaserror+ -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/Sale300Test.exe" bindings/csharp/tests/Sale300Test.cs
   # The example uses only the vendor surface: compile it against a stand-in of the vendor's
   # 2.5.0.1 assembly, then run it with ours in place (binary drop-in check).
   mkdir -p "$OUT/vendor"
@@ -107,6 +108,10 @@ test_csharp() {
   export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   start_sim
   timeout 180 mono SaleTest.exe
+  start_sim --model 300tr
+  OKC_TRANSPORT="$OKC_TRANSPORT?model=300tr" timeout 180 mono Sale300Test.exe
+  start_sim --model 300tr --ignore-ack
+  OKC_TRANSPORT="$OKC_TRANSPORT?model=300tr" timeout 120 mono Sale300Test.exe ignore-ack
   start_sim
   timeout 120 mono Sale.exe
   stop_sim
