@@ -130,6 +130,8 @@ test_delphi() {
   export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   start_sim
   timeout 180 ./OkcSaleTest
+  start_sim --model 300tr
+  OKC_TRANSPORT="$OKC_TRANSPORT?model=300tr" timeout 120 ./OkcSaleTest 300tr
   start_sim
   timeout 120 ./OkcSale
   stop_sim

@@ -243,9 +243,38 @@ begin
   Check(True, 'Free returned (bounded destroy)');
 end;
 
+procedure Run300;
+var
+  Hub: TOkcHub;
+  Serial, V: TOkcString;
+  Id: string;
+begin
+  Hub := TOkcHub.Create('FPC Test', '{"log_dir":""}');
+  try
+    Check(Hub.WaitConnected(15000, Serial), 'WaitConnected (300TR)');
+    Check(Copy(Serial, 1, 2) = 'AT', '300TR serial ' + string(Serial));
+    Check(Hub.ActiveDeviceIndex = 1, 'ActiveDeviceIndex = 1 (300TR)');
+    Id := NewId;
+    Hub.SendBasket('{"basketID":"' + TOkcString(Id) + '",' + Copy(Items, 1, Length(Items) - 1) + '}');
+    Check(WaitSerialIn(Hub, OKC_IN_BASKET_REPLY, TOkcString(Id), 10000, V), 'basket reply ' + string(V));
+    Hub.SendPayment('{"amount":4000,"description":"Nakit","type":1}');
+    Check(WaitSerialIn(Hub, OKC_IN_PAYMENT_REPLY, '"status":0', 10000, V), 'payment reply ' + string(V));
+    Check(WaitSerialIn(Hub, OKC_IN_SALE_INFO, TOkcString(Id), 30000, V) and (Pos('"status":0', V) > 0), 'sale info ' + string(V));
+    Hub.SendBasket('{"basketID":"v",' + Copy(Items, 1, Length(Items) - 1) + '}');
+    Check(WaitSerialIn(Hub, OKC_IN_BASKET_REPLY, '"v"', 10000, V), 'basket to void accepted');
+    Hub.SendPayment('{"isVoid": true}');
+    Check(WaitSerialIn(Hub, OKC_IN_SALE_INFO, '"status":99', 30000, V), 'void: sale info status 99');
+  finally
+    Hub.Free;
+  end;
+end;
+
 begin
   try
-    Run;
+    if ParamStr(1) = '300tr' then
+      Run300
+    else
+      Run;
   except
     on E: Exception do
     begin
