@@ -43,7 +43,9 @@ start_sim() {
   SIM_PID=$!
   for _ in $(seq 1 200); do
     if ! kill -0 "$SIM_PID" 2>/dev/null; then cat "$WORK/sim-$SIM_PORT.log" >&2; echo "okc sim exited" >&2; return 1; fi
-    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$SIM_PORT),0.2).close()" 2>/dev/null; then
+    # its own "listening on" line, not a probe connection (a connection opened and dropped
+    # right before the real one can upset the simulator's next session)
+    if grep -q "listening on" "$WORK/sim-$SIM_PORT.log"; then
       export OKC_TRANSPORT="tcp://127.0.0.1:$SIM_PORT"
       return 0
     fi

@@ -96,15 +96,15 @@ def _start_sim(tmp_path: Path, args) -> Simulator:
     while True:
         if proc.poll() is not None:
             pytest.fail(f"okc sim exited with {proc.returncode}:\n{s.output()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        # Wait for the simulator's own "listening on" line rather than probing the port: a
+        # connection that is opened and dropped right before the real one can upset the
+        # simulator's next session.
+        if "listening on" in s.output():
             break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"okc sim did not listen on {port}:\n{s.output()}")
-            time.sleep(0.05)
-    # The probe connection above was accepted and dropped; the simulator serves the next one.
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"okc sim did not listen on {port}:\n{s.output()}")
+        time.sleep(0.05)
     return s
 
 
