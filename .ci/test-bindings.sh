@@ -79,7 +79,9 @@ test_python() {
   PY=python3
   if python3 -m venv --system-site-packages "$WORK/venv" >/dev/null 2>&1; then
     PY=$WORK/venv/bin/python
-    "$PY" -m pip install -q --disable-pip-version-check "$ROOT/bindings/python"
+    # offline when the venv has setuptools (Python <= 3.11), else pip fetches it from PyPI
+    "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation "$ROOT/bindings/python" 2>/dev/null \
+      || "$PY" -m pip install -q --disable-pip-version-check "$ROOT/bindings/python"
     "$PY" -c 'import pytest' 2>/dev/null || "$PY" -m pip install -q --disable-pip-version-check 'pytest>=7'
   else
     echo "(no venv module: testing the source tree)"
