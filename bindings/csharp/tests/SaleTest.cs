@@ -148,6 +148,35 @@ static class Program
         Check(v >= new Version(2, 5, 5, 0), "AssemblyVersion " + v + " >= 2.5.5.0");
         Check(asm.GetName().GetPublicKeyToken().Length == 0, "not strong-named");
 
+        // The vendor surface (DROP-IN.md §3.2), signature by signature.
+        Type pc = typeof(IntegrationHub.POSCommunication);
+        Check(pc.IsPublic && pc.IsClass && pc.FullName == "IntegrationHub.POSCommunication", "type IntegrationHub.POSCommunication");
+        PropertyInfo inst = pc.GetProperty("Instance", BindingFlags.Public | BindingFlags.Static);
+        Check(inst != null && inst.PropertyType == pc && inst.GetGetMethod() != null, "static Instance { get; }");
+        Type sic = pc.GetNestedType("SerialInCallback"), dsc = pc.GetNestedType("DeviceStateCallback");
+        Check(sic != null && sic.IsNestedPublic && typeof(Delegate).IsAssignableFrom(sic), "nested delegate SerialInCallback");
+        Check(dsc != null && dsc.IsNestedPublic && typeof(Delegate).IsAssignableFrom(dsc), "nested delegate DeviceStateCallback");
+        Func<Type, string> sig = d => d == null ? "?" : string.Join(",", d.GetMethod("Invoke").GetParameters().Select(p => p.ParameterType.Name)) + "->" + d.GetMethod("Invoke").ReturnType.Name;
+        Check(sig(sic) == "Int32,String->Void", "SerialInCallback(int, string) : void");
+        Check(sig(dsc) == "Boolean,String->Void", "DeviceStateCallback(bool, string) : void");
+        var members = new[]
+        {
+            Tuple.Create("getInstance", new[] { typeof(string) }, pc, true),
+            Tuple.Create("sendBasket", new[] { typeof(string) }, typeof(int), false),
+            Tuple.Create("sendPayment", new[] { typeof(string) }, typeof(int), false),
+            Tuple.Create("getFiscalInfo", Type.EmptyTypes, typeof(string), false),
+            Tuple.Create("getActiveDeviceIndex", Type.EmptyTypes, typeof(int), false),
+            Tuple.Create("deleteCommunication", Type.EmptyTypes, typeof(void), false),
+            Tuple.Create("reConnect", Type.EmptyTypes, typeof(void), false),
+            Tuple.Create("setSerialInCallback", new[] { sic }, typeof(void), false),
+            Tuple.Create("setDeviceStateCallback", new[] { dsc }, typeof(void), false),
+        };
+        foreach (var m in members)
+        {
+            MethodInfo mi = pc.GetMethod(m.Item1, BindingFlags.Public | (m.Item4 ? BindingFlags.Static : BindingFlags.Instance), null, m.Item2, null);
+            Check(mi != null && mi.ReturnType == m.Item3, "member " + m.Item1 + "(" + string.Join(", ", m.Item2.Select(x => x == null ? "?" : x.Name)) + ") : " + m.Item3.Name);
+        }
+
         // Callbacks registered from a separate thread, method groups passed inline.
         var t = new Thread(() =>
         {
