@@ -142,6 +142,42 @@ fn sale_info_is_resent_every_interval_until_the_ok_arrives() {
 }
 
 #[test]
+fn late_oks_for_resent_copies_do_not_acknowledge_the_next_receipt() {
+    let mut r = Rig::x30tr();
+    // Hold back the host's type-3 "OK"s: the first receipt is sent twice.
+    let lose = std::rc::Rc::new(std::cell::Cell::new(true));
+    let l2 = lose.clone();
+    r.deliver = Box::new(move |m, key| {
+        let is_sale_ok = sim_common::decode(key, m)
+            .is_some_and(|v| v.iter().any(|(t, p)| *t == 3 && p == b"OK"));
+        !(is_sale_ok && l2.get())
+    });
+    r.send_data(1, tag::BASKET, BASKET_X30TR);
+    r.advance(Duration::from_secs(1));
+    assert_eq!(r.sim.sales()[0].sends, 2);
+    r.send_data(2, tag::BASKET, BASKET_X30TR);
+    assert_eq!(r.sim.sales().len(), 2);
+    // Both copies' "OK"s now arrive, late and back to back.
+    let ok = okclink::proto::message::build_message(r.host.key(), tag::SALE_INFO, OK);
+    r.sim.on_message(r.now, &ok);
+    r.sim.on_message(r.now, &ok);
+    r.pump();
+    assert!(r.sim.sales()[0].acked);
+    // The second "OK" belonged to the first receipt's second copy, not to receipt 2.
+    assert!(!r.sim.sales()[1].acked);
+    lose.set(false);
+    r.advance(Duration::from_secs(1));
+    assert!(r.sim.sales()[1].acked);
+    // Every receipt reached the host exactly once.
+    let receipts: Vec<_> = r
+        .serial_in(3)
+        .iter()
+        .map(|v| sale_json(v)["receiptNo"].as_u64().unwrap())
+        .collect();
+    assert_eq!(receipts, vec![1, 2]);
+}
+
+#[test]
 fn x30tr_split_payment_receipt() {
     let mut r = Rig::x30tr();
     let basket = br#"{"basketID":"020604202600001","documentType":0,"items":[{"name":"ETI GOFRET","pluNo":1,"price":500,"quantity":2000,"sectionNo":1,"taxPercent":2000,"type":0}],"paymentItems":[{"amount":900,"description":"Nakit","type":1},{"amount":100,"description":"Kredi","type":3}]}"#;

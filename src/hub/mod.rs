@@ -6,12 +6,40 @@
 //! - vendor semantics: [`Hub::send_basket`] → [`SendOutcome`], [`Hub::fiscal_info`],
 //!   [`Hub::active_device_index`] (−1/0/1), state replay on `set_device_state_callback`,
 //!   `(false, "")` on loss, serialIn(9, "Device is not connected") on ACK timeout.
+//!
+//! Additions beyond the first contract (all additive): [`Config::from_env`] /
+//! [`Config::from_vars`] (`OKC_TRANSPORT`, `OKC_LOG_DIR`, `OKC_LOG_LEVEL`, `OKC_ENCODING`),
+//! [`Config::handshake_timeout`], [`TransportSpec::parse`] / [`TransportSpec::parse_list`],
+//! [`connector_for`] (USB/serial report "not available" until their connectors land),
+//! [`LogLevel::parse`], the [`text`] module (cp1254 ⇄ UTF-8), `impl Drop for Hub` (= `close`).
+//!
+//! Semantics chosen where the vendor's are broken or unspecified:
+//! - The state replay of `set_device_state_callback` runs on the dispatcher thread, queued
+//!   in order with live events (never on the caller's thread, never twice to one callback).
+//! - `send_basket`/`send_payment`: 300TR waits for the ACK (≤ `ack_timeout`); on timeout the
+//!   serialIn(9) callback has run before `AckTimeout` is returned (when called from inside a
+//!   callback it runs after that callback returns). During a handshake (also a device-asked
+//!   re-handshake) the result is `NoDevice` (vendor: 1 although nothing was sent).
+//! - `disconnect` delivers `(false, "")` before it returns (unless called from inside a
+//!   callback: then right after that callback). `close` from inside a callback does not
+//!   deliver it (no callback may start after `close` returns).
+//! - A sale info is delivered once even if the device re-sends it on a later link.
+//! - Threads: see `runtime.rs` (session thread + separate callback thread, and why).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::transport::Connector;
+
+mod log;
+mod runtime;
+pub mod text;
+
+use runtime::{Cmd, Job, Shared};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::time::Instant;
 
 /// Callback for device data: `(type, value)`; value is UTF-8 (device cp1254 bytes converted).
 pub type SerialInFn = Box<dyn Fn(i32, &str) + Send + Sync + 'static>;
@@ -68,6 +96,10 @@ pub struct Config {
     pub text_encoding: TextEncoding,
     /// Largest payload accepted from callers and from devices (default 1 MiB).
     pub max_payload: usize,
+    /// A link whose handshake (Hello → certificate → key share → "OK") does not complete in
+    /// this time is closed and discovery retries with back-off (vendor: waits forever).
+    /// Also applies to a re-handshake the device asked for (type 8). Default 5 s.
+    pub handshake_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -141,6 +173,120 @@ impl Config {
             log_level: LogLevel::Info,
             text_encoding: TextEncoding::Cp1254,
             max_payload: 1 << 20,
+            handshake_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl TransportSpec {
+    /// Parse one transport: `usb`, `serial`, `tcp://host:port[?model=300tr]`.
+    pub fn parse(s: &str) -> Result<TransportSpec, HubError> {
+        let t = s.trim();
+        match t.to_ascii_lowercase().as_str() {
+            "usb" => return Ok(TransportSpec::Usb),
+            "serial" => return Ok(TransportSpec::Serial),
+            _ => {}
+        }
+        if let Some(rest) = t.strip_prefix("tcp://") {
+            crate::transport::tcp::parse_address(rest).map_err(HubError::Config)?;
+            return Ok(TransportSpec::Tcp(rest.to_string()));
+        }
+        Err(HubError::Config(format!(
+            "unknown transport {t:?} (expected usb, serial or tcp://host:port)"
+        )))
+    }
+
+    /// Parse a comma-separated list (the `OKC_TRANSPORT` syntax).
+    pub fn parse_list(s: &str) -> Result<Vec<TransportSpec>, HubError> {
+        let v: Vec<TransportSpec> = s
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(TransportSpec::parse)
+            .collect::<Result<_, _>>()?;
+        if v.is_empty() {
+            return Err(HubError::Config("empty transport list".into()));
+        }
+        Ok(v)
+    }
+}
+
+/// The connector behind a transport spec. USB and serial are provided by their own modules
+/// when built in (cargo features `usb`, `serial`, both default; docs/USB-SERIAL.md); without
+/// them they report "not available" and the hub goes on without them.
+pub fn connector_for(spec: &TransportSpec) -> Result<Arc<dyn Connector>, HubError> {
+    match spec {
+        TransportSpec::Custom(c) => Ok(c.clone()),
+        TransportSpec::Tcp(a) => Ok(Arc::new(
+            crate::transport::tcp::TcpConnector::new(a).map_err(HubError::Config)?,
+        )),
+        #[cfg(feature = "usb")]
+        TransportSpec::Usb => Ok(Arc::new(crate::transport::usb::UsbConnector::new(
+            crate::transport::usb::UsbConfig::default(),
+        ))),
+        #[cfg(not(feature = "usb"))]
+        TransportSpec::Usb => Err(HubError::Config(
+            "the USB transport is not available in this build".into(),
+        )),
+        #[cfg(feature = "serial")]
+        TransportSpec::Serial => Ok(Arc::new(crate::transport::serial::SerialConnector::new(
+            crate::transport::serial::SerialConfig::default(),
+        ))),
+        #[cfg(not(feature = "serial"))]
+        TransportSpec::Serial => Err(HubError::Config(
+            "the serial transport is not available in this build".into(),
+        )),
+    }
+}
+
+impl Config {
+    /// [`Config::new`] plus the environment: `OKC_TRANSPORT` (comma-separated list of
+    /// `usb`, `serial`, `tcp://host:port[?model=300tr]`), `OKC_LOG_DIR` (empty or `none` =
+    /// no log file), `OKC_LOG_LEVEL` (`error|warn|info|debug`), `OKC_ENCODING`
+    /// (`cp1254|utf8`, outgoing text). Bad values are errors.
+    pub fn from_env(company_name: &str) -> Result<Config, HubError> {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Config::from_vars(company_name, |k| get(k))
+    }
+
+    /// Like [`Config::from_env`] with an explicit variable lookup (testable).
+    pub fn from_vars(
+        company_name: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, HubError> {
+        let mut c = Config::new(company_name);
+        if let Some(t) = var("OKC_TRANSPORT") {
+            c.transports = TransportSpec::parse_list(&t)?;
+        }
+        if let Some(d) = var("OKC_LOG_DIR") {
+            let d = d.trim();
+            c.log_dir = if d.eq_ignore_ascii_case("none") || d.is_empty() {
+                None
+            } else {
+                Some(PathBuf::from(d))
+            };
+        }
+        if let Some(l) = var("OKC_LOG_LEVEL") {
+            c.log_level = LogLevel::parse(&l)?;
+        }
+        if let Some(e) = var("OKC_ENCODING") {
+            c.text_encoding = match e.trim().to_ascii_lowercase().as_str() {
+                "cp1254" | "windows-1254" => TextEncoding::Cp1254,
+                "utf8" | "utf-8" => TextEncoding::Utf8,
+                o => return Err(HubError::Config(format!("unknown encoding {o:?}"))),
+            };
+        }
+        Ok(c)
+    }
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Result<LogLevel, HubError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "error" | "e" => Ok(LogLevel::Error),
+            "warn" | "warning" | "w" => Ok(LogLevel::Warn),
+            "info" | "i" => Ok(LogLevel::Info),
+            "debug" | "d" => Ok(LogLevel::Debug),
+            o => Err(HubError::Config(format!("unknown log level {o:?}"))),
         }
     }
 }
@@ -153,58 +299,334 @@ impl Config {
 /// - `close` is bounded by `disconnect_timeout` + a small margin, idempotent, and no
 ///   callback starts after it returns (when called from inside a callback it does not
 ///   wait for that callback to finish).
+///
+/// Threads and why: see `src/hub/runtime.rs`. The device-state replay of
+/// `set_device_state_callback` is delivered on the dispatcher thread (queued, in order with
+/// the live events), not synchronously on the caller's thread like the vendor.
 pub struct Hub {
-    _private: (),
+    sh: Arc<Shared>,
 }
 
+/// Extra wait beyond a protocol timeout before an API call gives up on the session thread.
+const REPLY_MARGIN: Duration = Duration::from_millis(1000);
+
 impl Hub {
-    pub fn new(_config: Config) -> Result<Hub, HubError> {
-        todo!("hub runtime")
+    pub fn new(config: Config) -> Result<Hub, HubError> {
+        let mut connectors = Vec::new();
+        let mut unavailable = Vec::new();
+        for spec in &config.transports {
+            match connector_for(spec) {
+                Ok(c) => connectors.push(c),
+                Err(HubError::Config(e))
+                    if matches!(spec, TransportSpec::Usb | TransportSpec::Serial) =>
+                {
+                    unavailable.push(e)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut first_logs = vec![(
+            LogLevel::Info,
+            format!(
+                "createCommunication: company {:?}, transports {:?}",
+                config.company_name, config.transports
+            ),
+        )];
+        first_logs.extend(unavailable.into_iter().map(|e| (LogLevel::Warn, e)));
+        let sh = runtime::start(config, connectors, first_logs)?;
+        Ok(Hub { sh })
     }
-    /// Set or clear the data callback.
-    pub fn set_serial_in_callback(&self, _cb: Option<SerialInFn>) {
-        todo!()
+
+    fn is_closed(&self) -> bool {
+        self.sh.closed.load(Ordering::SeqCst)
     }
-    /// Set or clear the state callback; the last known state is replayed at once (vendor).
-    pub fn set_device_state_callback(&self, _cb: Option<DeviceStateFn>) {
-        todo!()
+
+    /// Set or clear the data callback. After it returns the old callback is not started again.
+    pub fn set_serial_in_callback(&self, cb: Option<SerialInFn>) {
+        let mut g = self.sh.gate.lock();
+        g.serial = cb.map(Arc::new);
+        drop(g);
+        self.sh.logf(
+            LogLevel::Info,
+            "ConnectionWrapper",
+            "Setting serialInCallback for device index: 0 / 1",
+        );
     }
+
+    /// Set or clear the state callback; the last known state is replayed at once (vendor),
+    /// on the dispatcher thread.
+    pub fn set_device_state_callback(&self, cb: Option<DeviceStateFn>) {
+        let mut g = self.sh.gate.lock();
+        let gen = g.next_gen;
+        g.next_gen += 1;
+        let has = cb.is_some();
+        g.state = cb.map(|c| (gen, Arc::new(c)));
+        drop(g);
+        self.sh.logf(
+            LogLevel::Info,
+            "ConnectionWrapper",
+            "Setting deviceStateCallback for device index: 0 / 1",
+        );
+        if has {
+            let _ = self.sh.cb_tx.send(Job::Replay(gen));
+        }
+    }
+
     /// −1 no device, 0 X30TR, 1 300TR.
     pub fn active_device_index(&self) -> i32 {
-        todo!()
+        self.sh.active_index.load(Ordering::SeqCst)
     }
+
+    fn send_data(&self, tag: u16, json: &str) -> Result<SendOutcome, HubError> {
+        if self.is_closed() {
+            return Err(HubError::Closed);
+        }
+        let max = self.sh.cfg.max_payload;
+        if json.len() > max {
+            return Err(HubError::TooLarge {
+                len: json.len(),
+                max,
+            });
+        }
+        serde_json::from_str::<serde::de::IgnoredAny>(json)
+            .map_err(|e| HubError::InvalidJson(e.to_string()))?;
+        if self.active_device_index() < 0 {
+            return Ok(SendOutcome::NoDevice);
+        }
+        let payload = text::encode_outgoing_json(json, self.sh.cfg.text_encoding);
+        let (tx, rx) = channel();
+        let from_cb = self.sh.on_callback_thread();
+        self.sh
+            .cmd_tx
+            .send(Cmd::Send {
+                tag,
+                payload,
+                reply: tx,
+                from_cb,
+            })
+            .map_err(|_| HubError::Closed)?;
+        match rx.recv_timeout(self.sh.cfg.ack_timeout + REPLY_MARGIN) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => Err(HubError::Timeout),
+            Err(RecvTimeoutError::Disconnected) => Err(HubError::Closed),
+        }
+    }
+
     /// Send a basket (type 1). JSON is validated and size-checked, then sent as configured text.
-    pub fn send_basket(&self, _json: &str) -> Result<SendOutcome, HubError> {
-        todo!()
+    pub fn send_basket(&self, json: &str) -> Result<SendOutcome, HubError> {
+        self.sh
+            .logf(LogLevel::Info, "ConnectionWrapper", "sendBasket");
+        self.send_data(crate::proto::message::tag::BASKET, json)
     }
+
     /// Send a payment or void (type 10).
-    pub fn send_payment(&self, _json: &str) -> Result<SendOutcome, HubError> {
-        todo!()
+    pub fn send_payment(&self, json: &str) -> Result<SendOutcome, HubError> {
+        self.sh
+            .logf(LogLevel::Info, "ConnectionWrapper", "sendPayment");
+        self.send_data(crate::proto::message::tag::PAYMENT, json)
     }
+
     /// Request fiscal info (type 2) and wait up to `timeout` (None = config). Fresh JSON, or
     /// `Err(NoDevice)` / `Err(Timeout)`; vendor shims then fall back to [`Hub::last_fiscal_info`].
-    pub fn fiscal_info(&self, _timeout: Option<Duration>) -> Result<String, HubError> {
-        todo!()
+    pub fn fiscal_info(&self, timeout: Option<Duration>) -> Result<String, HubError> {
+        if self.is_closed() {
+            return Err(HubError::Closed);
+        }
+        if self.active_device_index() < 0 {
+            return Err(HubError::NoDevice);
+        }
+        let (tx, rx) = channel();
+        self.sh
+            .cmd_tx
+            .send(Cmd::Fiscal { reply: tx })
+            .map_err(|_| HubError::Closed)?;
+        match rx.recv_timeout(timeout.unwrap_or(self.sh.cfg.fiscal_timeout)) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => {
+                self.sh.logf(
+                    LogLevel::Warn,
+                    "ConnectionWrapper",
+                    "FISCAL_INFO fiscalReady: 0 (caller timeout)",
+                );
+                Err(HubError::Timeout)
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(HubError::Closed),
+        }
     }
+
     /// The last fiscal info received in this session ("" after a disconnect).
     pub fn last_fiscal_info(&self) -> String {
-        todo!()
+        self.sh.observed.lock().last_fiscal.clone()
     }
+
     /// Wait until a device is active and identified; returns its serial.
-    pub fn wait_connected(&self, _timeout: Duration) -> Option<String> {
-        todo!()
+    pub fn wait_connected(&self, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut o = self.sh.observed.lock();
+        loop {
+            if let Some(s) = &o.serial {
+                if self.active_device_index() >= 0 {
+                    return Some(s.clone());
+                }
+            }
+            if self.is_closed() {
+                return None;
+            }
+            if self
+                .sh
+                .observed_cond
+                .wait_until(&mut o, deadline)
+                .timed_out()
+            {
+                return o.serial.clone().filter(|_| self.active_device_index() >= 0);
+            }
+        }
     }
+
     /// Vendor `reconnect`: restart discovery if it was stopped by `disconnect`.
     pub fn reconnect(&self) {
-        todo!()
+        if self.is_closed() {
+            return;
+        }
+        let mut st = self.sh.disc.lock();
+        if !st.enabled {
+            st.enabled = true;
+            st.resume_at = None;
+            self.sh.disc_cond.notify_all();
+            drop(st);
+            self.sh.logf(
+                LogLevel::Info,
+                "ConnectionWrapper",
+                "hotplugThread restarted",
+            );
+        }
     }
+
     /// Vendor `deleteCommunication`: send DISCONNECT, wait (bounded) for the reply, close the
     /// device, deliver `(false, "")`, stop discovery until `reconnect`. The object stays usable.
     pub fn disconnect(&self) {
-        todo!()
+        if self.is_closed() {
+            return;
+        }
+        self.disconnect_until(Instant::now() + self.sh.cfg.disconnect_timeout);
     }
-    /// Final shutdown: disconnect, stop every thread. Idempotent, bounded.
+
+    fn disconnect_until(&self, deadline: Instant) {
+        self.sh
+            .logf(LogLevel::Info, "ConnectionWrapper", "deleteCommunication");
+        {
+            let mut st = self.sh.disc.lock();
+            st.enabled = false;
+            self.sh.disc_cond.notify_all();
+        }
+        let (tx, rx) = channel();
+        let from_cb = self.sh.on_callback_thread();
+        if self
+            .sh
+            .cmd_tx
+            .send(Cmd::Disconnect { reply: tx, from_cb })
+            .is_err()
+        {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if rx.recv_timeout(left) == Err(RecvTimeoutError::Timeout) {
+            self.sh.logf(
+                LogLevel::Warn,
+                "ConnectionWrapper",
+                "disconnect did not complete within its bound; returning anyway",
+            );
+        }
+    }
+
+    /// Final shutdown: disconnect, stop every thread. Idempotent; returns within
+    /// `disconnect_timeout` even if the device never answers (a callback already running
+    /// on the dispatcher is waited for at most until then; none starts afterwards).
     pub fn close(&self) {
-        todo!()
+        if self.sh.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        // The whole of close stays within `disconnect_timeout`: the DISCONNECT wait of the
+        // session uses 80 % of it, the rest is for delivering (false, "") and stopping threads.
+        let start = Instant::now();
+        let bound = self.sh.cfg.disconnect_timeout;
+        let deadline = start + bound;
+        self.disconnect_until(deadline - bound / 10);
+        if self.sh.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        {
+            let mut st = self.sh.disc.lock();
+            st.shutdown = true;
+            self.sh.disc_cond.notify_all();
+        }
+        self.sh.observed_cond.notify_all();
+        let (tx, rx) = channel();
+        let _ = self.sh.cmd_tx.send(Cmd::Shutdown { reply: tx });
+        let _ = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        let on_cb = self.sh.on_callback_thread();
+        {
+            let mut g = self.sh.gate.lock();
+            g.closed = true;
+            g.serial = None;
+            g.state = None;
+            if !on_cb {
+                while g.running {
+                    if self.sh.gate_cond.wait_until(&mut g, deadline).timed_out() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = self.sh.cb_tx.send(Job::Stop);
+        let allowed = usize::from(on_cb);
+        if !self.sh.live.wait(allowed, deadline) {
+            self.sh.logf(
+                LogLevel::Warn,
+                "ConnectionWrapper",
+                "some threads did not stop in time (they end on their own)",
+            );
+        }
+        self.sh.logf(
+            LogLevel::Info,
+            "ConnectionWrapper",
+            "connection object closed",
+        );
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_parsing() {
+        let vars = |k: &str| match k {
+            "OKC_TRANSPORT" => Some("tcp://127.0.0.1:7700, usb,tcp://h:1?model=300tr".to_string()),
+            "OKC_LOG_DIR" => Some("none".to_string()),
+            "OKC_LOG_LEVEL" => Some("debug".to_string()),
+            "OKC_ENCODING" => Some("UTF-8".to_string()),
+            _ => None,
+        };
+        let c = Config::from_vars("X", vars).unwrap();
+        assert_eq!(
+            format!("{:?}", c.transports),
+            "[tcp://127.0.0.1:7700, usb, tcp://h:1?model=300tr]"
+        );
+        assert!(c.log_dir.is_none());
+        assert_eq!(c.log_level, LogLevel::Debug);
+        assert_eq!(c.text_encoding, TextEncoding::Utf8);
+        let bad = Config::from_vars("X", |k| (k == "OKC_TRANSPORT").then(|| "ftp://x".into()));
+        assert!(matches!(bad, Err(HubError::Config(_))));
+        let def = Config::from_vars("X", |_| None).unwrap();
+        assert_eq!(format!("{:?}", def.transports), "[usb, serial]");
+        assert_eq!(def.text_encoding, TextEncoding::Cp1254);
+        assert_eq!(def.log_dir, Some(PathBuf::from("./logs")));
     }
 }

@@ -102,7 +102,19 @@ impl std::error::Error for PipelineError {}
 /// like zlib's `compress()`), so the bytes equal the vendor's for every payload.
 pub fn compress(payload: &[u8]) -> Vec<u8> {
     use flate2::{Compress, Compression, FlushCompress, Status};
-    let mut z = Compress::new(Compression::new(ZLIB_LEVEL as u32), true);
+    use std::cell::RefCell;
+    // zlib's compress() of an empty input (every start/end TLV): constant.
+    const EMPTY: [u8; 8] = [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+    if payload.is_empty() {
+        return EMPTY.to_vec();
+    }
+    thread_local! {
+        // One deflate state per thread, reset between uses: deflateReset gives the same
+        // output as a fresh deflateInit, without allocating (and faulting in) ~270 KiB
+        // of zlib state per message.
+        static Z: RefCell<Compress> =
+            RefCell::new(Compress::new(Compression::new(ZLIB_LEVEL as u32), true));
+    }
     // compressBound(): enough for one-shot Z_FINISH.
     let bound = payload.len()
         + (payload.len() >> 12)
@@ -111,10 +123,14 @@ pub fn compress(payload: &[u8]) -> Vec<u8> {
         + 13
         + 6;
     let mut out = Vec::with_capacity(bound);
-    let status = z
-        .compress_vec(payload, &mut out, FlushCompress::Finish)
-        .expect("zlib deflate cannot fail on a sized buffer");
-    debug_assert_eq!(status, Status::StreamEnd);
+    Z.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset();
+        let status = z
+            .compress_vec(payload, &mut out, FlushCompress::Finish)
+            .expect("zlib deflate cannot fail on a sized buffer");
+        debug_assert_eq!(status, Status::StreamEnd);
+    });
     out
 }
 

@@ -92,6 +92,12 @@ pub struct Simulator {
     sales: Vec<SaleRecord>,
     /// Indices into `sales` of receipts not yet acknowledged, oldest first.
     unacked: VecDeque<usize>,
+    /// Host "OK"s still to come for copies of already acknowledged sale infos: the host
+    /// answers every copy it receives, so after the first "OK" for a re-sent sale info the
+    /// remaining ones must not acknowledge the next receipt.
+    stale_oks: u32,
+    /// Copies of the oldest unacknowledged sale info sent on the current link.
+    front_copies: u32,
     resend_at: Option<Instant>,
     open: Option<Open>,
     receipt_no: u32,
@@ -132,6 +138,8 @@ impl Simulator {
             received: Vec::new(),
             sales: Vec::new(),
             unacked: VecDeque::new(),
+            stale_oks: 0,
+            front_copies: 0,
             resend_at: None,
             open: None,
             app_count: 0,
@@ -322,6 +330,8 @@ impl Simulator {
                     self.app_count = 0;
                     self.in_count = 0;
                     self.stats.handshakes += 1;
+                    self.stale_oks = 0;
+                    self.front_copies = 0;
                     self.log("key share acknowledged: connected".into());
                     if !self.unacked.is_empty() {
                         // Unacknowledged sale info from an earlier link: send it again soon.
@@ -347,8 +357,15 @@ impl Simulator {
                     self.log("sale-info OK ignored (fault)".into());
                     return;
                 }
+                if self.stale_oks > 0 {
+                    self.stale_oks -= 1;
+                    self.log("sale-info OK for an earlier copy".into());
+                    return;
+                }
                 if let Some(i) = self.unacked.pop_front() {
                     self.sales[i].acked = true;
+                    self.stale_oks = self.front_copies.saturating_sub(1);
+                    self.front_copies = 0;
                     self.log(format!(
                         "sale info of receipt {} acknowledged",
                         self.sales[i].receipt.receipt_no
@@ -578,6 +595,7 @@ impl Simulator {
         };
         let payload = self.sales[i].sale_info.clone();
         self.sales[i].sends += 1;
+        self.front_copies += 1;
         self.stats.sale_info_sends += 1;
         // Replies queued before (possibly muted) go first; the sale info itself is not a
         // reply and goes to whichever host is connected now.

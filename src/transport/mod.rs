@@ -10,7 +10,11 @@ use std::fmt;
 use std::time::Duration;
 
 pub mod mem;
+#[cfg(feature = "serial")]
+pub mod serial;
 pub mod tcp;
+#[cfg(feature = "usb")]
+pub mod usb;
 
 /// Which physical device family sits behind a link. Decides the certificate check
 /// (ECDSA vs RSA), the ACK-before-basket rule and the active device index.

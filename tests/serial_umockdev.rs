@@ -1,0 +1,228 @@
+//! The 300TR serial transport with FTDI discovery through (emulated) sysfs: the umockdev
+//! fixture shows an FTDI bridge 0403:6001 with /dev/ttyUSB1 (a pseudo-terminal relayed to the
+//! simulator) next to another USB-serial adapter. Run by .ci/test-usb.sh inside the fixture.
+#![cfg(all(feature = "serial", target_os = "linux"))]
+
+#[path = "umockdev/ctl.rs"]
+mod ctl;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ctl::Ctl;
+use okclink::proto::message::tag;
+use okclink::proto::session::{HostConfig, HostEvent, HostSession, SendResult};
+use okclink::sim::{serve_tcp, SimConfig};
+use okclink::transport::serial::{SerialConfig, SerialConnector};
+use okclink::transport::{Connector, DeviceModel, Incoming, LinkError, LinkReader, LinkWriter};
+use serde_json::{json, Value};
+
+struct Host {
+    s: HostSession,
+    r: Box<dyn LinkReader>,
+    w: Box<dyn LinkWriter>,
+    events: Vec<HostEvent>,
+}
+
+impl Host {
+    fn until(&mut self, pred: impl Fn(&HostEvent) -> bool, timeout: Duration) -> HostEvent {
+        let end = Instant::now() + timeout;
+        loop {
+            while let Some(e) = self.s.poll_event() {
+                match e {
+                    HostEvent::Send(m) => self.w.send(&m).expect("serial write"),
+                    HostEvent::Log(..) => {}
+                    other => {
+                        self.events.push(other.clone());
+                        if pred(&other) {
+                            return other;
+                        }
+                    }
+                }
+            }
+            assert!(Instant::now() < end, "timed out; events: {:?}", self.events);
+            match self.r.recv(Duration::from_millis(20)).expect("serial read") {
+                Incoming::Message(m) => self.s.on_message(Instant::now(), &m),
+                Incoming::Garbage(t) => self.s.garbage(t),
+                Incoming::Idle => {}
+            }
+            self.s.on_tick(Instant::now());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
+    let mut ctl = Ctl::new();
+    let sim = serve_tcp("127.0.0.1:0", SimConfig::t300tr()).unwrap();
+    // A Prolific adapter on ttyUSB0 (not ours), the 300TR's FTDI bridge on ttyUSB1.
+    ctl.call(json!({"op": "add", "name": "prolific", "kind": "ftdi", "vid": 0x067b, "pid": 0x2303, "tty": 0}));
+    ctl.call(
+        json!({"op": "add", "name": "t300", "kind": "ftdi", "tty": 1,
+                    "bulk": sim.local_addr().to_string()}),
+    );
+    let c = SerialConnector::new(SerialConfig::default());
+    assert_eq!(c.find_port(), Some(PathBuf::from("/dev/ttyUSB1")));
+    let link = c.connect(Duration::ZERO).unwrap().expect("FTDI port opens");
+    assert_eq!(link.describe(), "serial /dev/ttyUSB1");
+    assert_eq!(link.model(), DeviceModel::T300tr);
+    let (r, w) = link.split();
+    let mut s = HostSession::new(HostConfig::new("YourCompanyName", DeviceModel::T300tr));
+    s.start(Instant::now());
+    let mut h = Host {
+        s,
+        r,
+        w,
+        events: vec![],
+    };
+    let id = h.until(
+        |e| matches!(e, HostEvent::Identified(_)),
+        Duration::from_secs(20),
+    );
+    assert_eq!(id, HostEvent::Identified(b"AT0000000001".to_vec()));
+
+    let basket = json!({
+        "basketID": "00000000-0000-4000-8000-000000000301",
+        "documentType": 9008,
+        "items": [{"name": "FTDI ITEM", "price": 500, "quantity": 1000, "sectionNo": 1,
+                   "taxPercent": 1000, "type": 0}],
+        "paymentItems": []
+    })
+    .to_string();
+    h.s.send_data(Instant::now(), 1, tag::BASKET, basket.as_bytes());
+    let done = h.until(
+        |e| matches!(e, HostEvent::SendDone(1, _)),
+        Duration::from_secs(10),
+    );
+    assert_eq!(done, HostEvent::SendDone(1, SendResult::Sent));
+    h.s.send_data(
+        Instant::now(),
+        2,
+        tag::PAYMENT,
+        br#"{"amount": 500, "description": "Cash", "type": 1}"#,
+    );
+    let info = h.until(
+        |e| matches!(e, HostEvent::SerialIn(3, _)),
+        Duration::from_secs(10),
+    );
+    let HostEvent::SerialIn(_, info) = info else {
+        unreachable!()
+    };
+    let v: Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000301"));
+    assert_eq!(sim.sales_count(), 1);
+
+    // Unplug: the link ends, discovery no longer finds the port; replug: found again.
+    ctl.call(json!({"op": "unplug", "name": "t300"}));
+    let err = loop {
+        match h.r.recv(Duration::from_secs(5)) {
+            Ok(Incoming::Idle) | Ok(Incoming::Message(_)) => continue,
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, LinkError::Gone(_)), "{err:?}");
+    let removed = ctl.log("t300")["t"]["removed"].as_f64().unwrap();
+    eprintln!(
+        "PERF serial unplug -> LinkError::Gone (upper bound): {:.1} ms",
+        (ctl.now() - removed) * 1000.0
+    );
+    h.w.close();
+    assert_eq!(c.find_port(), None);
+    assert!(c.connect(Duration::ZERO).unwrap().is_none());
+    // (umockdev cannot re-create a removed tty node, so the adapter comes back as ttyUSB2, as
+    // Linux does when the old number is still held.)
+    ctl.call(
+        json!({"op": "add", "name": "t300b", "kind": "ftdi", "tty": 2,
+                    "bulk": sim.local_addr().to_string()}),
+    );
+    assert_eq!(c.find_port(), Some(PathBuf::from("/dev/ttyUSB2")));
+    let link = c
+        .connect(Duration::ZERO)
+        .unwrap()
+        .expect("replugged port opens");
+    assert_eq!(link.describe(), "serial /dev/ttyUSB2");
+}
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn hub_over_serial_finds_the_300tr_sells_and_sees_the_unplug() {
+    use okclink::hub::{Config, Hub, SendOutcome, TransportSpec};
+    use std::sync::mpsc;
+
+    let mut ctl = Ctl::new();
+    let sim = serve_tcp("127.0.0.1:0", SimConfig::t300tr()).unwrap();
+    // (tty numbers differ from the other test: umockdev cannot re-create a removed tty node)
+    ctl.call(
+        json!({"op": "add", "name": "t300", "kind": "ftdi", "tty": 5,
+                    "bulk": sim.local_addr().to_string()}),
+    );
+    let mut config = Config::new("YourCompanyName");
+    config.transports = vec![TransportSpec::Serial];
+    config.log_dir = None;
+    let hub = Hub::new(config).expect("createCommunication");
+    let (state_tx, state_rx) = mpsc::channel::<(bool, String)>();
+    hub.set_device_state_callback(Some(Box::new(move |c, s| {
+        let _ = state_tx.send((c, s.to_string()));
+    })));
+    let (in_tx, in_rx) = mpsc::channel::<(i32, String)>();
+    hub.set_serial_in_callback(Some(Box::new(move |t, v| {
+        let _ = in_tx.send((t, v.to_string()));
+    })));
+    let next_state = |want: bool| loop {
+        let (c, s) = state_rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("no deviceState callback");
+        if c == want {
+            return s;
+        }
+    };
+    let next_in = |want: i32| loop {
+        let (t, v) = in_rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("no serialIn callback");
+        if t == want {
+            return v;
+        }
+    };
+    assert_eq!(next_state(true), "AT0000000001");
+    assert_eq!(hub.active_device_index(), 1);
+
+    let basket = json!({
+        "basketID": "00000000-0000-4000-8000-000000000302",
+        "documentType": 9008,
+        "items": [{"name": "HUB ITEM", "price": 700, "quantity": 1000, "sectionNo": 1,
+                   "taxPercent": 1000, "type": 0}],
+        "paymentItems": []
+    })
+    .to_string();
+    assert_eq!(hub.send_basket(&basket).unwrap(), SendOutcome::Accepted);
+    let reply: Value = serde_json::from_str(&next_in(1)).unwrap();
+    assert_eq!(reply["status"], json!(0));
+    assert_eq!(
+        hub.send_payment(r#"{"amount": 700, "description": "Cash", "type": 1}"#)
+            .unwrap(),
+        SendOutcome::Accepted
+    );
+    let info: Value = serde_json::from_str(&next_in(3)).unwrap();
+    assert_eq!(
+        info["basketID"],
+        json!("00000000-0000-4000-8000-000000000302")
+    );
+    // The 300TR got an ACK request before the basket and before the payment.
+    let types = sim.received_types();
+    let pos = |t: u16| types.iter().position(|x| *x == t).unwrap();
+    assert_eq!(types[pos(tag::BASKET) - 1], tag::ACK, "{types:?}");
+    assert_eq!(types[pos(tag::PAYMENT) - 1], tag::ACK, "{types:?}");
+
+    ctl.call(json!({"op": "unplug", "name": "t300"}));
+    assert_eq!(next_state(false), "");
+    let removed = ctl.log("t300")["t"]["removed"].as_f64().unwrap();
+    eprintln!(
+        "PERF hub: serial unplug -> deviceState(false): {:.1} ms",
+        (ctl.now() - removed) * 1000.0
+    );
+    assert_eq!(hub.active_device_index(), -1);
+    hub.close();
+}
