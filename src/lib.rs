@@ -3,6 +3,7 @@
 //! Layers: [`proto`] (sans-IO wire protocol), [`transport`] (moves whole messages),
 //! [`hub`] (connection runtime), [`sim`] (device simulator), `ffi` (C and vendor ABIs).
 
+pub mod ffi;
 pub mod hub;
 pub mod proto;
 pub mod sim;

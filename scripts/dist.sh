@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Build the drop-in packages into dist/:
+#   dist/linux-x86_64/libIntegrationHub.so   vendor-compatible (replaces the vendor's .so)
+#   dist/linux-x86_64/libokclink.so, libokclink.a, pkgconfig/{okclink,IntegrationHub}.pc
+#   dist/windows-x86/IntegrationHubCpp.dll   vendor-compatible (replaces the vendor's DLL)
+#   dist/windows-x64/IntegrationHubCpp.dll
+#   dist/windows-{x86,x64}/okclink.dll       the okc_* C API for the language bindings
+#   dist/include/okclink.h, IntegrationHubWrapper.h, IntegrationHubCpp.h
+#   dist/INSTALL.md
+# Needs: cargo with the i686/x86_64-pc-windows-gnu targets and mingw-w64 (.ci/install-ffi.sh).
+# Options (environment): OKC_DIST_PROFILE=release|dev (default release),
+#   OKC_DIST_WINDOWS=0 to skip the Windows builds,
+#   OKC_WIN_FEATURES (default "vendor-abi,vendored-libusb").
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+profile=${OKC_DIST_PROFILE:-release}
+pdir=$profile
+[ "$profile" = dev ] && pdir=debug
+tdir=${CARGO_TARGET_DIR:-$root/target}
+dist=$root/dist
+win_features=${OKC_WIN_FEATURES:-vendor-abi,vendored-libusb}
+
+rm -rf "$dist"
+mkdir -p "$dist/include" "$dist/linux-x86_64/pkgconfig"
+cp include/okclink.h include/IntegrationHubWrapper.h include/IntegrationHubCpp.h "$dist/include/"
+cp INSTALL.md "$dist/"
+
+echo "== linux-x86_64"
+cargo build --profile "$profile" --lib
+lin=$dist/linux-x86_64
+scripts/link-vendor-linux.sh "$tdir/$pdir/libokclink.a" "$lin/libIntegrationHub.so"
+cp "$tdir/$pdir/libokclink.so" "$tdir/$pdir/libokclink.a" "$lin/"
+strip --strip-debug "$lin/libIntegrationHub.so" "$lin/libokclink.so" "$lin/libokclink.a"
+scripts/check-exports.sh linux "$lin/libIntegrationHub.so"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+for pc in okclink IntegrationHub; do
+  if [ "$pc" = okclink ]; then
+    desc="okclink C API (okc_*) for Token ÖKC fiscal devices"
+    libs="-L\${libdir} -lokclink"
+  else
+    desc="okclink's drop-in replacement of the vendor libIntegrationHub.so"
+    libs="-L\${libdir} -lIntegrationHub"
+  fi
+  cat > "$lin/pkgconfig/$pc.pc" <<PC
+prefix=\${pcfiledir}/..
+libdir=\${prefix}
+includedir=\${prefix}/../include
+
+Name: $pc
+Description: $desc
+Version: $version
+Libs: $libs
+Cflags: -I\${includedir}
+PC
+done
+
+if [ "${OKC_DIST_WINDOWS:-1}" != 0 ]; then
+  for arch in i686 x86_64; do
+    target=$arch-pc-windows-gnu
+    out=$dist/windows-x64
+    kind=win64
+    if [ "$arch" = i686 ]; then out=$dist/windows-x86; kind=win32; fi
+    echo "== $target"
+    mkdir -p "$out"
+    log=$(mktemp)
+    cargo rustc --profile "$profile" --lib --target "$target" --features "$win_features" \
+      --crate-type staticlib -- --print native-static-libs 2>&1 | tee "$log" | grep -vE '^\s*(Compiling|Fresh)' || true
+    native=$(sed -n 's/.*native-static-libs: //p' "$log" | tail -1)
+    rm -f "$log"
+    archive=$tdir/$target/$pdir/libokclink.a
+    [ -f "$archive" ] || { echo "build of $target failed"; exit 1; }
+    scripts/link-vendor-windows.sh "$arch" "$archive" "$out/IntegrationHubCpp.dll" "$native"
+    scripts/check-exports.sh "$kind" "$out/IntegrationHubCpp.dll"
+    # okclink.dll: the same archive, exporting the okc_* API only.
+    def=$(mktemp --suffix=.def)
+    {
+      echo "LIBRARY okclink.dll"
+      echo "EXPORTS"
+      sed -n 's/^[A-Za-z0-9_ ]*[ *]\(okc_[a-z_]*\)(.*/    \1/p' include/okclink.h
+    } > "$def"
+    prefix=""
+    [ "$arch" = i686 ] && prefix="_"
+    undef=$(sed -n 's/^    \(okc_.*\)/-Wl,-u,'"$prefix"'\1/p' "$def" | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    "$arch-w64-mingw32-gcc" -shared -o "$out/okclink.dll" "$def" -static-libgcc \
+      -Wl,--gc-sections -Wl,--no-insert-timestamp $undef "$archive" $native
+    rm -f "$def"
+    "$arch-w64-mingw32-strip" --strip-debug "$out/IntegrationHubCpp.dll" "$out/okclink.dll"
+  done
+fi
+
+echo "== dist/"
+(cd "$dist" && find . -type f | sort | xargs ls -l)

@@ -1,0 +1,464 @@
+//! The `okc_*` C API (contract: `docs/C-API.md`; header: `include/okclink.h`, generated
+//! from this file by cbindgen). All strings are UTF-8 and NUL-terminated. Every function
+//! catches panics, validates its handle in the registry and never crashes on bad input.
+
+#![allow(unsafe_code)]
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, c_void};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{
+    cstring_lossy, give_string, guard, guard_status, last_error_ptr, lookup, opt_timeout,
+    read_utf8, register, set_last_error, take_string, CallbackScope, FfiError, FfiResult, HubEntry,
+    UserData, MAX_CONFIG_LEN,
+};
+use crate::hub::{Config, Hub, LogLevel, SendOutcome, TextEncoding, TransportSpec};
+
+/// Opaque connection object. A handle is validated on every call: NULL, destroyed or
+/// foreign handles give `OKC_ERR_BAD_HANDLE` and are never dereferenced.
+pub struct OkcHub {
+    _private: [u8; 0],
+}
+
+/// Status codes (`int32_t`). Values ≥ 0 are success.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OkcStatus {
+    OKC_OK = 0,
+    /// send_basket/payment: handed to the device (vendor "1").
+    OKC_ACCEPTED = 1,
+    /// A required pointer argument was NULL.
+    OKC_ERR_NULL = -1,
+    /// Handle NULL, already destroyed, or not ours.
+    OKC_ERR_BAD_HANDLE = -2,
+    OKC_ERR_INVALID_UTF8 = -3,
+    OKC_ERR_INVALID_JSON = -4,
+    /// Payload over the limit (default 1 MiB; config JSON: 64 KiB).
+    OKC_ERR_TOO_LARGE = -5,
+    /// No active (handshaken) device.
+    OKC_ERR_NO_DEVICE = -6,
+    OKC_ERR_TIMEOUT = -7,
+    /// 300TR did not answer the type-11 ACK (vendor -1); serialIn(9, ...) was delivered.
+    OKC_ERR_ACK_TIMEOUT = -8,
+    /// The object is shutting down.
+    OKC_ERR_CLOSED = -9,
+    /// Bad config JSON, unknown key or unknown transport.
+    OKC_ERR_CONFIG = -10,
+    OKC_ERR_IO = -11,
+    OKC_ERR_PANIC = -98,
+    OKC_ERR_INTERNAL = -99,
+}
+
+/// Data callback: `(user_data, type, value)`; `value` is UTF-8, valid only during the call.
+pub type OkcSerialInFn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, msg_type: i32, value_utf8: *const c_char)>;
+
+/// State callback: `(user_data, connected, fiscal serial or "")`, valid only during the call.
+pub type OkcDeviceStateFn = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, connected: bool, serial_utf8: *const c_char),
+>;
+
+// ---------------------------------------------------------------------------------------
+// Config
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigJson {
+    company_name: Option<String>,
+    transports: Option<Vec<String>>,
+    fiscal_timeout_ms: Option<u64>,
+    ack_timeout_ms: Option<u64>,
+    disconnect_timeout_ms: Option<u64>,
+    handshake_timeout_ms: Option<u64>,
+    /// Absent: default; `null` or `""`: no file log; a string: that folder.
+    #[serde(default, deserialize_with = "present")]
+    log_dir: Option<Option<String>>,
+    log_level: Option<String>,
+    text_encoding: Option<String>,
+    max_payload_bytes: Option<usize>,
+}
+
+/// Tells a present `null` (`Some(None)`) from an absent key (`None`, via `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Build a [`Config`] from the `okc_create` JSON (None = defaults). Environment:
+/// `OKC_LOG_DIR`/`OKC_LOG_LEVEL` give defaults that JSON keys override; `OKC_TRANSPORT`
+/// overrides `transports`.
+pub fn config_from_json(json: Option<&str>) -> Result<Config, String> {
+    let cj: ConfigJson = match json {
+        None => ConfigJson::default(),
+        Some(s) if s.trim().is_empty() => ConfigJson::default(),
+        Some(s) => serde_json::from_str(s).map_err(|e| format!("config JSON: {e}"))?,
+    };
+    // OKC_LOG_DIR / OKC_LOG_LEVEL are defaults the JSON may override; OKC_TRANSPORT wins.
+    let mut c = Config::from_env(cj.company_name.as_deref().unwrap_or(""))
+        .map_err(|e| format!("environment: {e}"))?;
+    if let Some(list) = cj.transports {
+        c.transports = list
+            .iter()
+            .map(|t| TransportSpec::parse(t).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(ms) = cj.fiscal_timeout_ms {
+        c.fiscal_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = cj.ack_timeout_ms {
+        c.ack_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = cj.disconnect_timeout_ms {
+        c.disconnect_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = cj.handshake_timeout_ms {
+        c.handshake_timeout = Duration::from_millis(ms);
+    }
+    if let Some(d) = cj.log_dir {
+        c.log_dir = d.filter(|d| !d.is_empty()).map(PathBuf::from);
+    }
+    if let Some(l) = cj.log_level {
+        c.log_level = match l.to_ascii_lowercase().as_str() {
+            "error" => LogLevel::Error,
+            "warn" | "warning" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            other => return Err(format!("unknown log_level {other:?}")),
+        };
+    }
+    if let Some(e) = cj.text_encoding {
+        c.text_encoding = match e.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "cp1254" | "windows1254" => TextEncoding::Cp1254,
+            "utf8" => TextEncoding::Utf8,
+            other => return Err(format!("unknown text_encoding {other:?}")),
+        };
+    }
+    if let Some(m) = cj.max_payload_bytes {
+        if m == 0 {
+            return Err("max_payload_bytes must be > 0".into());
+        }
+        c.max_payload = m;
+    }
+    apply_env_transport(&mut c)?;
+    Ok(c)
+}
+
+/// `OKC_TRANSPORT` (comma-separated `usb`, `serial`, `tcp://host:port[?model=300tr]`), when
+/// set and not empty, replaces the configured transports.
+pub fn apply_env_transport(c: &mut Config) -> Result<(), String> {
+    if let Some(v) = std::env::var("OKC_TRANSPORT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        c.transports = TransportSpec::parse_list(&v).map_err(|e| format!("OKC_TRANSPORT: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Create a hub from a [`Config`] and register it; returns the handle value.
+pub(crate) fn create_handle(config: Config) -> FfiResult<usize> {
+    let max_payload = config.max_payload;
+    register(|id| {
+        let hub = Hub::new(config)?;
+        Ok(HubEntry {
+            id,
+            hub,
+            max_payload,
+        })
+    })
+}
+
+fn handle_of(hub: *mut OkcHub) -> usize {
+    hub as usize
+}
+
+fn send_status(r: SendOutcome) -> FfiResult<OkcStatus> {
+    match r {
+        SendOutcome::Accepted => Ok(OkcStatus::OKC_ACCEPTED),
+        SendOutcome::AckTimeout => Err(FfiError::new(
+            OkcStatus::OKC_ERR_ACK_TIMEOUT,
+            "device did not acknowledge (type 11) before the send",
+        )),
+        SendOutcome::NoDevice => Err(FfiError::new(
+            OkcStatus::OKC_ERR_NO_DEVICE,
+            "no active device",
+        )),
+    }
+}
+
+fn null_out(what: &str) -> FfiError {
+    FfiError::new(OkcStatus::OKC_ERR_NULL, format!("{what} is NULL"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Exports
+
+/// Library version, a static string (e.g. "0.1.0"). Never NULL.
+#[no_mangle]
+pub extern "C" fn okc_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+/// Text of the last failure on the calling thread ("" if none). Never NULL; valid until the
+/// next failing call on this thread.
+#[no_mangle]
+pub extern "C" fn okc_last_error() -> *const c_char {
+    last_error_ptr()
+}
+
+/// Free a string returned by the library. NULL is ignored; a pointer the library did not
+/// hand out (or already freed) is ignored and recorded in `okc_last_error`.
+#[no_mangle]
+pub extern "C" fn okc_string_free(s: *mut c_char) {
+    guard(
+        "okc_string_free",
+        |_| (),
+        || {
+            if !s.is_null() && !take_string(s) {
+                set_last_error("okc_string_free: pointer was not returned by okclink (ignored)");
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Create a connection object. `config_json` may be NULL (defaults); keys (all optional):
+/// `company_name`, `transports` (["usb","serial","tcp://host:port"]), `fiscal_timeout_ms`,
+/// `ack_timeout_ms`, `disconnect_timeout_ms`, `handshake_timeout_ms`, `log_dir` ("" or null disables file logs),
+/// `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`.
+/// Unknown keys are an error. The `OKC_TRANSPORT` environment variable, when set, overrides
+/// `transports`. Never blocks. On failure `*out` is set to NULL.
+///
+/// # Safety
+/// `config_json` must be NULL or a NUL-terminated string; `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn okc_create(
+    config_json: *const c_char,
+    out: *mut *mut OkcHub,
+) -> OkcStatus {
+    guard_status("okc_create", || {
+        if out.is_null() {
+            return Err(null_out("out"));
+        }
+        // SAFETY: checked non-NULL; the caller provides a writable pointer.
+        unsafe { *out = std::ptr::null_mut() };
+        let json = if config_json.is_null() {
+            None
+        } else {
+            // SAFETY: caller contract.
+            Some(unsafe { read_utf8(config_json, MAX_CONFIG_LEN, "config_json") }?)
+        };
+        let config =
+            config_from_json(json).map_err(|e| FfiError::new(OkcStatus::OKC_ERR_CONFIG, e))?;
+        let id = create_handle(config)?;
+        // SAFETY: as above.
+        unsafe { *out = id as *mut OkcHub };
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// Destroy a connection object: disconnect, stop every thread. Bounded (the configured
+/// disconnect timeout plus a small margin), idempotent (a destroyed handle gives OKC_OK
+/// again), and no callback runs after it returns. May be called from inside a callback.
+#[no_mangle]
+pub extern "C" fn okc_destroy(hub: *mut OkcHub) -> OkcStatus {
+    guard_status("okc_destroy", || {
+        super::destroy(handle_of(hub))?;
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// Set (or clear with NULL) the data callback.
+#[no_mangle]
+pub extern "C" fn okc_set_serial_in_callback(
+    hub: *mut OkcHub,
+    cb: OkcSerialInFn,
+    user_data: *mut c_void,
+) -> OkcStatus {
+    guard_status("okc_set_serial_in_callback", || {
+        let e = lookup(handle_of(hub))?;
+        let id = e.id;
+        let ud = UserData(user_data);
+        let boxed = cb.map(|f| -> crate::hub::SerialInFn {
+            Box::new(move |t: i32, v: &str| {
+                let c = cstring_lossy(v);
+                let _scope = CallbackScope::enter(id);
+                // SAFETY: the caller registered `f` for exactly this call shape.
+                unsafe { f(ud.get(), t, c.as_ptr()) }
+            })
+        });
+        e.hub.set_serial_in_callback(boxed);
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// Set (or clear with NULL) the state callback; the last known state is replayed at once
+/// (vendor behaviour), on the dispatcher thread, in order with live events.
+#[no_mangle]
+pub extern "C" fn okc_set_device_state_callback(
+    hub: *mut OkcHub,
+    cb: OkcDeviceStateFn,
+    user_data: *mut c_void,
+) -> OkcStatus {
+    guard_status("okc_set_device_state_callback", || {
+        let e = lookup(handle_of(hub))?;
+        let id = e.id;
+        let ud = UserData(user_data);
+        let boxed = cb.map(|f| -> crate::hub::DeviceStateFn {
+            Box::new(move |connected: bool, serial: &str| {
+                let c = cstring_lossy(serial);
+                let _scope = CallbackScope::enter(id);
+                // SAFETY: the caller registered `f` for exactly this call shape.
+                unsafe { f(ud.get(), connected, c.as_ptr()) }
+            })
+        });
+        e.hub.set_device_state_callback(boxed);
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// Send a basket (protocol type 1). Returns OKC_ACCEPTED, or an error
+/// (OKC_ERR_NO_DEVICE, OKC_ERR_ACK_TIMEOUT, OKC_ERR_INVALID_JSON, OKC_ERR_TOO_LARGE, ...).
+///
+/// # Safety
+/// `json` must be NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn okc_send_basket(hub: *mut OkcHub, json: *const c_char) -> OkcStatus {
+    guard_status("okc_send_basket", || {
+        let e = lookup(handle_of(hub))?;
+        // SAFETY: caller contract.
+        let s = unsafe { read_utf8(json, e.max_payload, "json") }?;
+        send_status(e.hub.send_basket(s)?)
+    })
+}
+
+/// Send a payment or void (protocol type 10). Same results as `okc_send_basket`.
+///
+/// # Safety
+/// `json` must be NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn okc_send_payment(hub: *mut OkcHub, json: *const c_char) -> OkcStatus {
+    guard_status("okc_send_payment", || {
+        let e = lookup(handle_of(hub))?;
+        // SAFETY: caller contract.
+        let s = unsafe { read_utf8(json, e.max_payload, "json") }?;
+        send_status(e.hub.send_payment(s)?)
+    })
+}
+
+/// Request fiscal info and wait up to `timeout_ms` (< 0 = configured default, 5000 ms).
+/// On OKC_OK `*out` is a fresh JSON string to free with `okc_string_free`; otherwise
+/// `*out` is NULL (OKC_ERR_NO_DEVICE, OKC_ERR_TIMEOUT, ...).
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn okc_get_fiscal_info(
+    hub: *mut OkcHub,
+    timeout_ms: i32,
+    out: *mut *mut c_char,
+) -> OkcStatus {
+    guard_status("okc_get_fiscal_info", || {
+        if out.is_null() {
+            return Err(null_out("out"));
+        }
+        // SAFETY: checked non-NULL.
+        unsafe { *out = std::ptr::null_mut() };
+        let e = lookup(handle_of(hub))?;
+        let s = e.hub.fiscal_info(opt_timeout(timeout_ms))?;
+        // SAFETY: as above.
+        unsafe { *out = give_string(&s) };
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// The last fiscal info received in this session ("" after a disconnect or if none yet),
+/// without asking the device. `*out` is freed with `okc_string_free`.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn okc_last_fiscal_info(
+    hub: *mut OkcHub,
+    out: *mut *mut c_char,
+) -> OkcStatus {
+    guard_status("okc_last_fiscal_info", || {
+        if out.is_null() {
+            return Err(null_out("out"));
+        }
+        // SAFETY: checked non-NULL.
+        unsafe { *out = std::ptr::null_mut() };
+        let e = lookup(handle_of(hub))?;
+        let s = e.hub.last_fiscal_info();
+        // SAFETY: as above.
+        unsafe { *out = give_string(&s) };
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// -1 no device, 0 X30TR, 1 300TR; -1 for a bad handle (see `okc_last_error`).
+#[no_mangle]
+pub extern "C" fn okc_active_device_index(hub: *mut OkcHub) -> i32 {
+    guard(
+        "okc_active_device_index",
+        |_| -1,
+        || Ok(lookup(handle_of(hub))?.hub.active_device_index()),
+    )
+}
+
+/// Restart discovery after `okc_disconnect` (vendor `reconnect`).
+#[no_mangle]
+pub extern "C" fn okc_reconnect(hub: *mut OkcHub) -> OkcStatus {
+    guard_status("okc_reconnect", || {
+        lookup(handle_of(hub))?.hub.reconnect();
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// Vendor `deleteCommunication` semantics: send DISCONNECT, close the device, deliver
+/// `(false, "")`, stop discovery until `okc_reconnect`. Bounded; the object stays usable.
+#[no_mangle]
+pub extern "C" fn okc_disconnect(hub: *mut OkcHub) -> OkcStatus {
+    guard_status("okc_disconnect", || {
+        lookup(handle_of(hub))?.hub.disconnect();
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// Wait up to `timeout_ms` (negative = 0) until a device is active and identified.
+/// OKC_OK and, if `serial_out` is not NULL, the fiscal serial in `*serial_out`
+/// (free with `okc_string_free`); OKC_ERR_TIMEOUT otherwise.
+///
+/// # Safety
+/// `serial_out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn okc_wait_connected(
+    hub: *mut OkcHub,
+    timeout_ms: i32,
+    serial_out: *mut *mut c_char,
+) -> OkcStatus {
+    guard_status("okc_wait_connected", || {
+        if !serial_out.is_null() {
+            // SAFETY: checked non-NULL.
+            unsafe { *serial_out = std::ptr::null_mut() };
+        }
+        let e = lookup(handle_of(hub))?;
+        let t = Duration::from_millis(timeout_ms.max(0) as u64);
+        match e.hub.wait_connected(t) {
+            Some(serial) => {
+                if !serial_out.is_null() {
+                    // SAFETY: as above.
+                    unsafe { *serial_out = give_string(&serial) };
+                }
+                Ok(OkcStatus::OKC_OK)
+            }
+            None => Err(FfiError::new(
+                OkcStatus::OKC_ERR_TIMEOUT,
+                "no device connected in time",
+            )),
+        }
+    })
+}
