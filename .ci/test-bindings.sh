@@ -79,9 +79,12 @@ test_python() {
   PY=python3
   if python3 -m venv --system-site-packages "$WORK/venv" >/dev/null 2>&1; then
     PY=$WORK/venv/bin/python
-    # offline when the venv has setuptools (Python <= 3.11), else pip fetches it from PyPI
-    "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation "$ROOT/bindings/python" 2>/dev/null \
-      || "$PY" -m pip install -q --disable-pip-version-check "$ROOT/bindings/python"
+    # from a copy (setuptools writes build/ and *.egg-info next to the sources); offline when
+    # the venv has setuptools (Python <= 3.11), else pip fetches it from PyPI
+    cp -r "$ROOT/bindings/python" "$WORK/pysrc"
+    rm -rf "$WORK/pysrc/build" "$WORK/pysrc"/*.egg-info
+    "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation "$WORK/pysrc" 2>/dev/null \
+      || "$PY" -m pip install -q --disable-pip-version-check "$WORK/pysrc"
     "$PY" -c 'import pytest' 2>/dev/null || "$PY" -m pip install -q --disable-pip-version-check 'pytest>=7'
   else
     echo "(no venv module: testing the source tree)"
