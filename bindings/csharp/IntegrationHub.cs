@@ -225,7 +225,9 @@ namespace IntegrationHub
         /// with TimeoutException after timeoutMs. Sales complete in the order they were sent.</summary>
         public Task<string> SendBasketAsync(string json, int timeoutMs = 120000)
         {
-            var tcs = new TaskCompletionSource<string>();
+            // The basket ID (if any) rides along as the task's AsyncState: the sale info must carry it.
+            Match id = json == null ? Match.Empty : s_basketId.Match(json);
+            var tcs = new TaskCompletionSource<string>(id.Success ? id.Groups[1].Value : "");
             lock (_pending)
                 _pending.Add(tcs);
             int rc = sendBasket(json);
@@ -267,6 +269,7 @@ namespace IntegrationHub
         static readonly object s_lock = new object();
         static POSCommunication s_instance;
         static readonly Regex s_status = new Regex("\"status\"\\s*:\\s*(-?[0-9]+)", RegexOptions.CultureInvariant);
+        static readonly Regex s_basketId = new Regex("\"basketID\"\\s*:\\s*\"([^\"]*)\"", RegexOptions.CultureInvariant);
 
         IntPtr _hub;
         readonly object _hubLock = new object();
@@ -525,8 +528,25 @@ namespace IntegrationHub
             }
             else if (type == 3 && isJson)
             {
-                if (Remove(head))
-                    ThreadPool.QueueUserWorkItem(_ => head.TrySetResult(text));
+                // Sale infos complete the oldest pending sale with the same basket ID (either side
+                // without an ID matches anything); others (a copy of an earlier receipt) are ignored.
+                Match m = s_basketId.Match(t);
+                string saleId = m.Success ? m.Groups[1].Value : "";
+                TaskCompletionSource<string> match = null;
+                lock (_pending)
+                {
+                    foreach (var p in _pending)
+                    {
+                        string want = (string)p.Task.AsyncState;
+                        if (want.Length == 0 || saleId.Length == 0 || want == saleId)
+                        {
+                            match = p;
+                            break;
+                        }
+                    }
+                }
+                if (match != null && Remove(match))
+                    ThreadPool.QueueUserWorkItem(_ => match.TrySetResult(text));
             }
         }
 

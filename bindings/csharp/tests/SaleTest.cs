@@ -214,7 +214,11 @@ static class Program
         // A customer callback that throws must not take the process down.
         int thrown = 0;
         communication.CallbackException += e => Interlocked.Increment(ref thrown);
-        communication.setSerialInCallback((type, value) => { throw new InvalidOperationException("customer bug " + type); });
+        communication.setSerialInCallback((type, value) =>
+        {
+            serialInCallback(type, value); // keep the record complete
+            throw new InvalidOperationException("customer bug " + type);
+        });
         string id2 = Guid.NewGuid().ToString();
         Task<string> async = communication.SendBasketAsync(Basket(id2, 1), 30000);
         bool done = false;
@@ -228,7 +232,7 @@ static class Program
         }
         Check(done && async.Status == TaskStatus.RanToCompletion, "SendBasketAsync completed");
         string sale2 = done && async.Status == TaskStatus.RanToCompletion ? async.Result : "";
-        Check(sale2.Contains("\"basketID\":\"" + id2 + "\"") && sale2.Contains("\"status\":0"), "SendBasketAsync result is the sale info of " + id2);
+        Check(sale2.Contains("\"basketID\":\"" + id2 + "\"") && sale2.Contains("\"status\":0"), "SendBasketAsync result is the sale info of " + id2 + (sale2.Contains(id2) ? "" : ": " + sale2));
         for (int i = 0; i < 50 && Thread.VolatileRead(ref thrown) == 0; i++)
             Thread.Sleep(100);
         Check(Thread.VolatileRead(ref thrown) > 0, "exceptions thrown in a callback were caught and reported");
@@ -284,6 +288,13 @@ static class Program
         string id3 = Guid.NewGuid().ToString();
         Check(communication.sendBasket(Basket(id3, 1)) == 1, "sendBasket after reConnect == 1");
         Check(WaitFor(() => SaleWith(id3) != null, 30000) && SaleWith(id3).Contains("\"status\":0"), "sale after reConnect");
+
+        int copies;
+        lock (gate)
+            copies = serialIns.Count(p => p.Key == 3 && p.Value.Contains("\"basketID\":\"" + id1 + "\""));
+        Check(copies == 1, "sale info of the first basket delivered once (got " + copies + ")");
+        lock (gate)
+            Console.WriteLine("     type-3 sequence: " + string.Join(" | ", serialIns.Where(p => p.Key == 3).Select(p => p.Value.Length > 60 ? p.Value.Substring(0, 60) : p.Value)));
 
         communication.Dispose();
         Check(communication.getActiveDeviceIndex() == -1, "disposed: index -1");
