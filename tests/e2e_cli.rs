@@ -145,3 +145,46 @@ fn exit_codes() {
     assert_eq!(h.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&h.stdout).contains("okc demo"));
 }
+
+#[test]
+fn decode_and_encode_commands() {
+    let shared = ["../shared", "shared"]
+        .iter()
+        .map(|p| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p))
+        .find(|p| p.join("protocol/vectors").exists())
+        .expect("../shared/protocol next to the repository");
+    let basket = shared.join("protocol/vectors/msg_host_basket_type1_sessionkey.hex");
+    let o = okc(&[
+        "decode",
+        &format!("@{}", basket.display()),
+        "--key",
+        "00115663341140995977338038486879",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("tag 1 (basket) len 192 crc db0d ok"), "{out}");
+    assert!(
+        out.contains(r#"\"basketID\":\"a123ca24-ca2c-401c-8134-f0de2ec25c25\""#),
+        "{out}"
+    );
+    // encode reproduces the vendor's hello byte for byte.
+    let o = okc(&[
+        "encode",
+        "--type",
+        "4",
+        "--key",
+        "default",
+        "--payload",
+        "asdfg",
+    ]);
+    assert!(o.status.success());
+    let hello = std::fs::read_to_string(
+        shared.join("protocol/vectors/msg_host_hello_type4_asdfg_defaultkey.hex"),
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(o.stdout).unwrap().trim(), hello.trim());
+    // Bad input: exit code 6 and a message.
+    let o = okc(&["decode", "zz-not-hex"]);
+    assert_eq!(o.status.code(), Some(6));
+    assert!(!o.stderr.is_empty());
+}

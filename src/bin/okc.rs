@@ -43,6 +43,11 @@ USAGE:
   okc send-payment FILE [common options] [--wait-ms N]
   okc watch [common options] [--duration-ms N]
       Print every event (state changes, device data) until interrupted.
+  okc decode HEX|@FILE [--key default|KEY32] [--json]
+      Decode captured bytes (hex, xxd, hexdump -C or log dumps): every TLV with tag,
+      length, CRC ok/bad and plaintext.
+  okc encode --type N [--key default|KEY32] [--payload TEXT|@FILE]
+      Print the whole message (start, data, end TLV) as hex.
 
 COMMON OPTIONS:
   --transport T        usb | serial | tcp://HOST:PORT[?model=300tr], comma-separated
@@ -649,6 +654,13 @@ fn run_sim(args: &[String]) -> Result<(), Fail> {
         .map_err(|e| Fail(EXIT_RUNTIME, format!("{}: {e}", a.listen)))
 }
 
+/// `okc decode` / `okc encode`: print the report, or fail with "bad input".
+fn inspect(r: Result<String, String>) -> Result<(), Fail> {
+    let text = r.map_err(|e| Fail(EXIT_BAD_INPUT, e))?;
+    print!("{text}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
@@ -658,6 +670,8 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let r = match cmd.as_str() {
         "sim" => run_sim(rest),
+        "decode" => inspect(okclink::proto::inspect::decode_command(rest)),
+        "encode" => inspect(okclink::proto::inspect::encode_command(rest)),
         "help" | "--help" | "-h" => Err(Fail(0, usage())),
         "--version" | "version" => {
             println!("okc {}", env!("CARGO_PKG_VERSION"));

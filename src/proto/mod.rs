@@ -5,6 +5,8 @@ pub mod cert;
 pub mod crc;
 pub mod device;
 pub mod frame;
+pub mod fuzzing;
+pub mod inspect;
 pub mod message;
 pub mod pipeline;
 pub mod serial;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# QA helper (issue 2): property tests, allocation test, fuzz-corpus replay, okc decode/encode
+# tests, then a short libFuzzer smoke run of every fuzz target (QA_FUZZ_SECONDS each, default
+# 30; 0 skips it). The committed corpus (tests/fuzz_corpus) is only read: new inputs go to a
+# temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --test proptest_codec --test proptest_session --test alloc_frames \
+    --test fuzz_corpus --test inspect
+
+secs="${QA_FUZZ_SECONDS:-30}"
+if [ "$secs" != "0" ]; then
+    if ! command -v cargo-fuzz >/dev/null 2>&1; then
+        echo "cargo-fuzz missing: run .ci/install-qa.sh" >&2
+        exit 1
+    fi
+    export RUSTC_BOOTSTRAP=1
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    for t in usb_default usb_session serial cert; do
+        mkdir -p "$work/$t"
+        echo "fuzz smoke: $t for ${secs}s"
+        if ! (cd fuzz && cargo fuzz run -O "$t" "$work/$t" "../tests/fuzz_corpus/$t" -- \
+            -max_total_time="$secs" -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 \
+            >"$work/$t.log" 2>&1); then
+            tail -n 80 "$work/$t.log" >&2
+            echo "fuzz target $t failed (reproducer in fuzz/artifacts/$t)" >&2
+            exit 1
+        fi
+        grep -E "^Done|stat::number_of_executed_units" "$work/$t.log" || true
+    done
+fi
