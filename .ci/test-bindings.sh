@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Language bindings, each running full sales against `okc sim` on a loopback port:
+#   python  pip-installs bindings/python into a venv, runs its pytest suite and the example
+#   csharp  builds IntegrationHub.dll with mcs, runs tests/SaleTest.exe and the example under mono
+#   delphi  builds the OkcLink unit's test and example with fpc -Mdelphi and runs them
+# Needs .ci/install-bindings.sh. Builds the crate (debug) unless OKC_SKIP_BUILD=1.
+# Paths (override via env): CARGO_TARGET_DIR (default ./target), OKC_PROFILE (debug|release),
+# OKCLINK_LIB_DIR (dir of libokclink.so), OKC_BIN (the okc CLI).
+# Optional: BINDINGS="python csharp delphi" to run a subset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+TGT=${CARGO_TARGET_DIR:-$ROOT/target}
+PROFILE=${OKC_PROFILE:-debug}
+if [ "${OKC_SKIP_BUILD:-0}" != 1 ]; then
+  if [ "$PROFILE" = release ]; then cargo build --release --lib --bin okc; else cargo build --lib --bin okc; fi
+fi
+LIBDIR=${OKCLINK_LIB_DIR:-$TGT/$PROFILE}
+OKC_BIN=${OKC_BIN:-$TGT/$PROFILE/okc}
+LIB=$LIBDIR/libokclink.so
+for f in "$LIB" "$OKC_BIN"; do
+  [ -e "$f" ] || { echo "missing $f (run cargo build, or set OKCLINK_LIB_DIR / OKC_BIN)" >&2; exit 1; }
+done
+export OKC_BIN OKCLINK_LIBRARY=$LIB
+unset OKC_TRANSPORT
+
+WORK=$(mktemp -d)
+SIM_PID=
+cleanup() {
+  if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_sim [sim options]: a fresh simulator; sets SIM_PORT and SIM_PID, exports OKC_TRANSPORT.
+start_sim() {
+  stop_sim
+  SIM_PORT=$(free_port)
+  "$OKC_BIN" sim --listen "127.0.0.1:$SIM_PORT" "$@" >"$WORK/sim-$SIM_PORT.log" 2>&1 &
+  SIM_PID=$!
+  for _ in $(seq 1 200); do
+    if ! kill -0 "$SIM_PID" 2>/dev/null; then cat "$WORK/sim-$SIM_PORT.log" >&2; echo "okc sim exited" >&2; return 1; fi
+    # its own "listening on" line, not a probe connection (a connection opened and dropped
+    # right before the real one can upset the simulator's next session)
+    if grep -q "listening on" "$WORK/sim-$SIM_PORT.log"; then
+      export OKC_TRANSPORT="tcp://127.0.0.1:$SIM_PORT"
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "okc sim did not listen on $SIM_PORT" >&2
+  return 1
+}
+stop_sim() {
+  if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; SIM_PID=; fi
+  unset OKC_TRANSPORT
+}
+
+status=0
+want() { [[ " ${BINDINGS:-python csharp delphi} " == *" $1 "* ]]; }
+# section NAME FUNC: runs FUNC in a subshell with errexit active (it is not, inside `( ) ||`).
+section() {
+  set +e
+  (
+    set -e
+    trap stop_sim EXIT
+    "$2"
+  )
+  local rc=$?
+  set -e
+  if [ $rc -ne 0 ]; then echo "$1 bindings: FAILED"; status=1; else echo "$1 bindings: ok"; fi
+}
+
+test_python() {
+  echo "--- python"
+  PY=python3
+  if python3 -m venv --system-site-packages "$WORK/venv" >/dev/null 2>&1; then
+    PY=$WORK/venv/bin/python
+    # from a copy (setuptools writes build/ and *.egg-info next to the sources); offline when
+    # the venv has setuptools (Python <= 3.11), else pip fetches it from PyPI
+    cp -r "$ROOT/bindings/python" "$WORK/pysrc"
+    rm -rf "$WORK/pysrc/build" "$WORK/pysrc"/*.egg-info
+    "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation "$WORK/pysrc" 2>/dev/null \
+      || "$PY" -m pip install -q --disable-pip-version-check "$WORK/pysrc"
+    "$PY" -c 'import pytest' 2>/dev/null || "$PY" -m pip install -q --disable-pip-version-check 'pytest>=7'
+  else
+    echo "(no venv module: testing the source tree)"
+    export PYTHONPATH=$ROOT/bindings/python
+  fi
+  cd "$WORK"
+  "$PY" -m pytest -v -p no:cacheprovider "$ROOT/bindings/python/tests"
+  start_sim
+  "$PY" "$ROOT/examples/python/sale.py"
+  stop_sim
+}
+if want python; then section python test_python; fi
+
+test_csharp() {
+  echo "--- csharp"
+  OUT=$WORK/cs
+  mkdir -p "$OUT"
+  mcs -nologo -target:library -codepage:utf8 -warnaserror+ -out:"$OUT/IntegrationHub.dll" bindings/csharp/IntegrationHub.cs
+  cp bindings/csharp/IntegrationHub.dll.config "$OUT/"
+  mcs -nologo -codepage:utf8 -warnaserror+ -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/SaleTest.exe" bindings/csharp/tests/SaleTest.cs
+  mcs -nologo -codepage:utf8 -warnaserror+ -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/Sale300Test.exe" bindings/csharp/tests/Sale300Test.cs
+  # The example uses only the vendor surface: compile it against a stand-in of the vendor's
+  # 2.5.0.1 assembly, then run it with ours in place (binary drop-in check).
+  mkdir -p "$OUT/vendor"
+  mcs -nologo -target:library -out:"$OUT/vendor/IntegrationHub.dll" bindings/csharp/tests/VendorSurfaceStub.cs
+  mcs -nologo -codepage:utf8 -r:"$OUT/vendor/IntegrationHub.dll" -out:"$OUT/Sale.exe" examples/csharp/Sale.cs
+  cd "$OUT"
+  export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  start_sim
+  timeout 180 mono SaleTest.exe
+  start_sim --model 300tr
+  OKC_TRANSPORT="$OKC_TRANSPORT?model=300tr" timeout 180 mono Sale300Test.exe
+  start_sim --model 300tr --ignore-ack
+  OKC_TRANSPORT="$OKC_TRANSPORT?model=300tr" timeout 120 mono Sale300Test.exe ignore-ack
+  start_sim
+  timeout 120 mono Sale.exe
+  stop_sim
+}
+if want csharp; then section csharp test_csharp; fi
+
+test_delphi() {
+  echo "--- delphi (fpc -Mdelphi)"
+  OUT=$WORK/fpc
+  mkdir -p "$OUT"
+  for src in bindings/delphi/tests/OkcSaleTest.pas examples/delphi/OkcSale.pas; do
+    fpc -Mdelphi -vew -Fubindings/delphi -Fl"$LIBDIR" -FU"$OUT" -FE"$OUT" "$src" >"$OUT/build.log" 2>&1 \
+      || { cat "$OUT/build.log"; exit 1; }
+  done
+  cd "$OUT"
+  export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  start_sim
+  timeout 180 ./OkcSaleTest
+  start_sim --model 300tr
+  OKC_TRANSPORT="$OKC_TRANSPORT?model=300tr" timeout 120 ./OkcSaleTest 300tr
+  start_sim
+  timeout 120 ./OkcSale
+  stop_sim
+}
+if want delphi; then section delphi test_delphi; fi
+
+exit $status
