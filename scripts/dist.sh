@@ -84,7 +84,8 @@ if [ "${OKC_DIST_WINDOWS:-1}" != 0 ]; then
     undef=$(sed -n 's/^    \(okc_.*\)/-Wl,-u,'"$prefix"'\1/p' "$def" | tr '\n' ' ')
     # shellcheck disable=SC2086
     "$arch-w64-mingw32-gcc" -shared -o "$out/okclink.dll" "$def" -static-libgcc \
-      -Wl,--gc-sections -Wl,--no-insert-timestamp $undef "$archive" $native
+      -Wl,--gc-sections -Wl,--no-insert-timestamp $undef "$archive" \
+      $(scripts/windows-libdirs.sh "$arch") $native
     rm -f "$def"
     "$arch-w64-mingw32-strip" --strip-debug "$out/IntegrationHubCpp.dll" "$out/okclink.dll"
   done

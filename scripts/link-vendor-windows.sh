@@ -12,6 +12,8 @@ arch=$1
 archive=$2
 out=$3
 native=${4:--lkernel32 -lntdll -luserenv -lws2_32 -ldbghelp -loleaut32 -lbcrypt -ladvapi32}
+# Folders of the windows-targets import libraries (-lwindows.0.NN.N) named in $native.
+native="$("$root/scripts/windows-libdirs.sh" "$arch") $native"
 cc="${arch}-w64-mingw32-gcc"
 prefix=""
 [ "$arch" = i686 ] && prefix="_"
