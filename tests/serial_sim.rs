@@ -4,6 +4,8 @@
 //! basket and before the payment, sale info, disconnect.
 #![cfg(all(feature = "serial", unix))]
 
+mod sim_common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,13 +14,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use okclink::proto::message::tag;
-use okclink::proto::session::{HostConfig, HostEvent, HostSession, SendResult};
+use okclink::proto::session::{HostEvent, SendResult};
 use okclink::proto::stream::MessageSplitter;
 use okclink::sim::{SimConfig, Simulator};
 use okclink::transport::serial::{SerialConfig, SerialConnector};
-use okclink::transport::{Connector, DeviceModel, Incoming, LinkReader, LinkWriter};
+use okclink::transport::{Connector, DeviceModel};
 use serde_json::{json, Value};
 use serialport::{SerialPort, TTYPort};
+use sim_common::LinkHost;
 
 /// The simulator served on the master side of a pty.
 struct Device {
@@ -79,44 +82,6 @@ impl Drop for Device {
     }
 }
 
-struct Host {
-    s: HostSession,
-    r: Box<dyn LinkReader>,
-    w: Box<dyn LinkWriter>,
-    events: Vec<HostEvent>,
-    sent: Vec<u16>,
-}
-
-impl Host {
-    fn until(&mut self, pred: impl Fn(&HostEvent) -> bool, timeout: Duration) -> HostEvent {
-        let end = Instant::now() + timeout;
-        loop {
-            while let Some(e) = self.s.poll_event() {
-                match e {
-                    HostEvent::Send(m) => {
-                        self.sent.push(u16::from_be_bytes([m[24], m[25]]));
-                        self.w.send(&m).expect("serial write")
-                    }
-                    HostEvent::Log(..) => {}
-                    other => {
-                        self.events.push(other.clone());
-                        if pred(&other) {
-                            return other;
-                        }
-                    }
-                }
-            }
-            assert!(Instant::now() < end, "timed out; events: {:?}", self.events);
-            match self.r.recv(Duration::from_millis(20)).expect("serial read") {
-                Incoming::Message(m) => self.s.on_message(Instant::now(), &m),
-                Incoming::Garbage(t) => self.s.garbage(t),
-                Incoming::Idle => {}
-            }
-            self.s.on_tick(Instant::now());
-        }
-    }
-}
-
 #[test]
 fn t300tr_sale_over_a_pty_against_the_simulator() {
     let (dev, path) = Device::start(SimConfig::t300tr());
@@ -127,16 +92,8 @@ fn t300tr_sale_over_a_pty_against_the_simulator() {
     });
     let link = c.connect(Duration::ZERO).unwrap().expect("pty opens");
     assert_eq!(link.model(), DeviceModel::T300tr);
-    let (r, w) = link.split();
-    let mut s = HostSession::new(HostConfig::new("YourCompanyName", DeviceModel::T300tr));
-    s.start(Instant::now());
-    let mut h = Host {
-        s,
-        r,
-        w,
-        events: vec![],
-        sent: vec![],
-    };
+    let mut h = LinkHost::start(link, DeviceModel::T300tr);
+    h.poll = Duration::from_millis(20);
 
     let id = h.until(
         |e| matches!(e, HostEvent::Identified(_)),
@@ -149,7 +106,7 @@ fn t300tr_sale_over_a_pty_against_the_simulator() {
         h.events
     );
 
-    h.s.request_fiscal_info(Instant::now());
+    h.host.request_fiscal_info(Instant::now());
     let fi = h.until(
         |e| matches!(e, HostEvent::FiscalInfo(_)),
         Duration::from_secs(10),
@@ -167,7 +124,8 @@ fn t300tr_sale_over_a_pty_against_the_simulator() {
         "paymentItems": []
     })
     .to_string();
-    h.s.send_data(Instant::now(), 1, tag::BASKET, basket.as_bytes());
+    h.host
+        .send_data(Instant::now(), 1, tag::BASKET, basket.as_bytes());
     let done = h.until(
         |e| matches!(e, HostEvent::SendDone(1, _)),
         Duration::from_secs(10),
@@ -203,7 +161,7 @@ fn t300tr_sale_over_a_pty_against_the_simulator() {
             .join("protocol/samples/payment.json"),
     )
     .unwrap();
-    h.s.send_data(Instant::now(), 2, tag::PAYMENT, &payment);
+    h.host.send_data(Instant::now(), 2, tag::PAYMENT, &payment);
     let done = h.until(
         |e| matches!(e, HostEvent::SendDone(2, _)),
         Duration::from_secs(10),
@@ -224,7 +182,7 @@ fn t300tr_sale_over_a_pty_against_the_simulator() {
     assert_eq!(h.sent[pos(tag::BASKET) - 1], tag::ACK, "{:?}", h.sent);
     assert_eq!(h.sent[pos(tag::PAYMENT) - 1], tag::ACK, "{:?}", h.sent);
 
-    h.s.disconnect(Instant::now());
+    h.host.disconnect(Instant::now());
     h.until(|e| *e == HostEvent::Closed, Duration::from_secs(10));
     assert_eq!(dev.sim.lock().unwrap().sales().len(), 1);
 }

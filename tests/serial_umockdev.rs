@@ -5,51 +5,19 @@
 
 #[path = "umockdev/ctl.rs"]
 mod ctl;
+mod sim_common;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ctl::Ctl;
 use okclink::proto::message::tag;
-use okclink::proto::session::{HostConfig, HostEvent, HostSession, SendResult};
+use okclink::proto::session::{HostEvent, SendResult};
 use okclink::sim::{serve_tcp, SimConfig};
 use okclink::transport::serial::{SerialConfig, SerialConnector};
-use okclink::transport::{Connector, DeviceModel, Incoming, LinkError, LinkReader, LinkWriter};
+use okclink::transport::{Connector, DeviceModel, Incoming, LinkError};
 use serde_json::{json, Value};
-
-struct Host {
-    s: HostSession,
-    r: Box<dyn LinkReader>,
-    w: Box<dyn LinkWriter>,
-    events: Vec<HostEvent>,
-}
-
-impl Host {
-    fn until(&mut self, pred: impl Fn(&HostEvent) -> bool, timeout: Duration) -> HostEvent {
-        let end = Instant::now() + timeout;
-        loop {
-            while let Some(e) = self.s.poll_event() {
-                match e {
-                    HostEvent::Send(m) => self.w.send(&m).expect("serial write"),
-                    HostEvent::Log(..) => {}
-                    other => {
-                        self.events.push(other.clone());
-                        if pred(&other) {
-                            return other;
-                        }
-                    }
-                }
-            }
-            assert!(Instant::now() < end, "timed out; events: {:?}", self.events);
-            match self.r.recv(Duration::from_millis(20)).expect("serial read") {
-                Incoming::Message(m) => self.s.on_message(Instant::now(), &m),
-                Incoming::Garbage(t) => self.s.garbage(t),
-                Incoming::Idle => {}
-            }
-            self.s.on_tick(Instant::now());
-        }
-    }
-}
+use sim_common::LinkHost;
 
 #[test]
 #[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
@@ -67,15 +35,8 @@ fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
     let link = c.connect(Duration::ZERO).unwrap().expect("FTDI port opens");
     assert_eq!(link.describe(), "serial /dev/ttyUSB1");
     assert_eq!(link.model(), DeviceModel::T300tr);
-    let (r, w) = link.split();
-    let mut s = HostSession::new(HostConfig::new("YourCompanyName", DeviceModel::T300tr));
-    s.start(Instant::now());
-    let mut h = Host {
-        s,
-        r,
-        w,
-        events: vec![],
-    };
+    let mut h = LinkHost::start(link, DeviceModel::T300tr);
+    h.poll = Duration::from_millis(20);
     let id = h.until(
         |e| matches!(e, HostEvent::Identified(_)),
         Duration::from_secs(20),
@@ -90,13 +51,14 @@ fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
         "paymentItems": []
     })
     .to_string();
-    h.s.send_data(Instant::now(), 1, tag::BASKET, basket.as_bytes());
+    h.host
+        .send_data(Instant::now(), 1, tag::BASKET, basket.as_bytes());
     let done = h.until(
         |e| matches!(e, HostEvent::SendDone(1, _)),
         Duration::from_secs(10),
     );
     assert_eq!(done, HostEvent::SendDone(1, SendResult::Sent));
-    h.s.send_data(
+    h.host.send_data(
         Instant::now(),
         2,
         tag::PAYMENT,
@@ -116,7 +78,7 @@ fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
     // Unplug: the link ends, discovery no longer finds the port; replug: found again.
     ctl.call(json!({"op": "unplug", "name": "t300"}));
     let err = loop {
-        match h.r.recv(Duration::from_secs(5)) {
+        match h.reader.recv(Duration::from_secs(5)) {
             Ok(Incoming::Idle) | Ok(Incoming::Message(_)) => continue,
             Ok(other) => panic!("{other:?}"),
             Err(e) => break e,
@@ -128,7 +90,7 @@ fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
         "PERF serial unplug -> LinkError::Gone (upper bound): {:.1} ms",
         (ctl.now() - removed) * 1000.0
     );
-    h.w.close();
+    h.writer.close();
     assert_eq!(c.find_port(), None);
     assert!(c.connect(Duration::ZERO).unwrap().is_none());
     // (umockdev cannot re-create a removed tty node, so the adapter comes back as ttyUSB2, as

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use okclink::proto::message::{build_message, tag};
 use okclink::proto::pipeline::Key;
-use okclink::proto::session::{HostConfig, HostEvent, HostSession, SendResult};
+use okclink::proto::session::{HostEvent, SendResult};
 use okclink::sim::{serve_tcp, SimConfig};
 use okclink::transport::usb::{UsbConfig, UsbConnector};
 use okclink::transport::DeviceModel;
@@ -24,6 +24,8 @@ use serde_json::{json, Value};
 #[path = "umockdev/ctl.rs"]
 mod ctl;
 use ctl::{shared, Ctl, Peer};
+mod sim_common;
+use sim_common::LinkHost;
 
 /// The control transfers the vendor sent to the phone, as "setup data" lines.
 fn captured_control() -> Vec<String> {
@@ -324,52 +326,11 @@ fn a_message_split_across_bulk_transfers_is_reassembled() {
     assert_eq!(recv_message(&mut r), b);
 }
 
-/// The host protocol session driven over a link (what the hub does, without its threads).
-struct Host {
-    s: HostSession,
-    r: Box<dyn LinkReader>,
-    w: Box<dyn LinkWriter>,
-    events: Vec<HostEvent>,
-}
-
-impl Host {
-    fn new(link: Box<dyn Link>, model: DeviceModel) -> Host {
-        let (r, w) = link.split();
-        let mut s = HostSession::new(HostConfig::new("YourCompanyName", model));
-        s.start(Instant::now());
-        Host {
-            s,
-            r,
-            w,
-            events: vec![],
-        }
-    }
-
-    /// Run the session until an event matching `pred` (returned), failing after `timeout`.
-    fn until(&mut self, pred: impl Fn(&HostEvent) -> bool, timeout: Duration) -> HostEvent {
-        let end = Instant::now() + timeout;
-        loop {
-            while let Some(e) = self.s.poll_event() {
-                match e {
-                    HostEvent::Send(m) => self.w.send(&m).expect("bulk OUT"),
-                    HostEvent::Log(..) => {}
-                    other => {
-                        self.events.push(other.clone());
-                        if pred(&other) {
-                            return other;
-                        }
-                    }
-                }
-            }
-            assert!(Instant::now() < end, "timed out; events: {:?}", self.events);
-            match self.r.recv(Duration::from_millis(50)).expect("bulk IN") {
-                Incoming::Message(m) => self.s.on_message(Instant::now(), &m),
-                Incoming::Garbage(t) => self.s.garbage(t),
-                Incoming::Idle => {}
-            }
-            self.s.on_tick(Instant::now());
-        }
-    }
+/// The host protocol session driven over a USB link.
+fn host(link: Box<dyn Link>) -> LinkHost {
+    let mut h = LinkHost::start(link, DeviceModel::X30tr);
+    h.poll = Duration::from_millis(50);
+    h
 }
 
 #[test]
@@ -381,7 +342,7 @@ fn aoa_switch_handshake_and_sale_against_the_simulator() {
                     "bulk": sim.local_addr().to_string(), "reenum_delay_ms": 100}));
     let c = UsbConnector::new(cfg());
     let link = connect(&c, Duration::from_secs(8));
-    let mut h = Host::new(link, DeviceModel::X30tr);
+    let mut h = host(link);
     let serial = h.until(
         |e| matches!(e, HostEvent::Identified(_)),
         Duration::from_secs(10),
@@ -399,7 +360,7 @@ fn aoa_switch_handshake_and_sale_against_the_simulator() {
         (t_ident - added) * 1000.0
     );
 
-    h.s.request_fiscal_info(Instant::now());
+    h.host.request_fiscal_info(Instant::now());
     let fi = h.until(
         |e| matches!(e, HostEvent::FiscalInfo(_)),
         Duration::from_secs(10),
@@ -410,7 +371,7 @@ fn aoa_switch_handshake_and_sale_against_the_simulator() {
     );
 
     let basket = std::fs::read(shared().join("protocol/samples/basket-x30tr.json")).unwrap();
-    h.s.send_data(Instant::now(), 1, tag::BASKET, &basket);
+    h.host.send_data(Instant::now(), 1, tag::BASKET, &basket);
     let done = h.until(
         |e| matches!(e, HostEvent::SendDone(..)),
         Duration::from_secs(10),
@@ -427,7 +388,7 @@ fn aoa_switch_handshake_and_sale_against_the_simulator() {
     assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000001"));
     assert_eq!(v["status"], json!(0));
 
-    h.s.disconnect(Instant::now());
+    h.host.disconnect(Instant::now());
     h.until(|e| *e == HostEvent::Closed, Duration::from_secs(10));
     assert_eq!(sim.sales_count(), 1);
     let types = sim.received_types();
@@ -455,13 +416,13 @@ fn unplug_mid_sale_then_replug_finishes_the_sale() {
     let bulk = sim.local_addr().to_string();
     ctl.call(json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": bulk}));
     let c = UsbConnector::new(cfg());
-    let mut h = Host::new(connect(&c, Duration::from_secs(5)), DeviceModel::X30tr);
+    let mut h = host(connect(&c, Duration::from_secs(5)));
     h.until(
         |e| matches!(e, HostEvent::Identified(_)),
         Duration::from_secs(10),
     );
     let basket = std::fs::read(shared().join("protocol/samples/basket-x30tr.json")).unwrap();
-    h.s.send_data(Instant::now(), 1, tag::BASKET, &basket);
+    h.host.send_data(Instant::now(), 1, tag::BASKET, &basket);
     h.until(
         |e| matches!(e, HostEvent::SendDone(..)),
         Duration::from_secs(10),
@@ -469,19 +430,19 @@ fn unplug_mid_sale_then_replug_finishes_the_sale() {
 
     ctl.call(json!({"op": "unplug", "name": "acc"}));
     let err = loop {
-        match h.r.recv(Duration::from_secs(5)) {
+        match h.reader.recv(Duration::from_secs(5)) {
             Ok(Incoming::Idle) | Ok(Incoming::Message(_)) => continue,
             Ok(other) => panic!("{other:?}"),
             Err(e) => break e,
         }
     };
     assert!(matches!(err, LinkError::Gone(_)), "{err:?}");
-    h.s.link_lost();
-    h.w.close();
+    h.host.link_lost();
+    h.writer.close();
 
     // Replugged (same simulator, receipt state kept): a new session gets the sale info.
     ctl.call(json!({"op": "add", "name": "acc2", "kind": "accessory", "bulk": bulk}));
-    let mut h2 = Host::new(connect(&c, Duration::from_secs(5)), DeviceModel::X30tr);
+    let mut h2 = host(connect(&c, Duration::from_secs(5)));
     h2.until(
         |e| matches!(e, HostEvent::Identified(_)),
         Duration::from_secs(10),

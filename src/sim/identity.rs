@@ -8,13 +8,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use der::EncodePem;
-use p384::ecdsa::{signature::Signer, Signature, SigningKey};
+use p384::ecdsa::signature::{Keypair, Signer};
+use p384::ecdsa::{Signature, SigningKey};
 use rand_core::OsRng;
 use sha2::{Digest, Sha256};
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
-use x509_cert::spki::SubjectPublicKeyInfoOwned;
+use x509_cert::spki::{
+    DynSignatureAlgorithmIdentifier, EncodePublicKey, SignatureBitStringEncoding,
+    SubjectPublicKeyInfoOwned,
+};
 use x509_cert::time::Validity;
 
 use crate::proto::cert::CHALLENGE;
@@ -39,6 +43,32 @@ fn message(pem: &str, sign_hex: &str) -> Vec<u8> {
         .expect("serialising two strings cannot fail")
 }
 
+/// A self-signed 10-year certificate for `spki` with fiscal serial `serial`, signed by
+/// `signer` with signature type `Sig`, in PEM.
+fn certificate_pem<S, Sig>(
+    signer: &S,
+    spki: SubjectPublicKeyInfoOwned,
+    serial: &str,
+) -> Result<String, String>
+where
+    S: Keypair + DynSignatureAlgorithmIdentifier + Signer<Sig>,
+    S::VerifyingKey: EncodePublicKey,
+    Sig: SignatureBitStringEncoding,
+{
+    let builder = CertificateBuilder::new(
+        Profile::Root,
+        SerialNumber::from(rand_serial()),
+        Validity::from_now(Duration::from_secs(10 * 365 * 86400)).map_err(|e| e.to_string())?,
+        subject(serial)?,
+        spki,
+        signer,
+    )
+    .map_err(|e| e.to_string())?;
+    let cert = builder.build::<Sig>().map_err(|e| e.to_string())?;
+    cert.to_pem(der::pem::LineEnding::LF)
+        .map_err(|e| e.to_string())
+}
+
 impl DeviceIdentity {
     /// Generate a fresh identity for `model` with fiscal serial `serial`.
     pub fn generate(model: DeviceModel, serial: &str) -> Result<Self, String> {
@@ -53,21 +83,7 @@ impl DeviceIdentity {
         let key = SigningKey::random(&mut OsRng);
         let spki =
             SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).map_err(|e| e.to_string())?;
-        let builder = CertificateBuilder::new(
-            Profile::Root,
-            SerialNumber::from(rand_serial()),
-            Validity::from_now(Duration::from_secs(10 * 365 * 86400)).map_err(|e| e.to_string())?,
-            subject(serial)?,
-            spki,
-            &key,
-        )
-        .map_err(|e| e.to_string())?;
-        let cert = builder
-            .build::<p384::ecdsa::DerSignature>()
-            .map_err(|e| e.to_string())?;
-        let pem = cert
-            .to_pem(der::pem::LineEnding::LF)
-            .map_err(|e| e.to_string())?;
+        let pem = certificate_pem::<_, p384::ecdsa::DerSignature>(&key, spki, serial)?;
         let sig: Signature = key.sign(CHALLENGE);
         Ok(DeviceIdentity {
             model: DeviceModel::X30tr,
@@ -82,21 +98,7 @@ impl DeviceIdentity {
         let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
         let spki =
             SubjectPublicKeyInfoOwned::from_key(key.to_public_key()).map_err(|e| e.to_string())?;
-        let builder = CertificateBuilder::new(
-            Profile::Root,
-            SerialNumber::from(rand_serial()),
-            Validity::from_now(Duration::from_secs(10 * 365 * 86400)).map_err(|e| e.to_string())?,
-            subject(serial)?,
-            spki,
-            &signer,
-        )
-        .map_err(|e| e.to_string())?;
-        let cert = builder
-            .build::<rsa::pkcs1v15::Signature>()
-            .map_err(|e| e.to_string())?;
-        let pem = cert
-            .to_pem(der::pem::LineEnding::LF)
-            .map_err(|e| e.to_string())?;
+        let pem = certificate_pem::<_, rsa::pkcs1v15::Signature>(&signer, spki, serial)?;
         let digest = Sha256::digest(CHALLENGE);
         let sig = key
             .sign(rsa::Pkcs1v15Sign::new_unprefixed(), &digest)

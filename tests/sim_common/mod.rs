@@ -196,14 +196,20 @@ impl Rig {
     }
 }
 
-/// A HostSession over a real transport Link, driven in real time.
+/// A HostSession over a real transport Link, driven in real time (what the hub does, without
+/// its threads).
 pub struct LinkHost {
     pub host: HostSession,
     pub reader: Box<dyn LinkReader>,
     pub writer: Box<dyn LinkWriter>,
+    /// Host events other than Send/Log, in order.
     pub events: Vec<HostEvent>,
+    /// Types of the messages the host sent, in order.
+    pub sent: Vec<u16>,
     pub gone: bool,
     pub garbage: Vec<&'static str>,
+    /// How long one `reader.recv` waits for input before the session's timers are ticked.
+    pub poll: Duration,
 }
 
 impl LinkHost {
@@ -214,24 +220,87 @@ impl LinkHost {
             reader,
             writer,
             events: vec![],
+            sent: vec![],
             gone: false,
             garbage: vec![],
+            poll: Duration::from_millis(10),
         };
         h.host.start(Instant::now());
         h
     }
 
-    fn flush(&mut self) {
+    /// Hand the session's queued messages to the link and collect its events, stopping at (and
+    /// returning) the first event `stop` accepts; later events stay queued in the session. With
+    /// `strict` a write error panics; otherwise a gone link sets `gone` and others are ignored.
+    fn flush_until(
+        &mut self,
+        stop: impl Fn(&HostEvent) -> bool,
+        strict: bool,
+    ) -> Option<HostEvent> {
         while let Some(e) = self.host.poll_event() {
             match e {
                 HostEvent::Send(m) => {
-                    if let Err(LinkError::Gone(_)) = self.writer.send(&m) {
-                        self.gone = true;
+                    self.sent.push(u16::from_be_bytes([m[24], m[25]]));
+                    match self.writer.send(&m) {
+                        Ok(()) => {}
+                        Err(e) if strict => {
+                            panic!("link write failed: {e}; events: {:?}", self.events)
+                        }
+                        Err(LinkError::Gone(_)) => self.gone = true,
+                        Err(_) => {}
                     }
                 }
                 HostEvent::Log(..) => {}
-                other => self.events.push(other),
+                other => {
+                    self.events.push(other.clone());
+                    if stop(&other) {
+                        return Some(other);
+                    }
+                }
             }
+        }
+        None
+    }
+
+    fn flush(&mut self) {
+        self.flush_until(|_| false, false);
+    }
+
+    /// Wait up to `poll` for input, hand it to the session, then tick the session. With
+    /// `strict` a read error panics; otherwise a gone link sets `gone` (and tells the session)
+    /// and others are ignored.
+    fn step(&mut self, strict: bool) {
+        match self.reader.recv(self.poll) {
+            Ok(Incoming::Message(m)) => self.host.on_message(Instant::now(), &m),
+            Ok(Incoming::Garbage(t)) => {
+                self.garbage.push(t);
+                self.host.garbage(t)
+            }
+            Ok(Incoming::Idle) => {}
+            Err(e) if strict => panic!("link read failed: {e}; events: {:?}", self.events),
+            Err(LinkError::Gone(_)) => {
+                self.gone = true;
+                self.host.link_lost();
+            }
+            Err(_) => {}
+        }
+        self.host.on_tick(Instant::now());
+    }
+
+    /// Run the session until an event matching `pred` (returned), failing after `timeout`.
+    /// Any link error fails too.
+    pub fn until(&mut self, pred: impl Fn(&HostEvent) -> bool, timeout: Duration) -> HostEvent {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.flush_until(&pred, true) {
+                return e;
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out after {timeout:?}; events: {:?}",
+                self.events
+            );
+            self.step(true);
         }
     }
 
@@ -251,20 +320,7 @@ impl LinkHost {
                 "condition not reached within {limit:?}; events: {:?}",
                 self.events
             );
-            match self.reader.recv(Duration::from_millis(10)) {
-                Ok(Incoming::Message(m)) => self.host.on_message(Instant::now(), &m),
-                Ok(Incoming::Garbage(t)) => {
-                    self.garbage.push(t);
-                    self.host.garbage(t)
-                }
-                Ok(Incoming::Idle) => {}
-                Err(LinkError::Gone(_)) => {
-                    self.gone = true;
-                    self.host.link_lost();
-                }
-                Err(_) => {}
-            }
-            self.host.on_tick(Instant::now());
+            self.step(false);
         }
     }
 
