@@ -137,19 +137,27 @@ impl FakeDevice {
                 Ok(None) => {}
                 Err(()) => return,
             }
-            while let Some(ev) = dev.poll_event() {
-                match ev {
-                    DeviceEvent::Send(m) if !self.with(|s| s.mute) && io.send(&m).is_err() => {
-                        return;
+            loop {
+                let evs: Vec<DeviceEvent> = std::iter::from_fn(|| dev.poll_event()).collect();
+                if evs.is_empty() {
+                    break;
+                }
+                // Record a DISCONNECT before its reply goes out: the host returns from
+                // disconnect() as soon as the reply arrives, and tests then look.
+                if evs.iter().any(|e| matches!(e, DeviceEvent::Disconnected)) {
+                    self.with(|s| s.requests.push((tag::DISCONNECT, vec![])));
+                }
+                for ev in evs {
+                    match ev {
+                        DeviceEvent::Send(m) if !self.with(|s| s.mute) && io.send(&m).is_err() => {
+                            return;
+                        }
+                        DeviceEvent::Request(t, v) => {
+                            self.with(|s| s.requests.push((t, v.clone())));
+                            self.app(&mut dev, t, &v);
+                        }
+                        _ => {}
                     }
-                    DeviceEvent::Request(t, v) => {
-                        self.with(|s| s.requests.push((t, v.clone())));
-                        self.app(&mut dev, t, &v);
-                    }
-                    DeviceEvent::Disconnected => {
-                        self.with(|s| s.requests.push((tag::DISCONNECT, vec![])));
-                    }
-                    _ => {}
                 }
             }
         }
