@@ -791,3 +791,44 @@ fn certificate_faults_set_at_run_time_apply_from_the_next_hello() {
     r.pump();
     assert_eq!(r.host.phase(), HostPhase::Active);
 }
+
+#[test]
+fn duplicated_and_dropped_messages_lose_no_receipt() {
+    // Duplicated sale infos earn the host's "OK" twice; together with dropped copies this
+    // once let a stale "OK" acknowledge a receipt the host never saw.
+    for (dup, drop) in [(2, 5), (2, 3), (3, 4), (1, 0)] {
+        let mut r = with_faults(
+            SimConfig::x30tr(),
+            Faults {
+                duplicate_every: Some(dup),
+                drop_every: (drop > 0).then_some(drop),
+                ..Faults::default()
+            },
+        );
+        for i in 0..10u64 {
+            let b = String::from_utf8(BASKET_X30TR.to_vec()).unwrap().replace(
+                "00000000-0000-4000-8000-000000000001",
+                &format!("00000000-0000-4000-8000-00000000000{i}"),
+            );
+            r.send_data(i, tag::BASKET, b.as_bytes());
+        }
+        r.advance(Duration::from_secs(30));
+        assert!(
+            r.sim.sales().iter().all(|s| s.acked),
+            "dup {dup} drop {drop}"
+        );
+        let mut ids: Vec<String> = r
+            .serial_in(3)
+            .iter()
+            .map(|v| sale_json(v)["basketID"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        assert_eq!(
+            ids.len(),
+            10,
+            "dup {dup} drop {drop}: every receipt delivered once"
+        );
+        ids.dedup();
+        assert_eq!(ids.len(), 10, "dup {dup} drop {drop}");
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::fiscal::{self, texts, Basket, FiscalData, Receipt, ReceiptPayment, Request};
 use super::{DeviceIdentity, SimConfig};
 use crate::proto::device::{DeviceConfig, DeviceEvent, DevicePhase, DeviceSession};
-use crate::proto::message::{decode_tlvs, peek_data_tag, tag, TAG_END, TAG_START};
+use crate::proto::message::{build_message, decode_tlvs, peek_data_tag, tag, TAG_END, TAG_START};
 use crate::proto::pipeline::Key;
 use crate::proto::session::OK;
 use crate::transport::DeviceModel;
@@ -96,8 +96,11 @@ pub struct Simulator {
     /// answers every copy it receives, so after the first "OK" for a re-sent sale info the
     /// remaining ones must not acknowledge the next receipt.
     stale_oks: u32,
-    /// Copies of the oldest unacknowledged sale info sent on the current link.
+    /// Copies of the oldest unacknowledged sale info that reached the current link intact
+    /// (fault duplicates included, dropped and corrupted ones not): each earns a host "OK".
     front_copies: u32,
+    /// The wire bytes of the sale info being sent, so `emit` can count its copies.
+    sale_msg: Option<Vec<u8>>,
     resend_at: Option<Instant>,
     open: Option<Open>,
     receipt_no: u32,
@@ -140,6 +143,7 @@ impl Simulator {
             unacked: VecDeque::new(),
             stale_oks: 0,
             front_copies: 0,
+            sale_msg: None,
             resend_at: None,
             open: None,
             app_count: 0,
@@ -595,15 +599,16 @@ impl Simulator {
         };
         let payload = self.sales[i].sale_info.clone();
         self.sales[i].sends += 1;
-        self.front_copies += 1;
         self.stats.sale_info_sends += 1;
         // Replies queued before (possibly muted) go first; the sale info itself is not a
         // reply and goes to whichever host is connected now.
         self.pump(Some(now));
         let muting = std::mem::replace(&mut self.muting, false);
+        self.sale_msg = Some(build_message(self.dev.key(), tag::SALE_INFO, &payload));
         self.dev.answer(tag::SALE_INFO, &payload);
         self.resend_at = Some(now + self.cfg.sale_resend_interval);
         self.pump(Some(now));
+        self.sale_msg = None;
         self.muting = muting;
     }
 
@@ -683,6 +688,7 @@ impl Simulator {
             self.out.push_back(m[..half].to_vec());
             return;
         }
+        let is_sale_info = self.sale_msg.as_deref() == Some(&m[..]);
         self.app_count += 1;
         let n = self.app_count;
         let hit = |e: Option<u32>| e.is_some_and(|k| k > 0 && n % k == 0);
@@ -714,6 +720,9 @@ impl Simulator {
         } else {
             1
         };
+        if is_sale_info && !hit(f.corrupt_every) {
+            self.front_copies += copies;
+        }
         let split = hit(f.split_every) && m.len() > 1;
         if split {
             self.stats.split += 1;
