@@ -111,10 +111,8 @@ fn x30tr_full_sale_ok_then_sale_info_until_host_ok() {
     assert_eq!(sale_json(&r.serial_in(3)[1])["receiptNo"], 2);
 }
 
-#[test]
-fn sale_info_is_resent_every_interval_until_the_ok_arrives() {
-    let mut r = Rig::x30tr();
-    // Lose the host's type-3 "OK" until told otherwise.
+/// Drop the host's sale-info "OK"s on their way to the device while the flag is set.
+fn lose_sale_oks(r: &mut Rig) -> std::rc::Rc<std::cell::Cell<bool>> {
     let lose = std::rc::Rc::new(std::cell::Cell::new(true));
     let l2 = lose.clone();
     r.deliver = Box::new(move |m, key| {
@@ -122,6 +120,14 @@ fn sale_info_is_resent_every_interval_until_the_ok_arrives() {
             .is_some_and(|v| v.iter().any(|(t, p)| *t == 3 && p == b"OK"));
         !(is_sale_ok && l2.get())
     });
+    lose
+}
+
+#[test]
+fn sale_info_is_resent_every_interval_until_the_ok_arrives() {
+    let mut r = Rig::x30tr();
+    // Lose the host's type-3 "OK" until told otherwise.
+    let lose = lose_sale_oks(&mut r);
     r.send_data(1, tag::BASKET, BASKET_X30TR);
     assert_eq!(r.sim.sales()[0].sends, 1);
     r.advance(Duration::from_millis(999));
@@ -145,13 +151,7 @@ fn sale_info_is_resent_every_interval_until_the_ok_arrives() {
 fn late_oks_for_resent_copies_do_not_acknowledge_the_next_receipt() {
     let mut r = Rig::x30tr();
     // Hold back the host's type-3 "OK"s: the first receipt is sent twice.
-    let lose = std::rc::Rc::new(std::cell::Cell::new(true));
-    let l2 = lose.clone();
-    r.deliver = Box::new(move |m, key| {
-        let is_sale_ok = sim_common::decode(key, m)
-            .is_some_and(|v| v.iter().any(|(t, p)| *t == 3 && p == b"OK"));
-        !(is_sale_ok && l2.get())
-    });
+    let lose = lose_sale_oks(&mut r);
     r.send_data(1, tag::BASKET, BASKET_X30TR);
     r.advance(Duration::from_secs(1));
     assert_eq!(r.sim.sales()[0].sends, 2);
