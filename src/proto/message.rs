@@ -166,46 +166,46 @@ pub struct Rejected {
 /// The USB listener's acceptance rules (WIRE §4.2): no error, not empty, first tag 49,
 /// last tag 50. Returns the TLVs between start and end on success.
 pub fn accept_usb(key: &Key, bytes: &[u8], limit: usize) -> Result<Vec<Tlv>, Rejected> {
-    let decoded = decode_tlvs(key, bytes, limit);
-    let reject = |text, decoded| Err(Rejected { text, decoded });
-    if let Some(e) = &decoded.error {
-        let text = if decoded.tlvs.is_empty() {
-            text::INVALID
-        } else {
-            e.text()
-        };
-        return reject(text, decoded);
-    }
-    match (decoded.tlvs.first(), decoded.tlvs.last()) {
-        (None, _) | (_, None) => reject(text::INVALID, decoded),
-        (Some(f), _) if f.tag != TAG_START => reject(text::NOT_START, decoded),
-        (_, Some(l)) if l.tag != TAG_END => reject(text::NOT_END, decoded),
+    let mut tlvs = decode_or_reject(key, bytes, limit)?;
+    let text = match (tlvs.first(), tlvs.last()) {
+        (None, _) | (_, None) => text::INVALID,
+        (Some(f), _) if f.tag != TAG_START => text::NOT_START,
+        (_, Some(l)) if l.tag != TAG_END => text::NOT_END,
         _ => {
-            let mut tlvs = decoded.tlvs;
             tlvs.pop();
             tlvs.remove(0);
-            Ok(tlvs)
+            return Ok(tlvs);
         }
-    }
+    };
+    Err(Rejected {
+        text,
+        decoded: Decoded { tlvs, error: None },
+    })
 }
 
 /// The serial path (WIRE §4.3): the re-assembler already cut one message; decode it with no
 /// start/end checks. A decoder error is reported with its text.
 pub fn accept_serial(key: &Key, bytes: &[u8], limit: usize) -> Result<Vec<Tlv>, Rejected> {
+    let mut tlvs = decode_or_reject(key, bytes, limit)?;
+    tlvs.retain(|t| t.tag != TAG_START && t.tag != TAG_END);
+    Ok(tlvs)
+}
+
+/// Walk the TLVs; a decoder error becomes a rejection with the vendor's text: the decoder's
+/// own, or [`text::INVALID`] when not a single TLV had been decoded (WIRE §4.2).
+fn decode_or_reject(key: &Key, bytes: &[u8], limit: usize) -> Result<Vec<Tlv>, Rejected> {
     let decoded = decode_tlvs(key, bytes, limit);
-    if let Some(e) = &decoded.error {
-        let text = if decoded.tlvs.is_empty() {
-            text::INVALID
-        } else {
-            e.text()
-        };
-        return Err(Rejected { text, decoded });
+    match &decoded.error {
+        None => Ok(decoded.tlvs),
+        Some(e) => Err(Rejected {
+            text: if decoded.tlvs.is_empty() {
+                text::INVALID
+            } else {
+                e.text()
+            },
+            decoded,
+        }),
     }
-    Ok(decoded
-        .tlvs
-        .into_iter()
-        .filter(|t| t.tag != TAG_START && t.tag != TAG_END)
-        .collect())
 }
 
 /// The data tag of a well-formed message without decrypting it: the tag of the second TLV.
