@@ -146,6 +146,14 @@ dist() {
   PKG_CONFIG_PATH=$root/dist/linux-x86_64/pkgconfig pkg-config --cflags --libs okclink IntegrationHub
 }
 
+# scripts/dist.sh checks its libraries with scripts/check-shipped.sh; the check must see what
+# it looks for: the okc CLI (which embeds the simulator) and a test-hooks build must fail it.
+shipped_check_can_fail() {
+  cargo build -q --lib --features test-hooks &&
+    scripts/check-shipped.sh --expect-fail "$tdir/debug/okc" &&
+    scripts/check-shipped.sh --expect-fail "$tdir/debug/libokclink.a"
+}
+
 step "header is current (cbindgen --verify)" header_is_current
 if step "build Linux libraries and C/C++ programs" build_linux; then
   step "C program, no device, valgrind" c_nodevice
@@ -166,6 +174,7 @@ if step "cross-build IntegrationHubCpp.dll (i686, x86_64)" build_windows; then
   fi
 fi
 step "scripts/dist.sh" dist
+step "the shipped-code check rejects the simulator and test hooks" shipped_check_can_fail
 
 echo "ffi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# QA helper (issue 2): property tests, allocation test, fuzz-corpus replay, okc decode/encode
-# tests, then a short libFuzzer smoke run of every fuzz target (QA_FUZZ_SECONDS each, default
-# 30; 0 skips it). The committed corpus (tests/fuzz_corpus) is only read: new inputs go to a
-# temporary directory.
+# QA: a short libFuzzer smoke run of every fuzz target (QA_FUZZ_SECONDS each, default 30; 0
+# skips it). The property, allocation, corpus-replay and okc decode/encode tests run in the
+# main `cargo test` of scripts/test-all.sh. The committed corpus
+# (crates/okclink-wire/tests/fuzz_corpus) is only read: new inputs go to a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-cargo test --test proptest_codec --test proptest_session --test alloc_frames \
-    --test fuzz_corpus --test inspect
 
 secs="${QA_FUZZ_SECONDS:-30}"
 if [ "$secs" != "0" ]; then
@@ -21,7 +18,7 @@ if [ "$secs" != "0" ]; then
     for t in usb_default usb_session serial cert; do
         mkdir -p "$work/$t"
         echo "fuzz smoke: $t for ${secs}s"
-        if ! (cd fuzz && cargo fuzz run -O "$t" "$work/$t" "../tests/fuzz_corpus/$t" -- \
+        if ! (cd fuzz && cargo fuzz run -O "$t" "$work/$t" "../crates/okclink-wire/tests/fuzz_corpus/$t" -- \
             -max_total_time="$secs" -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 \
             >"$work/$t.log" 2>&1); then
             tail -n 80 "$work/$t.log" >&2

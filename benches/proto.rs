@@ -14,8 +14,8 @@ use okclink::proto::pipeline::{
     compress, decompress, decrypt, encrypt, Key, DEFAULT_MAX_PLAINTEXT,
 };
 use okclink::proto::session::{HostConfig, HostEvent, HostSession};
-use okclink::sim::identity::DeviceIdentity;
 use okclink::transport::DeviceModel;
+use okclink_sim::identity::DeviceIdentity;
 
 const SESSION: Key = Key(*b"00115663341140995977338038486879");
 

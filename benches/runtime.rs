@@ -12,7 +12,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use okclink::hub::{Config, Hub, SendOutcome, TransportSpec};
-use okclink::sim::{self, SimConfig};
+use okclink_sim::{self as sim, SimConfig};
 
 fn hub_with(spec: TransportSpec) -> (Hub, Receiver<Instant>) {
     let mut c = Config::new("bench");
@@ -118,10 +118,26 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Set in the environment of the child process that serves the simulator over TCP.
+const CHILD_SIM: &str = "OKC_BENCH_CHILD_SIM";
+
 fn main() {
+    if std::env::var_os(CHILD_SIM).is_some() {
+        let _ = sim::run_tcp_blocking("127.0.0.1:0", SimConfig::x30tr());
+        return;
+    }
     let quick = std::env::args().any(|a| a == "quick");
-    // `cargo bench` passes `--bench`; ignore everything else.
-    let n = if quick { 500 } else { 5000 };
+    // `cargo bench` passes `--bench`. Without it this is `cargo test --all-targets` running
+    // the bench as a smoke test (debug build): every step, a few iterations, no numbers kept.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let n = if smoke {
+        50
+    } else if quick {
+        500
+    } else {
+        5000
+    };
+    let warmup = if smoke { 20 } else { 200 };
 
     {
         use okclink::proto::message::{accept_usb, build_message};
@@ -150,7 +166,7 @@ fn main() {
     println!("== round trip sendBasket → sale-info callback (simulator in-process, zero delay)");
     let (conn, _ctl) = sim::mem_connector(SimConfig::x30tr());
     let (hub, rx) = hub_with(TransportSpec::Custom(conn));
-    round_trips(&hub, &rx, 200, 0);
+    round_trips(&hub, &rx, warmup, 0);
     let c0 = all_ticks();
     report_rt("in-memory link", round_trips(&hub, &rx, n, 1000));
     println!(
@@ -161,7 +177,7 @@ fn main() {
 
     let server = sim::serve_tcp("127.0.0.1:0", SimConfig::x30tr()).unwrap();
     let (hub_tcp, rx_tcp) = hub_with(TransportSpec::Tcp(server.local_addr().to_string()));
-    round_trips(&hub_tcp, &rx_tcp, 200, 0);
+    round_trips(&hub_tcp, &rx_tcp, warmup, 0);
     let c0 = all_ticks();
     report_rt("TCP loopback", round_trips(&hub_tcp, &rx_tcp, n, 1000));
     println!(
@@ -173,7 +189,13 @@ fn main() {
     drop(server);
 
     println!("== idle cost of a connected, idle device (hub threads only)");
-    let secs = if quick { 3 } else { 10 };
+    let secs = if smoke {
+        1
+    } else if quick {
+        3
+    } else {
+        10
+    };
     let t0 = hub_ticks();
     let w0 = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
@@ -200,8 +222,9 @@ fn main() {
     // The in-process simulator keeps every receipt and request it saw (for tests), so the
     // memory run uses the simulator in a child process: this process's RSS is the hub's.
     println!("== memory over 10 000 baskets (simulator in a child process over TCP)");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_okc"))
-        .args(["sim", "--listen", "127.0.0.1:0"])
+    // The child is this bench binary itself, serving the simulator (see `main`).
+    let mut child = std::process::Command::new(std::env::current_exe().expect("bench path"))
+        .env(CHILD_SIM, "1")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("okc sim");
@@ -220,9 +243,15 @@ fn main() {
     }
     let addr = line.trim().rsplit(' ').next().unwrap().to_string();
     let (hub, rx) = hub_with(TransportSpec::Tcp(addr));
-    round_trips(&hub, &rx, 1000, 0);
+    round_trips(&hub, &rx, warmup * 5, 0);
     let warm = rss_kib();
-    let total = if quick { 2000 } else { 10_000 };
+    let total = if smoke {
+        250
+    } else if quick {
+        2000
+    } else {
+        10_000
+    };
     let mut samples = vec![];
     let step = total / 5;
     let mut off = 100_000;

@@ -91,5 +91,12 @@ if [ "${OKC_DIST_WINDOWS:-1}" != 0 ]; then
   done
 fi
 
+echo "== shipped code only (no simulator, fuzz harness, test hooks)"
+shipped=("$lin/libIntegrationHub.so" "$lin/libokclink.so" "$lin/libokclink.a")
+if [ "${OKC_DIST_WINDOWS:-1}" != 0 ]; then
+  shipped+=("$dist"/windows-x86/*.dll "$dist"/windows-x64/*.dll)
+fi
+scripts/check-shipped.sh "${shipped[@]}"
+
 echo "== dist/"
 (cd "$dist" && find . -type f | sort | xargs ls -l)

@@ -1,10 +1,15 @@
 //! okclink — an open, byte-compatible replacement for the Token Integration Hub library.
 //!
-//! Layers: [`proto`] (sans-IO wire protocol), [`transport`] (moves whole messages),
-//! [`hub`] (connection runtime), [`sim`] (device simulator), `ffi` (C and vendor ABIs).
+//! Layers: [`proto`] (the sans-IO wire protocol, crate `okclink-wire`), [`transport`] (moves
+//! whole messages), [`hub`] (connection runtime), `ffi` (C and vendor ABIs, the only module
+//! with `unsafe`). The device simulator is the separate crate `okclink-sim`, the command
+//! line the crate `okc`: neither is part of the shipped library.
 
+#![deny(unsafe_code)]
+
+pub use okclink_wire as proto;
+
+pub mod config;
 pub mod ffi;
 pub mod hub;
-pub mod proto;
-pub mod sim;
 pub mod transport;

@@ -10,8 +10,8 @@ use e2e_support::{wait_until, Ev, Recorder, Via};
 use okclink::hub::text::decode_device_text;
 use okclink::hub::{Config, Hub, HubError, SendOutcome, TransportSpec};
 use okclink::proto::message::tag;
-use okclink::sim::{self, fiscal, Faults, SaleRecord, SimConfig, SimControl, SimServer};
 use okclink::transport::DeviceModel;
+use okclink_sim::{self as sim, fiscal, Faults, SaleRecord, SimConfig, SimControl, SimServer};
 use serde_json::Value;
 
 enum Dev {

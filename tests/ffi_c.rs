@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use okclink::sim::{serve_tcp, SimConfig, SimServer};
+use okclink_sim::{serve_tcp, SimConfig, SimServer};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use okclink::ffi::okc::*;
 use okclink::ffi::OkcStatus::*;
-use okclink::sim::{serve_tcp, SimConfig, SimServer};
+use okclink_sim::{serve_tcp, SimConfig, SimServer};
 
 fn last_error() -> String {
     unsafe { CStr::from_ptr(okc_last_error()) }

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use okclink::proto::message::tag;
 use okclink::proto::session::{HostEvent, SendResult};
 use okclink::proto::stream::MessageSplitter;
-use okclink::sim::{SimConfig, Simulator};
 use okclink::transport::serial::{SerialConfig, SerialConnector};
 use okclink::transport::{Connector, DeviceModel};
+use okclink_sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 use serialport::{SerialPort, TTYPort};
 use sim_common::LinkHost;
@@ -147,18 +147,7 @@ fn t300tr_sale_over_a_pty_against_the_simulator() {
     );
 
     let payment = std::fs::read(
-        [PathBuf::from(env!("CARGO_MANIFEST_DIR"))]
-            .iter()
-            .flat_map(|h| {
-                [
-                    h.join("../shared"),
-                    h.join("../../shared"),
-                    h.join("shared"),
-                ]
-            })
-            .find(|p| p.join("protocol/WIRE.md").exists())
-            .expect("../shared")
-            .join("protocol/samples/payment.json"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/protocol/samples/payment.json"),
     )
     .unwrap();
     h.host.send_data(Instant::now(), 2, tag::PAYMENT, &payment);

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use ctl::Ctl;
 use okclink::proto::message::tag;
 use okclink::proto::session::{HostEvent, SendResult};
-use okclink::sim::{serve_tcp, SimConfig};
 use okclink::transport::serial::{SerialConfig, SerialConnector};
 use okclink::transport::{Connector, DeviceModel, Incoming, LinkError};
+use okclink_sim::{serve_tcp, SimConfig};
 use serde_json::{json, Value};
 use sim_common::LinkHost;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use okclink::proto::message::{tag, text};
 use okclink::proto::session::{HostEvent, HostPhase, SendResult, DEVICE_NOT_CONNECTED};
-use okclink::sim::fiscal::{FISCAL_300TR, FISCAL_X30TR};
-use okclink::sim::{Faults, SimConfig};
+use okclink_sim::fiscal::{FISCAL_300TR, FISCAL_X30TR};
+use okclink_sim::{Faults, SimConfig};
 use sim_common::{sale_json, Rig, BASKET_X30TR};
 
 const OK: &[u8] = b"OK";
@@ -646,7 +646,7 @@ fn unacknowledged_sale_info_is_resent_after_a_new_link() {
 #[test]
 fn the_real_devices_certificates_complete_the_handshake() {
     for mut cfg in [SimConfig::x30tr(), SimConfig::t300tr()] {
-        let id = okclink::sim::DeviceIdentity::real(cfg.model);
+        let id = okclink_sim::DeviceIdentity::real(cfg.model);
         cfg.identity = Some(id.clone());
         let r = Rig::new(cfg);
         assert_eq!(r.host.phase(), HostPhase::Active);
@@ -729,7 +729,7 @@ fn fault_junk_every_writes_bytes_that_cannot_start_a_message() {
     r.host.request_fiscal_info(r.now);
     r.pump();
     // Junk, then the fiscal info (message 3 after the key share) and its OK.
-    assert_eq!(r.raw_from_dev[n], okclink::sim::JUNK);
+    assert_eq!(r.raw_from_dev[n], okclink_sim::JUNK);
     assert!(r
         .events
         .contains(&HostEvent::FiscalInfo(Ok(FISCAL_X30TR.to_vec()))));

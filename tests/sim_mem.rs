@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use okclink::proto::message::tag;
 use okclink::proto::session::HostEvent;
-use okclink::sim::{mem_connector, Faults, SimConfig};
 use okclink::transport::DeviceModel;
+use okclink_sim::{mem_connector, Faults, SimConfig};
 use sim_common::{identified, sale_json, LinkHost, BASKET_X30TR};
 
 const T: Duration = Duration::from_secs(10);
@@ -41,8 +41,8 @@ fn both_models_handshake_and_sell_over_the_in_memory_link() {
         h.host.request_fiscal_info(std::time::Instant::now());
         h.run_until(T, |e| fiscal_ok(e).is_some());
         let expect = match model {
-            DeviceModel::X30tr => okclink::sim::fiscal::FISCAL_X30TR,
-            DeviceModel::T300tr => okclink::sim::fiscal::FISCAL_300TR,
+            DeviceModel::X30tr => okclink_sim::fiscal::FISCAL_X30TR,
+            DeviceModel::T300tr => okclink_sim::fiscal::FISCAL_300TR,
         };
         assert_eq!(fiscal_ok(&h.events).unwrap(), expect);
         h.host

@@ -10,8 +10,8 @@ use okclink::proto::message::{build_message, tag, text};
 use okclink::proto::pipeline::Key;
 use okclink::proto::session::{HostEvent, HELLO};
 use okclink::proto::stream::MessageSplitter;
-use okclink::sim::{serve_tcp, Faults, SimConfig};
 use okclink::transport::DeviceModel;
+use okclink_sim::{serve_tcp, Faults, SimConfig};
 use sim_common::{decode, identified, sale_json, tcp_link, LinkHost, BASKET_X30TR};
 
 const T: Duration = Duration::from_secs(10);

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use okclink::proto::message::{build_message, tag};
 use okclink::proto::pipeline::Key;
 use okclink::proto::session::{HostEvent, SendResult};
-use okclink::sim::{serve_tcp, SimConfig};
 use okclink::transport::usb::{UsbConfig, UsbConnector};
 use okclink::transport::DeviceModel;
 use okclink::transport::{Connector, Incoming, Link, LinkError, LinkReader, LinkWriter};
+use okclink_sim::{serve_tcp, SimConfig};
 use serde_json::{json, Value};
 
 #[path = "umockdev/ctl.rs"]

@@ -3,12 +3,12 @@
 //! Usage: `cargo run --release --example make_seeds -- VECTORS_DIR OUT_DIR`
 //! Creates OUT_DIR/{usb_default,usb_session,serial,cert}/ with one file per seed.
 
-use okclink::proto::frame::encode_frame;
-use okclink::proto::fuzzing::SESSION_KEY;
-use okclink::proto::message::build_message;
-use okclink::proto::pipeline::{compress, Key};
-use okclink::sim::identity::DeviceIdentity;
-use okclink::transport::DeviceModel;
+use okclink_wire::frame::encode_frame;
+use okclink_wire::fuzzing::SESSION_KEY;
+use okclink_wire::message::build_message;
+use okclink_wire::pipeline::{compress, Key};
+use okclink_sim::identity::DeviceIdentity;
+use okclink_wire::DeviceModel;
 use std::fs;
 use std::path::Path;
 

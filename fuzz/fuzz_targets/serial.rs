@@ -2,5 +2,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    okclink::proto::fuzzing::serial(data);
+    okclink_wire::fuzzing::serial(data);
 });

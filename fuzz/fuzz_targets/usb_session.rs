@@ -2,5 +2,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    okclink::proto::fuzzing::usb_session(data);
+    okclink_wire::fuzzing::usb_session(data);
 });

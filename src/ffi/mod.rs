@@ -75,6 +75,7 @@ pub(crate) type FfiResult<T> = Result<T, FfiError>;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    #[cfg(feature = "test-hooks")]
     static INJECT_PANIC: Cell<bool> = const { Cell::new(false) };
     /// Handle whose callback is running on this thread (0 = none).
     static IN_CALLBACK: Cell<usize> = const { Cell::new(0) };
@@ -97,7 +98,7 @@ pub fn last_error() -> String {
 
 /// Make the next export called on this thread panic inside its guard (tests of the panic
 /// barrier; never used by the library itself).
-#[doc(hidden)]
+#[cfg(feature = "test-hooks")]
 pub fn inject_panic_once() {
     INJECT_PANIC.with(|p| p.set(true));
 }
@@ -120,6 +121,7 @@ pub(crate) fn guard<T>(
     body: impl FnOnce() -> FfiResult<T>,
 ) -> T {
     let result = catch_unwind(AssertUnwindSafe(|| {
+        #[cfg(feature = "test-hooks")]
         if INJECT_PANIC.with(|p| p.replace(false)) {
             panic!("injected panic (test)");
         }
@@ -268,7 +270,7 @@ impl Drop for CallbackScope {
 }
 
 /// Number of live handles (tests).
-#[doc(hidden)]
+#[cfg(feature = "test-hooks")]
 pub fn live_handles() -> usize {
     REGISTRY.lock().live.len()
 }
@@ -312,7 +314,7 @@ pub(crate) fn take_string(p: *mut c_char) -> bool {
 }
 
 /// Number of strings handed out and not yet freed (tests).
-#[doc(hidden)]
+#[cfg(feature = "test-hooks")]
 pub fn outstanding_strings() -> usize {
     OUT_STRINGS.lock().as_ref().map_or(0, |s| s.len())
 }

@@ -5,18 +5,14 @@
 #![allow(unsafe_code)]
 #![allow(non_camel_case_types)]
 
-use std::ffi::{c_char, c_void};
-use std::path::PathBuf;
-use std::time::Duration;
-
-use serde::Deserialize;
-
 use super::{
     cstring_lossy, give_string, guard, guard_status, last_error_ptr, lookup, opt_timeout,
     read_utf8, register, set_last_error, take_string, CallbackScope, FfiError, FfiResult, HubEntry,
     UserData, MAX_CONFIG_LEN,
 };
-use crate::hub::{Config, Hub, LogLevel, SendOutcome, TextEncoding, TransportSpec};
+use crate::hub::{Config, Hub, SendOutcome};
+use std::ffi::{c_char, c_void};
+use std::time::Duration;
 
 /// Opaque connection object. A handle is validated on every call: NULL, destroyed or
 /// foreign handles give `OKC_ERR_BAD_HANDLE` and are never dereferenced.
@@ -65,97 +61,10 @@ pub type OkcDeviceStateFn = Option<
 // ---------------------------------------------------------------------------------------
 // Config
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ConfigJson {
-    company_name: Option<String>,
-    transports: Option<Vec<String>>,
-    fiscal_timeout_ms: Option<u64>,
-    ack_timeout_ms: Option<u64>,
-    disconnect_timeout_ms: Option<u64>,
-    handshake_timeout_ms: Option<u64>,
-    /// Absent: default; `null` or `""`: no file log; a string: that folder.
-    #[serde(default, deserialize_with = "present")]
-    log_dir: Option<Option<String>>,
-    log_level: Option<String>,
-    text_encoding: Option<String>,
-    max_payload_bytes: Option<usize>,
-}
-
-/// Tells a present `null` (`Some(None)`) from an absent key (`None`, via `#[serde(default)]`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-/// Build a [`Config`] from the `okc_create` JSON (None = defaults). Environment:
-/// `OKC_LOG_DIR`/`OKC_LOG_LEVEL` give defaults that JSON keys override; `OKC_TRANSPORT`
-/// overrides `transports`.
+/// Build a [`Config`] from the `okc_create` JSON (None = defaults): defaults ← JSON ←
+/// environment, the one parser of `src/config.rs` (keys and variables: docs/C-API.md).
 pub fn config_from_json(json: Option<&str>) -> Result<Config, String> {
-    let cj: ConfigJson = match json {
-        None => ConfigJson::default(),
-        Some(s) if s.trim().is_empty() => ConfigJson::default(),
-        Some(s) => serde_json::from_str(s).map_err(|e| format!("config JSON: {e}"))?,
-    };
-    // OKC_LOG_DIR / OKC_LOG_LEVEL are defaults the JSON may override; OKC_TRANSPORT wins.
-    let mut c = Config::from_env(cj.company_name.as_deref().unwrap_or(""))
-        .map_err(|e| format!("environment: {e}"))?;
-    if let Some(list) = cj.transports {
-        c.transports = list
-            .iter()
-            .map(|t| TransportSpec::parse(t).map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?;
-    }
-    if let Some(ms) = cj.fiscal_timeout_ms {
-        c.fiscal_timeout = Duration::from_millis(ms);
-    }
-    if let Some(ms) = cj.ack_timeout_ms {
-        c.ack_timeout = Duration::from_millis(ms);
-    }
-    if let Some(ms) = cj.disconnect_timeout_ms {
-        c.disconnect_timeout = Duration::from_millis(ms);
-    }
-    if let Some(ms) = cj.handshake_timeout_ms {
-        c.handshake_timeout = Duration::from_millis(ms);
-    }
-    if let Some(d) = cj.log_dir {
-        c.log_dir = d.filter(|d| !d.is_empty()).map(PathBuf::from);
-    }
-    if let Some(l) = cj.log_level {
-        c.log_level = match l.to_ascii_lowercase().as_str() {
-            "error" => LogLevel::Error,
-            "warn" | "warning" => LogLevel::Warn,
-            "info" => LogLevel::Info,
-            "debug" => LogLevel::Debug,
-            other => return Err(format!("unknown log_level {other:?}")),
-        };
-    }
-    if let Some(e) = cj.text_encoding {
-        c.text_encoding = match e.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
-            "cp1254" | "windows1254" => TextEncoding::Cp1254,
-            "utf8" => TextEncoding::Utf8,
-            other => return Err(format!("unknown text_encoding {other:?}")),
-        };
-    }
-    if let Some(m) = cj.max_payload_bytes {
-        if m == 0 {
-            return Err("max_payload_bytes must be > 0".into());
-        }
-        c.max_payload = m;
-    }
-    apply_env_transport(&mut c)?;
-    Ok(c)
-}
-
-/// `OKC_TRANSPORT` (comma-separated `usb`, `serial`, `tcp://host:port[?model=300tr]`), when
-/// set and not empty, replaces the configured transports.
-pub fn apply_env_transport(c: &mut Config) -> Result<(), String> {
-    if let Some(v) = std::env::var("OKC_TRANSPORT")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        c.transports = TransportSpec::parse_list(&v).map_err(|e| format!("OKC_TRANSPORT: {e}"))?;
-    }
-    Ok(())
+    Config::load(json).map_err(|e| e.0)
 }
 
 /// Create a hub from a [`Config`] and register it; returns the handle value.

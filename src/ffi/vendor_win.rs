@@ -115,7 +115,7 @@ pub unsafe extern "C" fn createCommunication(company_name: *const u16) -> *mut c
             // SAFETY: caller contract.
             let name = unsafe { read_wide(company_name, MAX_COMPANY_UNITS, "companyName") }?;
             // Vendor defaults plus OKC_TRANSPORT / OKC_LOG_DIR / OKC_LOG_LEVEL.
-            let config = Config::from_env(name.as_deref().unwrap_or(""))?;
+            let config = Config::from_env(name.as_deref().unwrap_or("")).map_err(HubError::from)?;
             Ok(create_handle(config)? as *mut c_void)
         },
     )

@@ -7,11 +7,9 @@
 //!   [`Hub::active_device_index`] (−1/0/1), state replay on `set_device_state_callback`,
 //!   `(false, "")` on loss, serialIn(9, "Device is not connected") on ACK timeout.
 //!
-//! Additions beyond the first contract (all additive): [`Config::from_env`] /
-//! [`Config::from_vars`] (`OKC_TRANSPORT`, `OKC_LOG_DIR`, `OKC_LOG_LEVEL`, `OKC_ENCODING`),
-//! [`Config::handshake_timeout`], [`TransportSpec::parse`] / [`TransportSpec::parse_list`],
-//! [`connector_for`] (USB/serial report "not available" until their connectors land),
-//! [`LogLevel::parse`], the [`text`] module (cp1254 ⇄ UTF-8), `impl Drop for Hub` (= `close`).
+//! Configuration: [`Config`] (`src/config.rs`, the one parser: defaults ← JSON ← env).
+//! [`connector_for`] (USB/serial report "not available" in builds without them), the
+//! [`text`] module (cp1254 ⇄ UTF-8, from `okclink-wire`), `impl Drop for Hub` (= `close`).
 //!
 //! Semantics chosen where the vendor's are broken or unspecified:
 //! - The state replay of `set_device_state_callback` runs on the dispatcher thread, queued
@@ -26,7 +24,6 @@
 //! - A sale info is delivered once even if the device re-sends it on a later link.
 //! - Threads: see `runtime.rs` (session thread + separate callback thread, and why).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +31,9 @@ use crate::transport::Connector;
 
 mod log;
 mod runtime;
-pub mod text;
+
+pub use crate::config::{Config, ConfigError, LogLevel, TextEncoding, TransportSpec};
+pub use okclink_wire::text;
 
 use runtime::{Cmd, Job, Shared};
 use std::sync::atomic::Ordering;
@@ -45,70 +44,6 @@ use std::time::Instant;
 pub type SerialInFn = Box<dyn Fn(i32, &str) + Send + Sync + 'static>;
 /// Callback for device state: `(connected, fiscal serial or "")`.
 pub type DeviceStateFn = Box<dyn Fn(bool, &str) + Send + Sync + 'static>;
-
-/// How text crosses the wire. Devices speak cp1254 (WIRE §15.2, samples); callers speak UTF-8.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextEncoding {
-    /// Outgoing UTF-8 text is sent as Windows-1254; incoming non-UTF-8 bytes are read as cp1254.
-    Cp1254,
-    /// Outgoing text is sent as UTF-8 unchanged; incoming non-UTF-8 bytes are still read as cp1254.
-    Utf8,
-}
-
-/// Where to look for devices.
-#[derive(Clone)]
-pub enum TransportSpec {
-    /// X30TR over USB Android Open Accessory.
-    Usb,
-    /// 300TR over FTDI serial.
-    Serial,
-    /// A simulator (or a USB-over-TCP bridge) at `host:port`; carries exactly the USB bytes.
-    Tcp(String),
-    /// Any connector (in-memory simulator, tests).
-    Custom(Arc<dyn Connector>),
-}
-
-impl std::fmt::Debug for TransportSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TransportSpec::Usb => write!(f, "usb"),
-            TransportSpec::Serial => write!(f, "serial"),
-            TransportSpec::Tcp(a) => write!(f, "tcp://{a}"),
-            TransportSpec::Custom(c) => write!(f, "custom({})", c.name()),
-        }
-    }
-}
-
-/// Configuration of one [`Hub`]. `Config::new(company)` gives the vendor's defaults.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub company_name: String,
-    pub transports: Vec<TransportSpec>,
-    /// getFiscalInfo wait (WIRE §7.1: 5000 ms).
-    pub fiscal_timeout: Duration,
-    /// 300TR ACK wait (WIRE §7.4: 2 s).
-    pub ack_timeout: Duration,
-    /// Upper bound of disconnect/delete (vendor: unbounded; ours: 2 s).
-    pub disconnect_timeout: Duration,
-    /// Log folder; `None` disables file logging. Default `./logs` (vendor location).
-    pub log_dir: Option<PathBuf>,
-    pub log_level: LogLevel,
-    pub text_encoding: TextEncoding,
-    /// Largest payload accepted from callers and from devices (default 1 MiB).
-    pub max_payload: usize,
-    /// A link whose handshake (Hello → certificate → key share → "OK") does not complete in
-    /// this time is closed and discovery retries with back-off (vendor: waits forever).
-    /// Also applies to a re-handshake the device asked for (type 8). Default 5 s.
-    pub handshake_timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-}
 
 /// Result of `send_basket` / `send_payment`, with the vendor's integer codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,54 +94,9 @@ impl std::fmt::Display for HubError {
 
 impl std::error::Error for HubError {}
 
-impl Config {
-    /// Vendor defaults: USB then serial, 5 s fiscal, 2 s ACK, 2 s disconnect bound,
-    /// `./logs`, info level, cp1254, 1 MiB. `OKC_TRANSPORT` is NOT read here (see `from_env`).
-    pub fn new(company_name: &str) -> Config {
-        Config {
-            company_name: company_name.to_string(),
-            transports: vec![TransportSpec::Usb, TransportSpec::Serial],
-            fiscal_timeout: Duration::from_millis(5000),
-            ack_timeout: Duration::from_millis(2000),
-            disconnect_timeout: Duration::from_millis(2000),
-            log_dir: Some(PathBuf::from("./logs")),
-            log_level: LogLevel::Info,
-            text_encoding: TextEncoding::Cp1254,
-            max_payload: 1 << 20,
-            handshake_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-impl TransportSpec {
-    /// Parse one transport: `usb`, `serial`, `tcp://host:port[?model=300tr]`.
-    pub fn parse(s: &str) -> Result<TransportSpec, HubError> {
-        let t = s.trim();
-        match t.to_ascii_lowercase().as_str() {
-            "usb" => return Ok(TransportSpec::Usb),
-            "serial" => return Ok(TransportSpec::Serial),
-            _ => {}
-        }
-        if let Some(rest) = t.strip_prefix("tcp://") {
-            crate::transport::tcp::parse_address(rest).map_err(HubError::Config)?;
-            return Ok(TransportSpec::Tcp(rest.to_string()));
-        }
-        Err(HubError::Config(format!(
-            "unknown transport {t:?} (expected usb, serial or tcp://host:port)"
-        )))
-    }
-
-    /// Parse a comma-separated list (the `OKC_TRANSPORT` syntax).
-    pub fn parse_list(s: &str) -> Result<Vec<TransportSpec>, HubError> {
-        let v: Vec<TransportSpec> = s
-            .split(',')
-            .filter(|p| !p.trim().is_empty())
-            .map(TransportSpec::parse)
-            .collect::<Result<_, _>>()?;
-        if v.is_empty() {
-            return Err(HubError::Config("empty transport list".into()));
-        }
-        Ok(v)
+impl From<ConfigError> for HubError {
+    fn from(e: ConfigError) -> HubError {
+        HubError::Config(e.0)
     }
 }
 
@@ -235,59 +125,6 @@ pub fn connector_for(spec: &TransportSpec) -> Result<Arc<dyn Connector>, HubErro
         TransportSpec::Serial => Err(HubError::Config(
             "the serial transport is not available in this build".into(),
         )),
-    }
-}
-
-impl Config {
-    /// [`Config::new`] plus the environment: `OKC_TRANSPORT` (comma-separated list of
-    /// `usb`, `serial`, `tcp://host:port[?model=300tr]`), `OKC_LOG_DIR` (empty or `none` =
-    /// no log file), `OKC_LOG_LEVEL` (`error|warn|info|debug`), `OKC_ENCODING`
-    /// (`cp1254|utf8`, outgoing text). Bad values are errors.
-    pub fn from_env(company_name: &str) -> Result<Config, HubError> {
-        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        Config::from_vars(company_name, |k| get(k))
-    }
-
-    /// Like [`Config::from_env`] with an explicit variable lookup (testable).
-    pub fn from_vars(
-        company_name: &str,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, HubError> {
-        let mut c = Config::new(company_name);
-        if let Some(t) = var("OKC_TRANSPORT") {
-            c.transports = TransportSpec::parse_list(&t)?;
-        }
-        if let Some(d) = var("OKC_LOG_DIR") {
-            let d = d.trim();
-            c.log_dir = if d.eq_ignore_ascii_case("none") || d.is_empty() {
-                None
-            } else {
-                Some(PathBuf::from(d))
-            };
-        }
-        if let Some(l) = var("OKC_LOG_LEVEL") {
-            c.log_level = LogLevel::parse(&l)?;
-        }
-        if let Some(e) = var("OKC_ENCODING") {
-            c.text_encoding = match e.trim().to_ascii_lowercase().as_str() {
-                "cp1254" | "windows-1254" => TextEncoding::Cp1254,
-                "utf8" | "utf-8" => TextEncoding::Utf8,
-                o => return Err(HubError::Config(format!("unknown encoding {o:?}"))),
-            };
-        }
-        Ok(c)
-    }
-}
-
-impl LogLevel {
-    pub fn parse(s: &str) -> Result<LogLevel, HubError> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "error" | "e" => Ok(LogLevel::Error),
-            "warn" | "warning" | "w" => Ok(LogLevel::Warn),
-            "info" | "i" => Ok(LogLevel::Info),
-            "debug" | "d" => Ok(LogLevel::Debug),
-            o => Err(HubError::Config(format!("unknown log level {o:?}"))),
-        }
     }
 }
 
@@ -598,35 +435,5 @@ impl Hub {
 impl Drop for Hub {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_parsing() {
-        let vars = |k: &str| match k {
-            "OKC_TRANSPORT" => Some("tcp://127.0.0.1:7700, usb,tcp://h:1?model=300tr".to_string()),
-            "OKC_LOG_DIR" => Some("none".to_string()),
-            "OKC_LOG_LEVEL" => Some("debug".to_string()),
-            "OKC_ENCODING" => Some("UTF-8".to_string()),
-            _ => None,
-        };
-        let c = Config::from_vars("X", vars).unwrap();
-        assert_eq!(
-            format!("{:?}", c.transports),
-            "[tcp://127.0.0.1:7700, usb, tcp://h:1?model=300tr]"
-        );
-        assert!(c.log_dir.is_none());
-        assert_eq!(c.log_level, LogLevel::Debug);
-        assert_eq!(c.text_encoding, TextEncoding::Utf8);
-        let bad = Config::from_vars("X", |k| (k == "OKC_TRANSPORT").then(|| "ftp://x".into()));
-        assert!(matches!(bad, Err(HubError::Config(_))));
-        let def = Config::from_vars("X", |_| None).unwrap();
-        assert_eq!(format!("{:?}", def.transports), "[usb, serial]");
-        assert_eq!(def.text_encoding, TextEncoding::Cp1254);
-        assert_eq!(def.log_dir, Some(PathBuf::from("./logs")));
     }
 }

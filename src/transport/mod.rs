@@ -16,25 +16,7 @@ pub mod tcp;
 #[cfg(feature = "usb")]
 pub mod usb;
 
-/// Which physical device family sits behind a link. Decides the certificate check
-/// (ECDSA vs RSA), the ACK-before-basket rule and the active device index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeviceModel {
-    /// Android-based X30TR over USB AOA (active device index 0).
-    X30tr,
-    /// 300TR over FTDI serial (active device index 1).
-    T300tr,
-}
-
-impl DeviceModel {
-    /// The vendor's `getActiveDeviceIndex` value for this model.
-    pub fn index(self) -> i32 {
-        match self {
-            DeviceModel::X30tr => 0,
-            DeviceModel::T300tr => 1,
-        }
-    }
-}
+pub use okclink_wire::DeviceModel;
 
 /// Errors a transport reports. `Gone` means the device vanished (unplug, EOF, ENODEV):
 /// the hub ends the session and goes back to discovery.

@@ -16,10 +16,10 @@ use okclink::hub::{Config, Hub, TextEncoding, TransportSpec};
 use okclink::proto::device::{DeviceConfig, DeviceEvent, DeviceSession};
 use okclink::proto::message::{build_message, tag};
 use okclink::proto::stream::MessageSplitter;
-use okclink::sim::identity::DeviceIdentity;
 use okclink::transport::{
     Connector, DeviceModel, Incoming, Link, LinkError, LinkReader, LinkWriter,
 };
+use okclink_sim::identity::DeviceIdentity;
 
 pub const FISCAL_JSON: &str = r#"{"businessMode":0,"pluCount":1,"plus":[{"name":"ÇAY","pluNo":1,"price":500}],"receiptLimit":525000}"#;
 /// "Ödemeleri ayrı ayrı göndermelisiniz" as a 300TR sends it (cp1254).

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use okclink::proto::message::{decode_tlvs, TAG_END, TAG_START};
 use okclink::proto::pipeline::Key;
 use okclink::proto::session::{HostConfig, HostEvent, HostSession, SendResult};
-use okclink::sim::{SimConfig, Simulator};
 use okclink::transport::{DeviceModel, Incoming, Link, LinkError, LinkReader, LinkWriter};
+use okclink_sim::{SimConfig, Simulator};
 
 /// Decode a device message with `key`, falling back to the default key. `None` if neither
 /// works (corrupted / half message).
@@ -363,7 +363,7 @@ pub const BASKET_X30TR: &[u8] = br#"{
 
 /// Parse a sale info (cp1254) as JSON.
 pub fn sale_json(v: &[u8]) -> serde_json::Value {
-    let s = okclink::sim::fiscal::decode_text(v);
+    let s = okclink_sim::fiscal::decode_text(v);
     serde_json::from_str(&s).expect("sale info is JSON")
 }
 

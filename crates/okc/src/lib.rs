@@ -1,0 +1,6 @@
+//! The `okc` command line's own code: argument parsing and file reading live here, not in
+//! the libraries (`okclink`, `okclink-wire`, `okclink-sim`).
+
+#![forbid(unsafe_code)]
+
+pub mod inspect;

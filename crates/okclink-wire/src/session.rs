@@ -1,0 +1,513 @@
+//! Host (POS) and device (ÖKC) session state machines (WIRE.md §4.4, §6, §7).
+//!
+//! Sans-IO: feed received messages with `on_message`, API calls with the methods, and time
+//! with `on_tick(now)`; drain bytes to send and typed events with `poll_event`. The clock is
+//! whatever `Instant`s the caller passes in, so tests can run hours of protocol time at once.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::cert::{self, CertInfo, CertPolicy};
+use super::message::{
+    accept_serial, accept_usb, build_message, peek_data_tag, tag, Tlv, TAG_END, TAG_START,
+};
+use super::pipeline::{Key, DEFAULT_MAX_PLAINTEXT};
+use crate::DeviceModel;
+
+/// The version string the vendor sends in the device-info request.
+pub const VENDOR_VERSION: &str = "2.5.0.1";
+/// The hello payload (and the signed challenge).
+pub const HELLO: &[u8] = b"asdfg";
+/// The acknowledgement value devices and hosts exchange.
+pub const OK: &[u8] = b"OK";
+/// Text of the serialIn(9, …) the host generates when a 300TR does not answer the ACK.
+pub const DEVICE_NOT_CONNECTED: &str = "Device is not connected";
+
+/// Log severity of [`HostEvent::Log`] / [`DeviceEvent::Log`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// Host configuration. `HostConfig::new(company, model)` gives the vendor's values.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub company_name: String,
+    pub model: DeviceModel,
+    pub fiscal_timeout: Duration,
+    pub ack_timeout: Duration,
+    pub disconnect_timeout: Duration,
+    pub cert_policy: CertPolicy,
+    pub max_plaintext: usize,
+    pub version: String,
+}
+
+impl HostConfig {
+    pub fn new(company_name: &str, model: DeviceModel) -> Self {
+        HostConfig {
+            company_name: company_name.to_string(),
+            model,
+            fiscal_timeout: Duration::from_millis(5000),
+            ack_timeout: Duration::from_millis(2000),
+            disconnect_timeout: Duration::from_millis(2000),
+            cert_policy: CertPolicy::Vendor,
+            max_plaintext: DEFAULT_MAX_PLAINTEXT,
+            version: VENDOR_VERSION.to_string(),
+        }
+    }
+}
+
+/// Where the host session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostPhase {
+    /// Hello sent, waiting for the certificate.
+    AwaitCert,
+    /// Key share sent (session key in use), waiting for its "OK".
+    AwaitKeyAck,
+    /// State 1: baskets and payments may be sent.
+    Active,
+    /// Disconnect sent, waiting for the device's type 7.
+    Closing,
+    /// Finished; the link should be closed.
+    Closed,
+}
+
+/// Identifies a basket/payment call so its result can be matched.
+pub type OpId = u64;
+
+/// Result of a basket or payment hand-over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendResult {
+    /// Handed to the link (vendor 1).
+    Sent,
+    /// 300TR did not answer the ACK in time (vendor −1); `SerialIn(9, …)` precedes this.
+    AckTimeout,
+    /// The session is not active (vendor: dropped / 0).
+    NotActive,
+}
+
+/// What the host session wants done or reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEvent {
+    /// Write this whole message to the link.
+    Send(Vec<u8>),
+    /// The key share was acknowledged: state 1, active device index = model index.
+    Active,
+    /// `deviceStateCallback(true, serial)` (raw device bytes).
+    Identified(Vec<u8>),
+    /// `serialInCallback(tag, value)` (raw device bytes).
+    SerialIn(u16, Vec<u8>),
+    /// Fiscal info answer: `Ok(fresh)` or, after the timeout, `Err(last stored value)`.
+    FiscalInfo(Result<Vec<u8>, Vec<u8>>),
+    /// A basket/payment call finished.
+    SendDone(OpId, SendResult),
+    /// The certificate verified (details for logs).
+    CertificateOk(CertInfo),
+    /// The session is over (disconnect answered or timed out, or a fatal check failed):
+    /// close the link and report `(false, "")`.
+    Closed,
+    Log(Level, String),
+}
+
+struct PendingAck {
+    op: OpId,
+    message: Vec<u8>,
+    deadline: Instant,
+}
+
+/// The POS side of one connection (created when a link opens; a new link = a new session).
+pub struct HostSession {
+    cfg: HostConfig,
+    key: Key,
+    phase: HostPhase,
+    out: VecDeque<HostEvent>,
+    serial: Option<Vec<u8>>,
+    cert: Option<CertInfo>,
+    fiscal: Vec<u8>,
+    fiscal_deadline: Option<Instant>,
+    acks: VecDeque<PendingAck>,
+    closing_deadline: Option<Instant>,
+    last_sale_info: Option<Vec<u8>>,
+}
+
+impl HostSession {
+    /// A new session; call [`HostSession::start`] to send the Hello.
+    pub fn new(cfg: HostConfig) -> Self {
+        HostSession {
+            cfg,
+            key: Key::DEFAULT,
+            phase: HostPhase::AwaitCert,
+            out: VecDeque::new(),
+            serial: None,
+            cert: None,
+            fiscal: Vec::new(),
+            fiscal_deadline: None,
+            acks: VecDeque::new(),
+            closing_deadline: None,
+            last_sale_info: None,
+        }
+    }
+
+    pub fn phase(&self) -> HostPhase {
+        self.phase
+    }
+    pub fn is_active(&self) -> bool {
+        self.phase == HostPhase::Active
+    }
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+    pub fn model(&self) -> DeviceModel {
+        self.cfg.model
+    }
+    /// Fiscal serial reported by the device, once identified.
+    pub fn serial(&self) -> Option<&[u8]> {
+        self.serial.as_deref()
+    }
+    /// Last fiscal info received (empty if none).
+    pub fn last_fiscal_info(&self) -> &[u8] {
+        &self.fiscal
+    }
+
+    /// Next output, if any.
+    pub fn poll_event(&mut self) -> Option<HostEvent> {
+        self.out.pop_front()
+    }
+
+    fn log(&mut self, level: Level, msg: impl Into<String>) {
+        self.out.push_back(HostEvent::Log(level, msg.into()));
+    }
+
+    /// Queue a message like the vendor's `sendSerial` (§4.1): types 4, 6, 0, 2 always,
+    /// everything else only while active. Returns whether it was queued.
+    fn send(&mut self, t: u16, payload: &[u8]) -> bool {
+        let allowed_inactive = matches!(
+            t,
+            tag::HELLO | tag::SHARE_KEY | tag::DEVICE_INFO | tag::FISCAL_INFO
+        );
+        let allowed = allowed_inactive
+            || self.phase == HostPhase::Active
+            || (t == tag::DISCONNECT && self.phase == HostPhase::Closing);
+        if !allowed {
+            self.log(
+                Level::Debug,
+                format!("Request Type: {t} dropped (session not active)"),
+            );
+            return false;
+        }
+        let m = build_message(&self.key, t, payload);
+        self.log(
+            Level::Debug,
+            format!("Request Type: {t} Enqueued {} bytes to write.", m.len()),
+        );
+        self.out.push_back(HostEvent::Send(m));
+        true
+    }
+
+    /// Send the Hello (after the link opened; the vendor waits 100 ms first).
+    pub fn start(&mut self, _now: Instant) {
+        self.key = Key::DEFAULT;
+        self.phase = HostPhase::AwaitCert;
+        self.send(tag::HELLO, HELLO);
+    }
+
+    /// Request fiscal info (type 2); answered by a `FiscalInfo` event (fresh or timed out).
+    /// Unlike the vendor, an unsolicited type 2 received earlier does not satisfy it.
+    pub fn request_fiscal_info(&mut self, now: Instant) {
+        if self.phase == HostPhase::Closing || self.phase == HostPhase::Closed {
+            self.out
+                .push_back(HostEvent::FiscalInfo(Err(self.fiscal.clone())));
+            return;
+        }
+        self.send(tag::FISCAL_INFO, b"");
+        let d = now + self.cfg.fiscal_timeout;
+        self.fiscal_deadline = Some(self.fiscal_deadline.map_or(d, |x| x.min(d)));
+    }
+
+    /// Send a basket (type 1) or payment (type 10). X30TR: sent at once. 300TR: an ACK
+    /// request (type 11) goes first and the data follows when the device answers it.
+    pub fn send_data(&mut self, now: Instant, op: OpId, t: u16, payload: &[u8]) {
+        if self.phase != HostPhase::Active {
+            self.out
+                .push_back(HostEvent::SendDone(op, SendResult::NotActive));
+            return;
+        }
+        match self.cfg.model {
+            DeviceModel::X30tr => {
+                self.send(t, payload);
+                self.out
+                    .push_back(HostEvent::SendDone(op, SendResult::Sent));
+            }
+            DeviceModel::T300tr => {
+                let message = build_message(&self.key, t, payload);
+                self.send(tag::ACK, b"");
+                self.acks.push_back(PendingAck {
+                    op,
+                    message,
+                    deadline: now + self.cfg.ack_timeout,
+                });
+            }
+        }
+    }
+
+    /// Start an orderly disconnect (`deleteCommunication`): type 7, then wait (bounded) for
+    /// the device's type 7. Ends with `Closed`.
+    pub fn disconnect(&mut self, now: Instant) {
+        match self.phase {
+            HostPhase::Closed | HostPhase::Closing => {}
+            HostPhase::Active => {
+                self.phase = HostPhase::Closing;
+                self.log(Level::Info, "Sending DISCONNECT data");
+                self.send(tag::DISCONNECT, b"");
+                self.closing_deadline = Some(now + self.cfg.disconnect_timeout);
+            }
+            _ => self.close(),
+        }
+    }
+
+    /// The link is gone (unplug, EOF): fail everything pending and end.
+    pub fn link_lost(&mut self) {
+        if self.phase != HostPhase::Closed {
+            self.close();
+        }
+    }
+
+    fn close(&mut self) {
+        self.phase = HostPhase::Closed;
+        self.key = Key::DEFAULT;
+        self.closing_deadline = None;
+        if self.fiscal_deadline.take().is_some() {
+            self.out.push_back(HostEvent::FiscalInfo(Err(Vec::new())));
+        }
+        while let Some(p) = self.acks.pop_front() {
+            self.out
+                .push_back(HostEvent::SendDone(p.op, SendResult::NotActive));
+        }
+        self.serial = None;
+        self.fiscal.clear();
+        self.out.push_back(HostEvent::Closed);
+    }
+
+    /// The earliest instant at which `on_tick` has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.fiscal_deadline,
+            self.acks.front().map(|a| a.deadline),
+            self.closing_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Advance time: fire the timeouts that have expired.
+    pub fn on_tick(&mut self, now: Instant) {
+        if self.fiscal_deadline.is_some_and(|d| now >= d) {
+            self.fiscal_deadline = None;
+            self.log(Level::Warn, "FISCAL_INFO fiscalReady: 0 (timeout)");
+            self.out
+                .push_back(HostEvent::FiscalInfo(Err(self.fiscal.clone())));
+        }
+        while self.acks.front().is_some_and(|a| now >= a.deadline) {
+            let p = self.acks.pop_front().expect("checked");
+            self.log(Level::Warn, "ACK Timeout");
+            self.out.push_back(HostEvent::SerialIn(
+                9,
+                DEVICE_NOT_CONNECTED.as_bytes().to_vec(),
+            ));
+            self.out
+                .push_back(HostEvent::SendDone(p.op, SendResult::AckTimeout));
+        }
+        if self.closing_deadline.is_some_and(|d| now >= d) {
+            self.log(
+                Level::Warn,
+                "no DISCONNECT reply from the device; closing anyway",
+            );
+            self.close();
+        }
+    }
+
+    /// A whole message arrived from the link.
+    pub fn on_message(&mut self, now: Instant, bytes: &[u8]) {
+        if self.phase == HostPhase::Closed {
+            return;
+        }
+        // RECONNECT: reset to the default key before decoding, on every transport
+        // (WIRE §4.3, §16.2).
+        if peek_data_tag(bytes) == Some(tag::RECONNECT) && !self.key.is_default() {
+            self.log(Level::Info, "RECONNECT received: key reset to default");
+            self.key = Key::DEFAULT;
+        }
+        let accepted = match self.cfg.model {
+            DeviceModel::X30tr => accept_usb(&self.key, bytes, self.cfg.max_plaintext),
+            DeviceModel::T300tr => accept_serial(&self.key, bytes, self.cfg.max_plaintext),
+        };
+        match accepted {
+            Ok(tlvs) => {
+                for t in tlvs {
+                    self.dispatch(now, t);
+                }
+            }
+            Err(rej) => {
+                // The hello-ack race (WIRE §6.1): the device's "OK" to the Hello, under the
+                // default key, arrives after we switched to the session key. Recognise it
+                // and drop it silently instead of logging an error.
+                if !self.key.is_default() {
+                    if let Ok(t) = accept_usb(&Key::DEFAULT, bytes, self.cfg.max_plaintext) {
+                        if t.iter().all(|t| t.value == OK) {
+                            self.log(
+                                Level::Debug,
+                                "late default-key \"OK\" ignored (hello-ack race)",
+                            );
+                            return;
+                        }
+                    }
+                }
+                self.garbage(rej.text);
+            }
+        }
+    }
+
+    /// Bytes the transport could not frame (serial invalid tag, stream junk).
+    pub fn garbage(&mut self, reason: &'static str) {
+        self.log(Level::Error, format!("rejected incoming data: {reason}"));
+        // Type 60 needs state 1, like the vendor: dropped during the handshake.
+        self.send(tag::ERROR, reason.as_bytes());
+    }
+
+    fn dispatch(&mut self, now: Instant, t: Tlv) {
+        let is_ok = t.value == OK;
+        match t.tag {
+            TAG_START | TAG_END => {}
+            tag::RECONNECT => {
+                self.log(Level::Info, "device asked to reconnect: new handshake");
+                self.key = Key::DEFAULT;
+                self.phase = HostPhase::AwaitCert;
+                self.start(now);
+            }
+            tag::DISCONNECT => {
+                if self.phase == HostPhase::Closing {
+                    self.log(Level::Info, "Disconnected");
+                    self.close();
+                }
+            }
+            tag::SHARE_KEY if is_ok => {
+                if self.phase == HostPhase::AwaitKeyAck {
+                    self.phase = HostPhase::Active;
+                    self.log(Level::Info, "ConnectionState is 1 (Active)");
+                    self.out.push_back(HostEvent::Active);
+                    let req = device_info_request(&self.cfg.company_name, &self.cfg.version);
+                    self.send(tag::DEVICE_INFO, &req);
+                }
+            }
+            tag::ACK => {
+                if let Some(p) = self.acks.pop_front() {
+                    self.out.push_back(HostEvent::Send(p.message));
+                    self.out
+                        .push_back(HostEvent::SendDone(p.op, SendResult::Sent));
+                }
+            }
+            _ if is_ok => {}
+            tag::CERTIFICATE => {
+                match cert::verify_message(&t.value, self.cfg.model, &self.cfg.cert_policy) {
+                    Ok(info) => {
+                        self.log(
+                            Level::Info,
+                            format!("Certificate verified: subject {}", info.subject),
+                        );
+                        self.cert = Some(info.clone());
+                        self.out.push_back(HostEvent::CertificateOk(info));
+                        self.share_key();
+                    }
+                    Err(e) => {
+                        self.log(
+                            Level::Error,
+                            format!("Certificate Verification Failed: {e}"),
+                        );
+                    }
+                }
+            }
+            tag::FISCAL_INFO => {
+                self.fiscal = t.value.clone();
+                if self.fiscal_deadline.take().is_some() {
+                    self.out.push_back(HostEvent::FiscalInfo(Ok(t.value)));
+                }
+            }
+            tag::SALE_INFO => {
+                // Devices re-send the sale info until acknowledged: deliver it once.
+                if self.last_sale_info.as_deref() != Some(&t.value[..]) {
+                    self.last_sale_info = Some(t.value.clone());
+                    self.out
+                        .push_back(HostEvent::SerialIn(tag::SALE_INFO, t.value));
+                } else {
+                    self.log(Level::Debug, "duplicate sale info acknowledged again");
+                }
+                self.send(tag::SALE_INFO, OK);
+            }
+            tag::DEVICE_INFO => {
+                if let (CertPolicy::Strict { .. }, Some(c)) = (&self.cfg.cert_policy, &self.cert) {
+                    if c.subject_serial.as_deref().map(str::as_bytes) != Some(&t.value[..]) {
+                        self.log(
+                            Level::Error,
+                            "strict policy: certificate serial does not match the device serial",
+                        );
+                        self.close();
+                        return;
+                    }
+                }
+                self.serial = Some(t.value.clone());
+                self.out.push_back(HostEvent::Identified(t.value));
+            }
+            tag::ERROR => {
+                let v = String::from_utf8_lossy(&t.value).into_owned();
+                self.log(Level::Warn, format!("Communication Error: {v}"));
+            }
+            other => self.out.push_back(HostEvent::SerialIn(other, t.value)),
+        }
+    }
+
+    fn share_key(&mut self) {
+        let k = Key::random_session();
+        // The key share itself travels under the default key; the session key is used
+        // for both directions from the moment it is queued.
+        self.key = Key::DEFAULT;
+        self.send(tag::SHARE_KEY, k.as_bytes());
+        self.key = k;
+        self.phase = HostPhase::AwaitKeyAck;
+    }
+}
+
+/// `{"companyName":…,"version":…}` with keys in alphabetical order like the vendor's
+/// nlohmann dump. Non-ASCII is written as `\uXXXX` escapes: valid JSON for any device
+/// parser and independent of code pages (the vendor fails outright for non-ASCII names).
+pub fn device_info_request(company: &str, version: &str) -> Vec<u8> {
+    let mut s = String::from("{\"companyName\":\"");
+    json_escape_ascii(company, &mut s);
+    s.push_str("\",\"version\":\"");
+    json_escape_ascii(version, &mut s);
+    s.push_str("\"}");
+    s.into_bytes()
+}
+
+fn json_escape_ascii(v: &str, out: &mut String) {
+    use std::fmt::Write;
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{:04x}", u);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+}

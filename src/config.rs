@@ -1,0 +1,435 @@
+//! The one configuration of a connection object, parsed in one place.
+//!
+//! Sources, each overriding the one before: **defaults** (the vendor's values) ← **JSON**
+//! (`okc_create`'s config, the `Hub::new` caller) ← **environment** (`OKC_*`, so support
+//! staff can redirect an installed POS without touching it). Every setting has one JSON key
+//! and one environment name ([`SETTINGS`]); both go through the same parser (`FromStr` of the
+//! setting's type), so the accepted spellings are the same from both sources. The table is
+//! printed in `docs/C-API.md` § Configuration (a unit test keeps the two in step).
+//!
+//! Empty environment values count as unset, except `OKC_LOG_DIR`, where an empty value (like
+//! `none`) means "no log file", as `"log_dir": ""` / `null` does in JSON.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use okclink_wire::text::TextEncoding;
+
+use crate::transport::Connector;
+
+/// Configuration of one connection object. `Config::new(company)` gives the vendor's defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub company_name: String,
+    pub transports: Vec<TransportSpec>,
+    /// getFiscalInfo wait (WIRE §7.1: 5000 ms).
+    pub fiscal_timeout: Duration,
+    /// 300TR ACK wait (WIRE §7.4: 2 s).
+    pub ack_timeout: Duration,
+    /// Upper bound of disconnect/delete (vendor: unbounded; ours: 2 s).
+    pub disconnect_timeout: Duration,
+    /// A link whose handshake (Hello → certificate → key share → "OK") does not complete in
+    /// this time is closed and discovery retries with back-off (vendor: waits forever).
+    /// Also applies to a re-handshake the device asked for (type 8). Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Log folder; `None` disables file logging. Default `./logs` (vendor location).
+    pub log_dir: Option<PathBuf>,
+    pub log_level: LogLevel,
+    pub text_encoding: TextEncoding,
+    /// Largest payload accepted from callers (default 1 MiB).
+    pub max_payload: usize,
+}
+
+/// Log severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// Where to look for devices.
+#[derive(Clone)]
+pub enum TransportSpec {
+    /// X30TR over USB Android Open Accessory.
+    Usb,
+    /// 300TR over FTDI serial.
+    Serial,
+    /// A simulator (or a USB-over-TCP bridge) at `host:port`; carries exactly the USB bytes.
+    Tcp(String),
+    /// Any connector (in-memory simulator, tests).
+    Custom(Arc<dyn Connector>),
+}
+
+/// A configuration value that could not be used: which setting, from where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One setting: its JSON key and its environment variable (values and defaults: the table
+/// in docs/C-API.md; the parser: `Config::set`).
+pub struct Setting {
+    pub key: &'static str,
+    pub env: &'static str,
+}
+
+/// Every setting, in the order of the table in `docs/C-API.md`.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "company_name",
+        env: "OKC_COMPANY_NAME",
+    },
+    Setting {
+        key: "transports",
+        env: "OKC_TRANSPORT",
+    },
+    Setting {
+        key: "fiscal_timeout_ms",
+        env: "OKC_FISCAL_TIMEOUT_MS",
+    },
+    Setting {
+        key: "ack_timeout_ms",
+        env: "OKC_ACK_TIMEOUT_MS",
+    },
+    Setting {
+        key: "disconnect_timeout_ms",
+        env: "OKC_DISCONNECT_TIMEOUT_MS",
+    },
+    Setting {
+        key: "handshake_timeout_ms",
+        env: "OKC_HANDSHAKE_TIMEOUT_MS",
+    },
+    Setting {
+        key: "log_dir",
+        env: "OKC_LOG_DIR",
+    },
+    Setting {
+        key: "log_level",
+        env: "OKC_LOG_LEVEL",
+    },
+    Setting {
+        key: "text_encoding",
+        env: "OKC_ENCODING",
+    },
+    Setting {
+        key: "max_payload_bytes",
+        env: "OKC_MAX_PAYLOAD_BYTES",
+    },
+];
+
+impl Config {
+    /// Vendor defaults: USB then serial, 5 s fiscal, 2 s ACK, 2 s disconnect bound, 5 s
+    /// handshake, `./logs`, info level, cp1254, 1 MiB. Reads no environment.
+    pub fn new(company_name: &str) -> Config {
+        Config {
+            company_name: company_name.to_string(),
+            transports: vec![TransportSpec::Usb, TransportSpec::Serial],
+            fiscal_timeout: Duration::from_millis(5000),
+            ack_timeout: Duration::from_millis(2000),
+            disconnect_timeout: Duration::from_millis(2000),
+            handshake_timeout: Duration::from_secs(5),
+            log_dir: Some(PathBuf::from("./logs")),
+            log_level: LogLevel::Info,
+            text_encoding: TextEncoding::Cp1254,
+            max_payload: 1 << 20,
+        }
+    }
+
+    /// Defaults ← `json` (None or blank = none) ← the process environment.
+    pub fn load(json: Option<&str>) -> Result<Config, ConfigError> {
+        Config::load_with(json, env_var)
+    }
+
+    /// [`Config::new`] with `company_name`, then the process environment (the vendor
+    /// entry points, which have no JSON).
+    pub fn from_env(company_name: &str) -> Result<Config, ConfigError> {
+        Config::from_vars(company_name, env_var)
+    }
+
+    /// [`Config::from_env`] with an explicit variable lookup (testable).
+    pub fn from_vars(
+        company_name: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut c = Config::new(company_name);
+        c.apply_env(var)?;
+        Ok(c)
+    }
+
+    /// Defaults ← `json` ← `var` (an environment lookup).
+    pub fn load_with(
+        json: Option<&str>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut c = Config::new("");
+        if let Some(text) = json.filter(|s| !s.trim().is_empty()) {
+            c.apply_json(text)?;
+        }
+        c.apply_env(var)?;
+        Ok(c)
+    }
+
+    /// Apply a JSON object of settings. Unknown keys are errors (a typo must not be ignored).
+    pub fn apply_json(&mut self, text: &str) -> Result<(), ConfigError> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ConfigError(format!("config JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| ConfigError("config JSON: expected an object".into()))?;
+        for (k, v) in obj {
+            let Some(s) = SETTINGS.iter().find(|s| s.key == k) else {
+                let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+                return Err(ConfigError(format!(
+                    "config JSON: unknown field {k:?} (known: {})",
+                    known.join(", ")
+                )));
+            };
+            let raw = match v {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Array(items) if s.key == "transports" => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_string).ok_or_else(|| {
+                            ConfigError(format!("config JSON: {k}: expected strings"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                other => {
+                    return Err(ConfigError(format!(
+                        "config JSON: {k}: unexpected value {other}"
+                    )))
+                }
+            };
+            if v.is_null() && s.key != "log_dir" {
+                continue;
+            }
+            self.set(s, &raw)
+                .map_err(|e| ConfigError(format!("config JSON: {k}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Apply the `OKC_*` variables `var` knows. Empty values count as unset (but `OKC_LOG_DIR`).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for s in SETTINGS {
+            let Some(raw) = var(s.env) else { continue };
+            if raw.trim().is_empty() && s.key != "log_dir" {
+                continue;
+            }
+            self.set(s, &raw)
+                .map_err(|e| ConfigError(format!("{}: {e}", s.env)))?;
+        }
+        Ok(())
+    }
+
+    /// The one parser of every setting (shared by JSON and environment).
+    fn set(&mut self, s: &Setting, raw: &str) -> Result<(), String> {
+        let ms = |raw: &str| -> Result<Duration, String> {
+            raw.trim()
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| format!("not a number of milliseconds: {raw:?}"))
+        };
+        match s.key {
+            "company_name" => self.company_name = raw.to_string(),
+            "transports" => self.transports = TransportSpec::parse_list(raw)?,
+            "fiscal_timeout_ms" => self.fiscal_timeout = ms(raw)?,
+            "ack_timeout_ms" => self.ack_timeout = ms(raw)?,
+            "disconnect_timeout_ms" => self.disconnect_timeout = ms(raw)?,
+            "handshake_timeout_ms" => self.handshake_timeout = ms(raw)?,
+            "log_dir" => {
+                let d = raw.trim();
+                self.log_dir = if d.is_empty() || d.eq_ignore_ascii_case("none") {
+                    None
+                } else {
+                    Some(PathBuf::from(d))
+                };
+            }
+            "log_level" => self.log_level = raw.parse()?,
+            "text_encoding" => self.text_encoding = raw.parse()?,
+            "max_payload_bytes" => {
+                let n: usize = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("not a number of bytes: {raw:?}"))?;
+                if n == 0 {
+                    return Err("must be > 0".into());
+                }
+                self.max_payload = n;
+            }
+            other => unreachable!("setting {other} without a parser"),
+        }
+        Ok(())
+    }
+}
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+impl FromStr for LogLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LogLevel, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "error" | "e" => Ok(LogLevel::Error),
+            "warn" | "warning" | "w" => Ok(LogLevel::Warn),
+            "info" | "i" => Ok(LogLevel::Info),
+            "debug" | "d" => Ok(LogLevel::Debug),
+            o => Err(format!(
+                "unknown log level {o:?} (error, warn, info or debug)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for TransportSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransportSpec::Usb => write!(f, "usb"),
+            TransportSpec::Serial => write!(f, "serial"),
+            TransportSpec::Tcp(a) => write!(f, "tcp://{a}"),
+            TransportSpec::Custom(c) => write!(f, "custom({})", c.name()),
+        }
+    }
+}
+
+impl FromStr for TransportSpec {
+    type Err = String;
+    /// One transport: `usb`, `serial`, `tcp://host:port[?model=300tr]`.
+    fn from_str(s: &str) -> Result<TransportSpec, String> {
+        let t = s.trim();
+        match t.to_ascii_lowercase().as_str() {
+            "usb" => return Ok(TransportSpec::Usb),
+            "serial" => return Ok(TransportSpec::Serial),
+            _ => {}
+        }
+        if let Some(rest) = t.strip_prefix("tcp://") {
+            crate::transport::tcp::parse_address(rest)?;
+            return Ok(TransportSpec::Tcp(rest.to_string()));
+        }
+        Err(format!(
+            "unknown transport {t:?} (expected usb, serial or tcp://host:port)"
+        ))
+    }
+}
+
+impl TransportSpec {
+    /// Parse one transport (see the `FromStr` impl).
+    pub fn parse(s: &str) -> Result<TransportSpec, String> {
+        s.parse()
+    }
+
+    /// Parse a comma-separated list (the `OKC_TRANSPORT` syntax).
+    pub fn parse_list(s: &str) -> Result<Vec<TransportSpec>, String> {
+        let v: Vec<TransportSpec> = s
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
+        if v.is_empty() {
+            return Err("empty transport list".into());
+        }
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_parsing() {
+        let vars = |k: &str| match k {
+            "OKC_TRANSPORT" => Some("tcp://127.0.0.1:7700, usb,tcp://h:1?model=300tr".to_string()),
+            "OKC_LOG_DIR" => Some("none".to_string()),
+            "OKC_LOG_LEVEL" => Some("debug".to_string()),
+            "OKC_ENCODING" => Some("UTF-8".to_string()),
+            _ => None,
+        };
+        let c = Config::from_vars("X", vars).unwrap();
+        assert_eq!(
+            format!("{:?}", c.transports),
+            "[tcp://127.0.0.1:7700, usb, tcp://h:1?model=300tr]"
+        );
+        assert!(c.log_dir.is_none());
+        assert_eq!(c.log_level, LogLevel::Debug);
+        assert_eq!(c.text_encoding, TextEncoding::Utf8);
+        let bad = Config::from_vars("X", |k| (k == "OKC_TRANSPORT").then(|| "ftp://x".into()));
+        assert!(bad
+            .unwrap_err()
+            .0
+            .starts_with("OKC_TRANSPORT: unknown transport"));
+        let def = Config::from_vars("X", |_| None).unwrap();
+        assert_eq!(format!("{:?}", def.transports), "[usb, serial]");
+        assert_eq!(def.text_encoding, TextEncoding::Cp1254);
+        assert_eq!(def.log_dir, Some(PathBuf::from("./logs")));
+    }
+
+    #[test]
+    fn same_spellings_from_json_and_env_and_env_wins() {
+        // The short level names were once accepted from the environment only.
+        for (level, want) in [("e", LogLevel::Error), ("W", LogLevel::Warn)] {
+            let json = format!(r#"{{"log_level":"{level}"}}"#);
+            let from_json = Config::load_with(Some(&json), |_| None).unwrap();
+            let from_env =
+                Config::load_with(None, |k| (k == "OKC_LOG_LEVEL").then(|| level.into())).unwrap();
+            assert_eq!((from_json.log_level, from_env.log_level), (want, want));
+        }
+        let c = Config::load_with(
+            Some(r#"{"log_level":"info","fiscal_timeout_ms":100,"transports":["serial"]}"#),
+            |k| match k {
+                "OKC_LOG_LEVEL" => Some("debug".into()),
+                "OKC_FISCAL_TIMEOUT_MS" => Some("250".into()),
+                "OKC_TRANSPORT" => Some("".into()),
+                _ => None,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.log_level, LogLevel::Debug);
+        assert_eq!(c.fiscal_timeout, Duration::from_millis(250));
+        assert_eq!(format!("{:?}", c.transports), "[serial]");
+        // An empty OKC_LOG_DIR means "no log file", like "log_dir": "".
+        let c = Config::load_with(None, |k| (k == "OKC_LOG_DIR").then(String::new)).unwrap();
+        assert!(c.log_dir.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = Config::load_with(Some(r#"{"colour":1}"#), |_| None).unwrap_err();
+        assert!(e
+            .0
+            .starts_with("config JSON: unknown field \"colour\" (known: company_name, "));
+        let e = Config::load_with(Some(r#"{"max_payload_bytes":0}"#), |_| None).unwrap_err();
+        assert_eq!(e.0, "config JSON: max_payload_bytes: must be > 0");
+        let e = Config::load_with(None, |k| (k == "OKC_ACK_TIMEOUT_MS").then(|| "soon".into()))
+            .unwrap_err();
+        assert_eq!(
+            e.0,
+            "OKC_ACK_TIMEOUT_MS: not a number of milliseconds: \"soon\""
+        );
+        assert!(Config::load_with(Some("[1]"), |_| None).is_err());
+        assert!(Config::load_with(Some("{"), |_| None).is_err());
+    }
+
+    #[test]
+    fn the_docs_table_lists_every_setting() {
+        let doc = include_str!("../docs/C-API.md");
+        for s in SETTINGS {
+            let row = format!("| `{}` | `{}` |", s.key, s.env);
+            assert!(doc.contains(&row), "docs/C-API.md lacks the row {row}");
+        }
+    }
+}
