@@ -11,5 +11,6 @@ pub use okclink_wire as proto;
 
 pub mod config;
 pub mod ffi;
+pub mod fiscal;
 pub mod hub;
 pub mod transport;

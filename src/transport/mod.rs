@@ -58,6 +58,13 @@ pub enum Incoming {
 pub trait LinkReader: Send {
     /// Wait up to `timeout` for the next whole message.
     fn recv(&mut self, timeout: Duration) -> Result<Incoming, LinkError>;
+    /// The longest `recv` the runtime's reader should make: a `recv` that is woken by the
+    /// writer half's `close` (TCP shutdown, USB transfer cancel) may block long, costing
+    /// nothing while a device idles; one that is not must come back often enough for the
+    /// reader to notice a stop (default 100 ms).
+    fn wait_slice(&self) -> Duration {
+        Duration::from_millis(100)
+    }
 }
 
 /// Writing half of an open link; owned by exactly one thread.
@@ -73,6 +80,11 @@ pub trait Link: Send {
     fn model(&self) -> DeviceModel;
     /// Human-readable description for logs ("usb 18d1:2d00 bus 1 addr 7", "tcp 127.0.0.1:7700").
     fn describe(&self) -> String;
+    /// Whether the model is only a guess the certificate must settle (ECDSA P-384 → X30TR,
+    /// RSA → 300TR): a TCP link without `?model=`.
+    fn detect_model(&self) -> bool {
+        false
+    }
     fn split(self: Box<Self>) -> (Box<dyn LinkReader>, Box<dyn LinkWriter>);
 }
 

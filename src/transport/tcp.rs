@@ -53,6 +53,8 @@ pub fn parse_address(spec: &str) -> Result<(String, DeviceModel), String> {
 pub struct TcpConnector {
     addr: String,
     model: DeviceModel,
+    /// No `?model=` was given: the certificate decides (ECDSA → X30TR, RSA → 300TR).
+    detect: bool,
     poll: Duration,
 }
 
@@ -60,14 +62,20 @@ impl TcpConnector {
     /// `spec` as in [`parse_address`].
     pub fn new(spec: &str) -> Result<TcpConnector, String> {
         let (addr, model) = parse_address(spec)?;
+        let detect = !spec
+            .split_once('?')
+            .is_some_and(|(_, q)| q.contains("model="));
         Ok(TcpConnector {
             addr,
             model,
+            detect,
             poll: Duration::from_millis(250),
         })
     }
+    /// Fix the model (no detection from the certificate).
     pub fn with_model(mut self, model: DeviceModel) -> Self {
         self.model = model;
+        self.detect = false;
         self
     }
     pub fn with_poll_interval(mut self, poll: Duration) -> Self {
@@ -102,6 +110,7 @@ impl Connector for TcpConnector {
                         stream: s,
                         peer: a,
                         model: self.model,
+                        detect: self.detect,
                     })));
                 }
                 Err(e)
@@ -129,6 +138,7 @@ pub struct TcpLink {
     stream: TcpStream,
     peer: SocketAddr,
     model: DeviceModel,
+    detect: bool,
 }
 
 impl TcpLink {
@@ -140,6 +150,7 @@ impl TcpLink {
             stream,
             peer,
             model,
+            detect: false,
         })
     }
 }
@@ -150,6 +161,9 @@ impl Link for TcpLink {
     }
     fn describe(&self) -> String {
         format!("tcp {}", self.peer)
+    }
+    fn detect_model(&self) -> bool {
+        self.detect
     }
     fn split(self: Box<Self>) -> (Box<dyn LinkReader>, Box<dyn LinkWriter>) {
         let reader: Box<dyn LinkReader> = match self.stream.try_clone() {
@@ -194,6 +208,11 @@ impl TcpReader {
 }
 
 impl LinkReader for TcpReader {
+    /// `TcpWriter::close` shuts the socket down, which ends a blocked read at once.
+    fn wait_slice(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+
     fn recv(&mut self, timeout: Duration) -> Result<Incoming, LinkError> {
         if let Some(m) = self.take_message() {
             return Ok(m);

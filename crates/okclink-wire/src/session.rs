@@ -5,6 +5,7 @@
 //! whatever `Instant`s the caller passes in, so tests can run hours of protocol time at once.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cert::{self, CertInfo, CertPolicy};
@@ -32,17 +33,52 @@ pub enum Level {
     Debug,
 }
 
+/// Where session keys come from. The session never draws randomness itself: the caller
+/// injects the source ([`KeySource::os`] in the runtime, a fixed sequence in tests).
+#[derive(Clone)]
+pub struct KeySource(Arc<dyn Fn() -> Key + Send + Sync>);
+
+impl KeySource {
+    /// 32 random digits from the operating system's CSPRNG ([`Key::random_session`]).
+    pub fn os() -> KeySource {
+        KeySource(Arc::new(Key::random_session))
+    }
+    /// Any generator (tests: fixed keys to compare bytes with vectors).
+    pub fn from_fn(f: impl Fn() -> Key + Send + Sync + 'static) -> KeySource {
+        KeySource(Arc::new(f))
+    }
+    fn next(&self) -> Key {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySource")
+    }
+}
+
 /// Host configuration. `HostConfig::new(company, model)` gives the vendor's values.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     pub company_name: String,
     pub model: DeviceModel,
+    /// Decide the model from the certificate (ECDSA P-384 → X30TR, RSA → 300TR) instead of
+    /// trusting `model` (links that cannot tell, e.g. TCP without `?model=`).
+    pub detect_model: bool,
     pub fiscal_timeout: Duration,
     pub ack_timeout: Duration,
     pub disconnect_timeout: Duration,
+    /// The handshake (Hello → certificate → key share → "OK") must complete within this,
+    /// also a re-handshake the device asked for (type 8); else the session closes
+    /// (vendor: waits forever). `None` (the default, as the vendor) = wait forever; the
+    /// runtime sets 5 s.
+    pub handshake_timeout: Option<Duration>,
     pub cert_policy: CertPolicy,
     pub max_plaintext: usize,
     pub version: String,
+    /// Source of session keys (randomness is injected, never drawn by the session).
+    pub keys: KeySource,
 }
 
 impl HostConfig {
@@ -50,12 +86,15 @@ impl HostConfig {
         HostConfig {
             company_name: company_name.to_string(),
             model,
+            detect_model: false,
             fiscal_timeout: Duration::from_millis(5000),
             ack_timeout: Duration::from_millis(2000),
             disconnect_timeout: Duration::from_millis(2000),
+            handshake_timeout: None,
             cert_policy: CertPolicy::Vendor,
             max_plaintext: DEFAULT_MAX_PLAINTEXT,
             version: VENDOR_VERSION.to_string(),
+            keys: KeySource::os(),
         }
     }
 }
@@ -112,6 +151,41 @@ pub enum HostEvent {
     Log(Level, String),
 }
 
+/// The sale infos already delivered, newest last: devices re-send a sale info until it is
+/// acknowledged — within a session and again on the next link after a reconnect — and each
+/// must reach the POS once. The one duplicate filter of the project: a [`HostSession`] uses
+/// it during its link, and the runtime hands the same ring from one session to the next
+/// ([`HostSession::take_sales`] / [`HostSession::with_sales`]).
+#[derive(Debug, Clone, Default)]
+pub struct SaleRing {
+    recent: VecDeque<Vec<u8>>,
+}
+
+impl SaleRing {
+    /// How many delivered sale infos are remembered.
+    pub const CAPACITY: usize = 64;
+
+    /// Record `value`; `true` if it was not among the last [`SaleRing::CAPACITY`] ones.
+    pub fn first_time(&mut self, value: &[u8]) -> bool {
+        if self.recent.iter().any(|s| s == value) {
+            return false;
+        }
+        if self.recent.len() == Self::CAPACITY {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(value.to_vec());
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.recent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recent.is_empty()
+    }
+}
+
 struct PendingAck {
     op: OpId,
     message: Vec<u8>,
@@ -130,7 +204,8 @@ pub struct HostSession {
     fiscal_deadline: Option<Instant>,
     acks: VecDeque<PendingAck>,
     closing_deadline: Option<Instant>,
-    last_sale_info: Option<Vec<u8>>,
+    handshake_deadline: Option<Instant>,
+    sales: SaleRing,
 }
 
 impl HostSession {
@@ -147,8 +222,22 @@ impl HostSession {
             fiscal_deadline: None,
             acks: VecDeque::new(),
             closing_deadline: None,
-            last_sale_info: None,
+            handshake_deadline: None,
+            sales: SaleRing::default(),
         }
+    }
+
+    /// A new session that continues the duplicate filter of an earlier one (same device,
+    /// next link): a sale info delivered on the last link is not delivered again.
+    pub fn with_sales(cfg: HostConfig, sales: SaleRing) -> Self {
+        let mut s = HostSession::new(cfg);
+        s.sales = sales;
+        s
+    }
+
+    /// Hand the duplicate filter on to the next session (leaves an empty one here).
+    pub fn take_sales(&mut self) -> SaleRing {
+        std::mem::take(&mut self.sales)
     }
 
     pub fn phase(&self) -> HostPhase {
@@ -207,10 +296,12 @@ impl HostSession {
         true
     }
 
-    /// Send the Hello (after the link opened; the vendor waits 100 ms first).
-    pub fn start(&mut self, _now: Instant) {
+    /// Send the Hello (after the link opened; the vendor waits 100 ms first) and start the
+    /// handshake timer.
+    pub fn start(&mut self, now: Instant) {
         self.key = Key::DEFAULT;
         self.phase = HostPhase::AwaitCert;
+        self.handshake_deadline = self.cfg.handshake_timeout.map(|t| now + t);
         self.send(tag::HELLO, HELLO);
     }
 
@@ -279,6 +370,7 @@ impl HostSession {
         self.phase = HostPhase::Closed;
         self.key = Key::DEFAULT;
         self.closing_deadline = None;
+        self.handshake_deadline = None;
         if self.fiscal_deadline.take().is_some() {
             self.out.push_back(HostEvent::FiscalInfo(Err(Vec::new())));
         }
@@ -297,6 +389,7 @@ impl HostSession {
             self.fiscal_deadline,
             self.acks.front().map(|a| a.deadline),
             self.closing_deadline,
+            self.handshake_deadline,
         ]
         .into_iter()
         .flatten()
@@ -325,6 +418,20 @@ impl HostSession {
             self.log(
                 Level::Warn,
                 "no DISCONNECT reply from the device; closing anyway",
+            );
+            self.close();
+        }
+        if self.handshake_deadline.is_some_and(|d| now >= d) {
+            let step = match self.phase {
+                HostPhase::AwaitCert => "step 2 of 3: no valid certificate after the Hello",
+                _ => "step 3 of 3: the key share was not acknowledged",
+            };
+            self.log(
+                Level::Warn,
+                format!(
+                    "handshake not completed within {} ms ({step}): closing the link",
+                    self.cfg.handshake_timeout.unwrap_or_default().as_millis()
+                ),
             );
             self.close();
         }
@@ -384,8 +491,6 @@ impl HostSession {
             TAG_START | TAG_END => {}
             tag::RECONNECT => {
                 self.log(Level::Info, "device asked to reconnect: new handshake");
-                self.key = Key::DEFAULT;
-                self.phase = HostPhase::AwaitCert;
                 self.start(now);
             }
             tag::DISCONNECT => {
@@ -397,6 +502,7 @@ impl HostSession {
             tag::SHARE_KEY if is_ok => {
                 if self.phase == HostPhase::AwaitKeyAck {
                     self.phase = HostPhase::Active;
+                    self.handshake_deadline = None;
                     self.log(Level::Info, "ConnectionState is 1 (Active)");
                     self.out.push_back(HostEvent::Active);
                     let req = device_info_request(&self.cfg.company_name, &self.cfg.version);
@@ -412,6 +518,9 @@ impl HostSession {
             }
             _ if is_ok => {}
             tag::CERTIFICATE => {
+                if self.cfg.detect_model {
+                    self.detect_model(&t.value);
+                }
                 match cert::verify_message(&t.value, self.cfg.model, &self.cfg.cert_policy) {
                     Ok(info) => {
                         self.log(
@@ -438,8 +547,7 @@ impl HostSession {
             }
             tag::SALE_INFO => {
                 // Devices re-send the sale info until acknowledged: deliver it once.
-                if self.last_sale_info.as_deref() != Some(&t.value[..]) {
-                    self.last_sale_info = Some(t.value.clone());
+                if self.sales.first_time(&t.value) {
                     self.out
                         .push_back(HostEvent::SerialIn(tag::SALE_INFO, t.value));
                 } else {
@@ -469,8 +577,25 @@ impl HostSession {
         }
     }
 
+    /// The X30TR signs with ECDSA P-384, the 300TR with RSA (WIRE §5.3): the certificate
+    /// tells which device is on a link that could not.
+    fn detect_model(&mut self, cert_message: &[u8]) {
+        for m in [DeviceModel::X30tr, DeviceModel::T300tr] {
+            if cert::verify_message(cert_message, m, &self.cfg.cert_policy).is_ok() {
+                if m != self.cfg.model {
+                    self.log(
+                        Level::Info,
+                        format!("device model detected from its certificate: {m:?}"),
+                    );
+                    self.cfg.model = m;
+                }
+                return;
+            }
+        }
+    }
+
     fn share_key(&mut self) {
-        let k = Key::random_session();
+        let k = self.cfg.keys.next();
         // The key share itself travels under the default key; the session key is used
         // for both directions from the moment it is queued.
         self.key = Key::DEFAULT;

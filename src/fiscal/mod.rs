@@ -1,15 +1,12 @@
-//! The connection runtime: one [`Hub`] per `createCommunication`, reader/writer/dispatcher
-//! threads, discovery and reconnect, callbacks from one dispatcher thread, never under a lock.
+//! The fiscal front: one [`Hub`] per `createCommunication` — "print this basket, tell me the
+//! receipt" — served by a back end chosen by configuration ([`FiscalBackend`]; today the
+//! wired ÖKC over USB / serial / TCP, `wired`). The front owns what every back end gets for
+//! free: input checks (size, JSON), the callbacks and their order (one dispatcher thread,
+//! never under a lock, re-entrant; `dispatch`), the device-state replay, `close`, the log.
 //!
-//! Public API (stable; `src/ffi` and the CLI build on it):
-//! - [`Hub::new`] never blocks; discovery and the handshake run in the background.
-//! - vendor semantics: [`Hub::send_basket`] → [`SendOutcome`], [`Hub::fiscal_info`],
-//!   [`Hub::active_device_index`] (−1/0/1), state replay on `set_device_state_callback`,
-//!   `(false, "")` on loss, serialIn(9, "Device is not connected") on ACK timeout.
-//!
-//! Configuration: [`Config`] (`src/config.rs`, the one parser: defaults ← JSON ← env).
-//! [`connector_for`] (USB/serial report "not available" in builds without them), the
-//! [`text`] module (cp1254 ⇄ UTF-8, from `okclink-wire`), `impl Drop for Hub` (= `close`).
+//! Vendor semantics: [`Hub::send_basket`] → [`SendOutcome`] (1 / −1 / 0), [`Hub::fiscal_info`],
+//! [`Hub::active_device_index`] (−1/0/1), state replay on `set_device_state_callback`,
+//! `(false, "")` on loss, serialIn(9, "Device is not connected") on a 300TR ACK timeout.
 //!
 //! Semantics chosen where the vendor's are broken or unspecified:
 //! - The state replay of `set_device_state_callback` runs on the dispatcher thread, queued
@@ -22,23 +19,30 @@
 //!   callback: then right after that callback). `close` from inside a callback does not
 //!   deliver it (no callback may start after `close` returns).
 //! - A sale info is delivered once even if the device re-sends it on a later link.
-//! - Threads: see `runtime.rs` (session thread + separate callback thread, and why).
+//! - A panic in any worker thread is caught: the link is reported lost (`(false, "")`) and
+//!   discovery reconnects (`supervise`).
+//!
+//! Configuration: [`Config`] (`src/config.rs`, the one parser: defaults ← JSON ← env).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::transport::Connector;
 
+mod dispatch;
 mod log;
-mod runtime;
+pub(crate) mod supervise;
+pub mod wired;
 
 pub use crate::config::{Config, ConfigError, LogLevel, TextEncoding, TransportSpec};
 pub use okclink_wire::text;
+#[cfg(feature = "test-hooks")]
+pub use supervise::hooks;
 
-use runtime::{Cmd, Job, Shared};
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{channel, RecvTimeoutError};
-use std::time::Instant;
+use dispatch::Dispatcher;
+use log::Logger;
+use supervise::Threads;
 
 /// Callback for device data: `(type, value)`; value is UTF-8 (device cp1254 bytes converted).
 pub type SerialInFn = Box<dyn Fn(i32, &str) + Send + Sync + 'static>;
@@ -128,64 +132,139 @@ pub fn connector_for(spec: &TransportSpec) -> Result<Arc<dyn Connector>, HubErro
     }
 }
 
-/// One connection object (the vendor's `ConnectionWrapper`). Cheap to share: all methods take `&self`.
+/// Which of the two data calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// `sendBasket`: a basket (or a void) to print (wire type 1).
+    Basket,
+    /// `sendPayment`: a payment or void for the open receipt (wire type 10).
+    Payment,
+}
+
+/// What a back end gets from the front when it is created: where to report, where to log,
+/// how to start threads.
+pub struct BackendContext {
+    pub(crate) config: Config,
+    pub(crate) log: Arc<Logger>,
+    pub(crate) events: Arc<Dispatcher>,
+    pub(crate) threads: Threads,
+}
+
+/// A fiscal back end: the thing that actually reaches a fiscal device for a [`Hub`].
 ///
-/// Contract (implemented in this module):
+/// The front ([`Hub`]) has already checked every input (open object, size, JSON syntax)
+/// before a back end sees it, and owns the callbacks: a back end never calls user code. It
+/// reports through the dispatcher in its [`BackendContext`] — device state (`(true, serial)`
+/// when a device is usable, `(false, "")` when it is lost), device data (`serialIn`; a sale
+/// info exactly once, even if the device or cloud repeats it) — and answers calls that must
+/// wait for those callbacks (a 300TR ACK timeout, `disconnect`) through the dispatcher's
+/// "after the queued callbacks" rule. All methods are called from any thread, also from
+/// inside a callback (the dispatcher thread: a back end must never wait for that thread
+/// there), and must return within their documented bound. Wired: `wired::WiredBackend`
+/// (USB / serial / TCP links, sans-IO core + supervised threads).
+pub trait FiscalBackend: Send + Sync {
+    /// Hand validated JSON (UTF-8) to the device: `Accepted` once it left (300TR: after its
+    /// ACK), `AckTimeout` after `serialIn(9, …)` was delivered, `NoDevice` when none is
+    /// usable. Bounded by the ACK timeout plus a margin.
+    fn send(&self, kind: DataKind, json: &str) -> Result<SendOutcome, HubError>;
+    /// Ask the device for its fiscal info and wait up to `timeout`: the fresh JSON, or
+    /// `Timeout` / `NoDevice`.
+    fn fiscal_info(&self, timeout: Duration) -> Result<String, HubError>;
+    /// The last fiscal info received from the current device ("" if none), no I/O.
+    fn last_fiscal_info(&self) -> String;
+    /// −1 no usable device, 0 X30TR, 1 300TR (cloud back ends: the index of the device
+    /// model they drive).
+    fn active_device_index(&self) -> i32;
+    /// Wait until a device is usable and identified; its serial.
+    fn wait_connected(&self, timeout: Duration) -> Option<String>;
+    /// Resume looking for a device after `disconnect`.
+    fn reconnect(&self);
+    /// Let go of the device in an orderly way and stop looking for one until `reconnect`;
+    /// `(false, "")` has been delivered (or queued, when called from a callback) when this
+    /// returns, or `deadline` passed.
+    fn disconnect(&self, deadline: Instant);
+    /// Stop every thread and release everything; report nothing more after this returns.
+    /// Bounded by `deadline`.
+    fn shutdown(&self, deadline: Instant);
+}
+
+/// The back end the configuration asks for.
+fn backend_for(ctx: BackendContext) -> Result<Box<dyn FiscalBackend>, HubError> {
+    Ok(Box::new(wired::WiredBackend::start(ctx)?))
+}
+
+/// One connection object (the vendor's `ConnectionWrapper`). Cheap to share: all methods take
+/// `&self`.
+///
+/// Contract:
 /// - `new` never blocks; discovery, AOA, handshake run on background threads.
 /// - callbacks only on the dispatcher thread, never under a lock; may re-enter the API.
 /// - `close` is bounded by `disconnect_timeout` + a small margin, idempotent, and no
 ///   callback starts after it returns (when called from inside a callback it does not
 ///   wait for that callback to finish).
-///
-/// Threads and why: see `src/hub/runtime.rs`. The device-state replay of
-/// `set_device_state_callback` is delivered on the dispatcher thread (queued, in order with
-/// the live events), not synchronously on the caller's thread like the vendor.
 pub struct Hub {
-    sh: Arc<Shared>,
+    max_payload: usize,
+    disconnect_timeout: Duration,
+    fiscal_timeout: Duration,
+    log: Arc<Logger>,
+    events: Arc<Dispatcher>,
+    threads: Threads,
+    backend: Box<dyn FiscalBackend>,
+    closed: AtomicBool,
 }
-
-/// Extra wait beyond a protocol timeout before an API call gives up on the session thread.
-const REPLY_MARGIN: Duration = Duration::from_millis(1000);
 
 impl Hub {
     pub fn new(config: Config) -> Result<Hub, HubError> {
-        let mut connectors = Vec::new();
-        let mut unavailable = Vec::new();
-        for spec in &config.transports {
-            match connector_for(spec) {
-                Ok(c) => connectors.push(c),
-                Err(HubError::Config(e))
-                    if matches!(spec, TransportSpec::Usb | TransportSpec::Serial) =>
-                {
-                    unavailable.push(e)
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let mut first_logs = vec![(
+        let log = Arc::new(Logger::new(config.log_dir.clone(), config.log_level));
+        log.log(
             LogLevel::Info,
-            format!(
+            "ConnectionWrapper",
+            &format!(
                 "createCommunication: company {:?}, transports {:?}",
                 config.company_name, config.transports
             ),
-        )];
-        first_logs.extend(unavailable.into_iter().map(|e| (LogLevel::Warn, e)));
-        let sh = runtime::start(config, connectors, first_logs)?;
-        Ok(Hub { sh })
+        );
+        let threads = Threads::new();
+        let events = Dispatcher::start(log.clone(), &threads)
+            .map_err(|e| HubError::Config(format!("cannot start a thread: {e}")))?;
+        let ctx = BackendContext {
+            config: config.clone(),
+            log: log.clone(),
+            events: events.clone(),
+            threads: threads.clone(),
+        };
+        let backend = match backend_for(ctx) {
+            Ok(b) => b,
+            Err(e) => {
+                events.close(Instant::now());
+                return Err(e);
+            }
+        };
+        Ok(Hub {
+            max_payload: config.max_payload,
+            disconnect_timeout: config.disconnect_timeout,
+            fiscal_timeout: config.fiscal_timeout,
+            log,
+            events,
+            threads,
+            backend,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn logf(&self, level: LogLevel, msg: &str) {
+        self.log.log(level, "ConnectionWrapper", msg);
     }
 
     fn is_closed(&self) -> bool {
-        self.sh.closed.load(Ordering::SeqCst)
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// Set or clear the data callback. After it returns the old callback is not started again.
     pub fn set_serial_in_callback(&self, cb: Option<SerialInFn>) {
-        let mut g = self.sh.gate.lock();
-        g.serial = cb.map(Arc::new);
-        drop(g);
-        self.sh.logf(
+        self.events.set_serial_in(cb);
+        self.logf(
             LogLevel::Info,
-            "ConnectionWrapper",
             "Setting serialInCallback for device index: 0 / 1",
         );
     }
@@ -193,74 +272,43 @@ impl Hub {
     /// Set or clear the state callback; the last known state is replayed at once (vendor),
     /// on the dispatcher thread.
     pub fn set_device_state_callback(&self, cb: Option<DeviceStateFn>) {
-        let mut g = self.sh.gate.lock();
-        let gen = g.next_gen;
-        g.next_gen += 1;
-        let has = cb.is_some();
-        g.state = cb.map(|c| (gen, Arc::new(c)));
-        drop(g);
-        self.sh.logf(
+        self.events.set_state(cb);
+        self.logf(
             LogLevel::Info,
-            "ConnectionWrapper",
             "Setting deviceStateCallback for device index: 0 / 1",
         );
-        if has {
-            let _ = self.sh.cb_tx.send(Job::Replay(gen));
-        }
     }
 
     /// −1 no device, 0 X30TR, 1 300TR.
     pub fn active_device_index(&self) -> i32 {
-        self.sh.active_index.load(Ordering::SeqCst)
+        self.backend.active_device_index()
     }
 
-    fn send_data(&self, tag: u16, json: &str) -> Result<SendOutcome, HubError> {
+    fn send_data(&self, kind: DataKind, json: &str) -> Result<SendOutcome, HubError> {
         if self.is_closed() {
             return Err(HubError::Closed);
         }
-        let max = self.sh.cfg.max_payload;
-        if json.len() > max {
+        if json.len() > self.max_payload {
             return Err(HubError::TooLarge {
                 len: json.len(),
-                max,
+                max: self.max_payload,
             });
         }
         serde_json::from_str::<serde::de::IgnoredAny>(json)
             .map_err(|e| HubError::InvalidJson(e.to_string()))?;
-        if self.active_device_index() < 0 {
-            return Ok(SendOutcome::NoDevice);
-        }
-        let payload = text::encode_outgoing_json(json, self.sh.cfg.text_encoding);
-        let (tx, rx) = channel();
-        let from_cb = self.sh.on_callback_thread();
-        self.sh
-            .cmd_tx
-            .send(Cmd::Send {
-                tag,
-                payload,
-                reply: tx,
-                from_cb,
-            })
-            .map_err(|_| HubError::Closed)?;
-        match rx.recv_timeout(self.sh.cfg.ack_timeout + REPLY_MARGIN) {
-            Ok(r) => r,
-            Err(RecvTimeoutError::Timeout) => Err(HubError::Timeout),
-            Err(RecvTimeoutError::Disconnected) => Err(HubError::Closed),
-        }
+        self.backend.send(kind, json)
     }
 
     /// Send a basket (type 1). JSON is validated and size-checked, then sent as configured text.
     pub fn send_basket(&self, json: &str) -> Result<SendOutcome, HubError> {
-        self.sh
-            .logf(LogLevel::Info, "ConnectionWrapper", "sendBasket");
-        self.send_data(crate::proto::message::tag::BASKET, json)
+        self.logf(LogLevel::Info, "sendBasket");
+        self.send_data(DataKind::Basket, json)
     }
 
     /// Send a payment or void (type 10).
     pub fn send_payment(&self, json: &str) -> Result<SendOutcome, HubError> {
-        self.sh
-            .logf(LogLevel::Info, "ConnectionWrapper", "sendPayment");
-        self.send_data(crate::proto::message::tag::PAYMENT, json)
+        self.logf(LogLevel::Info, "sendPayment");
+        self.send_data(DataKind::Payment, json)
     }
 
     /// Request fiscal info (type 2) and wait up to `timeout` (None = config). Fresh JSON, or
@@ -269,73 +317,35 @@ impl Hub {
         if self.is_closed() {
             return Err(HubError::Closed);
         }
-        if self.active_device_index() < 0 {
-            return Err(HubError::NoDevice);
+        let r = self
+            .backend
+            .fiscal_info(timeout.unwrap_or(self.fiscal_timeout));
+        if r == Err(HubError::Timeout) {
+            self.logf(
+                LogLevel::Warn,
+                "FISCAL_INFO fiscalReady: 0 (caller timeout)",
+            );
         }
-        let (tx, rx) = channel();
-        self.sh
-            .cmd_tx
-            .send(Cmd::Fiscal { reply: tx })
-            .map_err(|_| HubError::Closed)?;
-        match rx.recv_timeout(timeout.unwrap_or(self.sh.cfg.fiscal_timeout)) {
-            Ok(r) => r,
-            Err(RecvTimeoutError::Timeout) => {
-                self.sh.logf(
-                    LogLevel::Warn,
-                    "ConnectionWrapper",
-                    "FISCAL_INFO fiscalReady: 0 (caller timeout)",
-                );
-                Err(HubError::Timeout)
-            }
-            Err(RecvTimeoutError::Disconnected) => Err(HubError::Closed),
-        }
+        r
     }
 
     /// The last fiscal info received in this session ("" after a disconnect).
     pub fn last_fiscal_info(&self) -> String {
-        self.sh.observed.lock().last_fiscal.clone()
+        self.backend.last_fiscal_info()
     }
 
     /// Wait until a device is active and identified; returns its serial.
     pub fn wait_connected(&self, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        let mut o = self.sh.observed.lock();
-        loop {
-            if let Some(s) = &o.serial {
-                if self.active_device_index() >= 0 {
-                    return Some(s.clone());
-                }
-            }
-            if self.is_closed() {
-                return None;
-            }
-            if self
-                .sh
-                .observed_cond
-                .wait_until(&mut o, deadline)
-                .timed_out()
-            {
-                return o.serial.clone().filter(|_| self.active_device_index() >= 0);
-            }
+        if self.is_closed() {
+            return None;
         }
+        self.backend.wait_connected(timeout)
     }
 
     /// Vendor `reconnect`: restart discovery if it was stopped by `disconnect`.
     pub fn reconnect(&self) {
-        if self.is_closed() {
-            return;
-        }
-        let mut st = self.sh.disc.lock();
-        if !st.enabled {
-            st.enabled = true;
-            st.resume_at = None;
-            self.sh.disc_cond.notify_all();
-            drop(st);
-            self.sh.logf(
-                LogLevel::Info,
-                "ConnectionWrapper",
-                "hotplugThread restarted",
-            );
+        if !self.is_closed() {
+            self.backend.reconnect();
         }
     }
 
@@ -345,90 +355,39 @@ impl Hub {
         if self.is_closed() {
             return;
         }
-        self.disconnect_until(Instant::now() + self.sh.cfg.disconnect_timeout);
-    }
-
-    fn disconnect_until(&self, deadline: Instant) {
-        self.sh
-            .logf(LogLevel::Info, "ConnectionWrapper", "deleteCommunication");
-        {
-            let mut st = self.sh.disc.lock();
-            st.enabled = false;
-            self.sh.disc_cond.notify_all();
-        }
-        let (tx, rx) = channel();
-        let from_cb = self.sh.on_callback_thread();
-        if self
-            .sh
-            .cmd_tx
-            .send(Cmd::Disconnect { reply: tx, from_cb })
-            .is_err()
-        {
-            return;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if rx.recv_timeout(left) == Err(RecvTimeoutError::Timeout) {
-            self.sh.logf(
-                LogLevel::Warn,
-                "ConnectionWrapper",
-                "disconnect did not complete within its bound; returning anyway",
-            );
-        }
+        self.logf(LogLevel::Info, "deleteCommunication");
+        self.backend
+            .disconnect(Instant::now() + self.disconnect_timeout);
     }
 
     /// Final shutdown: disconnect, stop every thread. Idempotent; returns within
     /// `disconnect_timeout` even if the device never answers (a callback already running
     /// on the dispatcher is waited for at most until then; none starts afterwards).
     pub fn close(&self) {
-        if self.sh.closed.load(Ordering::SeqCst) {
+        if self.is_closed() {
             return;
         }
         // The whole of close stays within `disconnect_timeout`: the DISCONNECT wait of the
         // session uses 80 % of it, the rest is for delivering (false, "") and stopping threads.
         let start = Instant::now();
-        let bound = self.sh.cfg.disconnect_timeout;
+        let bound = self.disconnect_timeout;
         let deadline = start + bound;
-        self.disconnect_until(deadline - bound / 10);
-        if self.sh.closed.swap(true, Ordering::SeqCst) {
+        self.logf(LogLevel::Info, "deleteCommunication");
+        self.backend.disconnect(deadline - bound / 10);
+        if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        {
-            let mut st = self.sh.disc.lock();
-            st.shutdown = true;
-            self.sh.disc_cond.notify_all();
-        }
-        self.sh.observed_cond.notify_all();
-        let (tx, rx) = channel();
-        let _ = self.sh.cmd_tx.send(Cmd::Shutdown { reply: tx });
-        let _ = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-        let on_cb = self.sh.on_callback_thread();
-        {
-            let mut g = self.sh.gate.lock();
-            g.closed = true;
-            g.serial = None;
-            g.state = None;
-            if !on_cb {
-                while g.running {
-                    if self.sh.gate_cond.wait_until(&mut g, deadline).timed_out() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = self.sh.cb_tx.send(Job::Stop);
+        self.backend.shutdown(deadline);
+        let on_cb = self.events.on_callback_thread();
+        self.events.close(deadline);
         let allowed = usize::from(on_cb);
-        if !self.sh.live.wait(allowed, deadline) {
-            self.sh.logf(
+        if !self.threads.wait(allowed, deadline) {
+            self.logf(
                 LogLevel::Warn,
-                "ConnectionWrapper",
                 "some threads did not stop in time (they end on their own)",
             );
         }
-        self.sh.logf(
-            LogLevel::Info,
-            "ConnectionWrapper",
-            "connection object closed",
-        );
+        self.logf(LogLevel::Info, "connection object closed");
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use chrono::{Local, NaiveDate, TimeZone};
 use parking_lot::Mutex;
 
-use super::LogLevel;
+use crate::config::LogLevel;
 use crate::proto::session::VENDOR_VERSION;
 
 const PREFIX: &str = "TokenIntegrationHub_";
