@@ -424,7 +424,11 @@ impl UsbConnector {
             .spawn(move || {
                 while !stop2.load(Ordering::SeqCst) {
                     count(&calls2, 1);
-                    let _ = ctx2.handle_events(Some(EVENT_WAIT));
+                    match ctx2.handle_events(Some(EVENT_WAIT)) {
+                        Ok(()) | Err(rusb::Error::Interrupted) => {}
+                        // Never spin on a persistent failure (it is not expected).
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
                 }
             })
             .map_err(|e| LinkError::Io(format!("usb event thread: {e}")))?;
