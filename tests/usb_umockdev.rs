@@ -886,3 +886,43 @@ fn closing_the_writer_cancels_the_bulk_in_and_wakes_the_reader() {
     w.close();
     assert_eq!(ioctl_positions(&ctl.log("acc"), "DISCARDURB").len(), 1);
 }
+
+#[test]
+#[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
+fn a_reader_that_stops_reading_stops_the_bulk_in_until_it_reads_again() {
+    let mut ctl = Ctl::new();
+    let peer = Peer::new();
+    ctl.call(json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": peer.addr}));
+    let mut s = peer.stream();
+    // Queue limit = max_message + read_buffer = 100 + 512 bytes.
+    let c = UsbConnector::new(UsbConfig {
+        max_message: 100,
+        read_buffer: 512,
+        ..cfg()
+    });
+    let (mut r, _w) = exchange(connect(&c, Duration::from_secs(3)), &mut s);
+    let msgs: Vec<Vec<u8>> = (0..20u8)
+        .map(|i| build_message(&Key::DEFAULT, tag::HELLO, &[b'a' + i]))
+        .collect();
+    let len = msgs[0].len();
+    assert!(len <= 100);
+    let in0 = ctl.log("acc")["in_urbs"].as_u64().unwrap();
+    for m in &msgs {
+        s.write_all(m).unwrap();
+    }
+    // Nobody reads: the transfer is resubmitted only while less than 612 bytes wait.
+    std::thread::sleep(Duration::from_millis(500));
+    let paused = ctl.log("acc")["in_urbs"].as_u64().unwrap() - in0;
+    // One message per transfer: the n-th completion that brings the queue to 612 bytes or
+    // more is not followed by a resubmission, the n - 1 before it are.
+    let n = 612_usize.div_ceil(len);
+    eprintln!("back-pressure: {paused} bulk IN resubmitted for 20 unread {len}-byte messages");
+    assert_eq!(paused as usize, n - 1);
+    // Reading resumes it: every message arrives, in order.
+    for m in &msgs {
+        assert_eq!(&recv_message(&mut r), m);
+    }
+    let total = ctl.log("acc")["in_urbs"].as_u64().unwrap() - in0;
+    // One resubmission per completed transfer (the one pending before was counted in `in0`).
+    assert_eq!(total as usize, msgs.len());
+}
