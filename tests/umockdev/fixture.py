@@ -26,7 +26,7 @@ Emulated devices:
 Unplug follows the kernel: pending URBs complete with -ENODEV, later usbdevfs calls fail with
 ENODEV, a "remove" uevent is sent and the device leaves sysfs.
 
-The usbdevfs node in the testbed is a socket, so poll() always reports it writable and libusb
+The usbdevfs node in the testbed is a plain file, so poll() always reports it writable and libusb
 reaps in a loop; REAPURBNDELAY with nothing to reap is therefore answered after PARK seconds (or
 as soon as something completes) to keep that loop from burning a core. A real kernel does
 better: poll() blocks while nothing is reapable. The fixture emulates that where it can tell it
