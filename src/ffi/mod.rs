@@ -29,6 +29,8 @@ use parking_lot::Mutex;
 
 use crate::hub::{Hub, HubError};
 
+#[cfg(feature = "usb")]
+pub(crate) mod libusb_async;
 pub mod okc;
 #[cfg(all(windows, feature = "vendor-abi"))]
 pub mod vendor_win;

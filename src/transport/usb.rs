@@ -12,11 +12,17 @@
 //! - Hot-plug: libusb hot-plug callbacks where the platform has them (an event thread: its
 //!   "arrived" events end the re-enumeration wait early, its "left" events end open links),
 //!   re-scans every 250 ms everywhere (cheap with hot-plug: libusb keeps the device list up
-//!   to date, nothing is read from the bus). An unplug ends a pending bulk IN at once
-//!   (the kernel kills the URB: `LIBUSB_ERROR_NO_DEVICE`); the hot-plug "left" event and a
-//!   read slice of at most 250 ms bound it everywhere else.
-//! - Bulk IN reads into a 16 KiB buffer; a message split across transfers is re-assembled
-//!   by its TLV length fields ([`MessageSplitter`]) instead of being rejected.
+//!   to date, nothing is read from the bus). An unplug ends the pending bulk IN at once
+//!   (the kernel kills the URB: `LIBUSB_TRANSFER_NO_DEVICE`); the hot-plug "left" event
+//!   also ends the link.
+//! - Bulk IN: one asynchronous 16 KiB transfer is kept submitted while the link is open
+//!   (`crate::ffi::libusb_async`); its completion (run by the event thread) queues the bytes
+//!   and resubmits it, and the reader waits on a condition variable: an idle link makes no
+//!   libusb call at all, only the event thread's one `libusb_handle_events_timeout_completed`
+//!   every [`EVENT_WAIT`]. A message split across transfers is re-assembled by its TLV length
+//!   fields ([`MessageSplitter`]) instead of being rejected. Closing the link cancels the
+//!   transfer and waits for libusb to give it back before the interface is released.
+//! - Every libusb call the transport makes is counted ([`UsbConnector::libusb_calls`]).
 //! - Bulk OUT: the whole message, a timeout per attempt and 3 retries; a partial write
 //!   continues with the remaining bytes instead of re-sending the start.
 //!   Messages are always `56 + 16·k` bytes, never a multiple of the 512-byte packet size, so
@@ -24,7 +30,7 @@
 //! - `LIBUSB_ERROR_NO_DEVICE` or a pipe error (stall) ends the session: [`LinkError::Gone`].
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,6 +38,7 @@ use std::time::{Duration, Instant};
 use rusb::{Context, Device, DeviceHandle, Direction, TransferType, UsbContext};
 
 use super::{Connector, DeviceModel, Incoming, Link, LinkError, LinkReader, LinkWriter};
+use crate::ffi::libusb_async::{BulkIn, InWait, InWaker};
 use crate::proto::stream::MessageSplitter;
 
 /// Google's vendor id: phones before the switch and every accessory-mode device.
@@ -53,6 +60,12 @@ const REQTYPE_VENDOR_OUT: u8 = 0x40;
 const CLASS_HUB: u8 = 0x09;
 /// First retry delay after an accessory failed to open (doubles up to `backoff_max`).
 const ACCESSORY_RETRY: Duration = Duration::from_millis(100);
+/// Longest wait of one `libusb_handle_events_timeout_completed` on the event thread. Work
+/// (completions, hot-plug, transfer timeouts) and shutdown (`libusb_interrupt_event_handler`)
+/// wake it earlier, so this only sets the idle cost: one libusb call per 2 s.
+pub const EVENT_WAIT: Duration = Duration::from_secs(2);
+/// How long closing a link waits for libusb to hand back the cancelled bulk IN.
+const CANCEL_WAIT: Duration = Duration::from_secs(1);
 
 /// The six AOA identification strings (WIRE.md §8.2), in string-id order 0..5.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,8 +128,8 @@ pub struct UsbConfig {
     pub reenumeration_poll: Duration,
     /// Bulk IN buffer (default 16 KiB; the vendor uses 15000 bytes).
     pub read_buffer: usize,
-    /// Longest single bulk IN wait inside one `recv` (bounds unplug detection where the
-    /// platform does not kill pending transfers; default 250 ms).
+    /// Unused since the bulk IN is asynchronous (it waits in the kernel, and `recv` waits
+    /// on its completion); kept so existing configurations still compile.
     pub read_slice: Duration,
     /// Timeout of one bulk OUT attempt (vendor 15 s; default 3 s).
     pub write_timeout: Duration,
@@ -227,8 +240,9 @@ struct ProbeState {
 
 /// Shared between the connector, the hot-plug callback and the open links.
 struct Watch {
-    /// Open links, so a "device left" event can mark them gone.
-    links: Mutex<Vec<(DevKey, Weak<LinkShared>)>>,
+    /// Open links, so a "device left" event can mark them gone. Only their flags: the
+    /// event thread must never hold (and so possibly drop) a link itself.
+    links: Mutex<Vec<(DevKey, Weak<LinkFlags>)>>,
     /// Bumped on every arrival; discovery waits on it instead of sleeping.
     arrivals: Mutex<u64>,
     arrived: Condvar,
@@ -265,9 +279,10 @@ impl Watch {
     fn device_left(&self, key: DevKey) {
         let mut links = lock(&self.links);
         links.retain(|(k, w)| match w.upgrade() {
-            Some(shared) => {
+            Some(flags) => {
                 if *k == key {
-                    shared.gone.store(true, Ordering::SeqCst);
+                    flags.gone.store(true, Ordering::SeqCst);
+                    flags.waker.wake();
                 }
                 true
             }
@@ -299,19 +314,25 @@ impl rusb::Hotplug<Context> for HotplugCallback {
     }
 }
 
-/// libusb context plus the hot-plug machinery, created on first use.
+/// libusb context, its event thread and the hot-plug registration, created on first use.
+/// Open links hold it too: their asynchronous bulk IN needs the event thread.
 struct Runtime {
     ctx: Context,
     hotplug: bool,
     registration: Mutex<Option<rusb::Registration<Context>>>,
     stop: Arc<AtomicBool>,
     events: Option<JoinHandle<()>>,
+    calls: Arc<AtomicU64>,
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        lock(&self.registration).take();
+        if lock(&self.registration).take().is_some() {
+            count(&self.calls, 1);
+        }
+        count(&self.calls, 1);
+        // libusb remembers the interrupt if the thread is not inside handle_events yet.
         self.ctx.interrupt_handle_events();
         if let Some(t) = self.events.take() {
             let _ = t.join();
@@ -319,10 +340,16 @@ impl Drop for Runtime {
     }
 }
 
+fn count(calls: &AtomicU64, n: u64) {
+    calls.fetch_add(n, Ordering::Relaxed);
+}
+
 /// Finds an X30TR (switching an Android device to accessory mode when needed) and opens it.
 pub struct UsbConnector {
     cfg: UsbConfig,
     watch: Arc<Watch>,
+    /// libusb calls made by this connector, its event thread and its links.
+    calls: Arc<AtomicU64>,
     runtime: Mutex<Option<Arc<Runtime>>>,
     /// When libusb last failed to initialise: retried after [`INIT_RETRY`], quietly meanwhile.
     init_failed: Mutex<Option<Instant>>,
@@ -339,6 +366,7 @@ impl UsbConnector {
         UsbConnector {
             cfg,
             watch: Arc::new(Watch::new()),
+            calls: Arc::new(AtomicU64::new(0)),
             runtime: Mutex::new(None),
             init_failed: Mutex::new(None),
             probe: Mutex::new(ProbeState::default()),
@@ -354,42 +382,63 @@ impl UsbConnector {
         lock(&self.runtime).as_ref().is_some_and(|r| r.hotplug)
     }
 
+    /// Number of libusb calls made so far by this connector, its event thread and its links
+    /// (plain telemetry, always on: one relaxed atomic add per call). Counted: every libusb
+    /// function that may do I/O or wait (init, device list, open, control and bulk transfers,
+    /// submit/cancel/alloc/free of the asynchronous bulk IN, claim/release, event handling,
+    /// hot-plug registration); not counted: descriptor look-ups in libusb's cache. An idle
+    /// open link costs one call per [`EVENT_WAIT`] (the event thread), nothing in `recv`.
+    pub fn libusb_calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
     fn runtime(&self) -> Result<Arc<Runtime>, LinkError> {
         let mut slot = lock(&self.runtime);
         if let Some(rt) = slot.as_ref() {
             return Ok(rt.clone());
         }
+        count(&self.calls, 1);
         let ctx = Context::new().map_err(|e| LinkError::Io(format!("libusb init: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut registration = None;
-        let mut events = None;
         if self.cfg.hotplug && rusb::has_hotplug() {
             let cb = Box::new(HotplugCallback {
                 watch: self.watch.clone(),
             });
+            count(&self.calls, 1);
             if let Ok(reg) = rusb::HotplugBuilder::new()
                 .enumerate(false)
                 .register(&ctx, cb)
             {
                 registration = Some(reg);
-                let ctx2 = ctx.clone();
-                let stop2 = stop.clone();
-                events = std::thread::Builder::new()
-                    .name("okc-usb-events".into())
-                    .spawn(move || {
-                        while !stop2.load(Ordering::SeqCst) {
-                            let _ = ctx2.handle_events(Some(Duration::from_millis(250)));
-                        }
-                    })
-                    .ok();
             }
         }
+        // One thread handles every libusb event of the context: hot-plug callbacks and the
+        // completions of the links' asynchronous bulk IN. Idle, it makes one call per
+        // EVENT_WAIT; `Runtime::drop` wakes it with libusb_interrupt_event_handler.
+        let ctx2 = ctx.clone();
+        let stop2 = stop.clone();
+        let calls2 = self.calls.clone();
+        let events = std::thread::Builder::new()
+            .name("okc-usb-events".into())
+            .spawn(move || {
+                while !stop2.load(Ordering::SeqCst) {
+                    count(&calls2, 1);
+                    match ctx2.handle_events(Some(EVENT_WAIT)) {
+                        Ok(()) | Err(rusb::Error::Interrupted) => {}
+                        // Never spin on a persistent failure (it is not expected).
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            })
+            .map_err(|e| LinkError::Io(format!("usb event thread: {e}")))?;
         let rt = Arc::new(Runtime {
             ctx,
-            hotplug: events.is_some(),
+            hotplug: registration.is_some(),
             registration: Mutex::new(registration),
             stop,
-            events,
+            events: Some(events),
+            calls: self.calls.clone(),
         });
         *slot = Some(rt.clone());
         Ok(rt)
@@ -435,6 +484,7 @@ impl UsbConnector {
     /// Send the identification strings (and `START` when `start`).
     fn identify(&self, h: &DeviceHandle<Context>, start: bool) -> Probe {
         let mut ver = [0u8; 2];
+        count(&self.calls, 1);
         match h.read_control(
             REQTYPE_VENDOR_IN,
             REQ_GET_PROTOCOL,
@@ -458,6 +508,7 @@ impl UsbConnector {
             let mut data = Vec::with_capacity(s.len() + 1);
             data.extend_from_slice(s.as_bytes());
             data.push(0);
+            count(&self.calls, 1);
             if let Err(e) = h.write_control(
                 REQTYPE_VENDOR_OUT,
                 REQ_SEND_STRING,
@@ -470,6 +521,7 @@ impl UsbConnector {
             }
         }
         if start {
+            count(&self.calls, 1);
             if let Err(e) = h.write_control(
                 REQTYPE_VENDOR_OUT,
                 REQ_START,
@@ -488,6 +540,7 @@ impl UsbConnector {
     }
 
     fn probe_candidate(&self, dev: &Device<Context>) -> Probe {
+        count(&self.calls, 2);
         let h = match dev.open() {
             Ok(h) => h,
             Err(e) => return Probe::Failed(format!("open: {e}")),
@@ -499,9 +552,10 @@ impl UsbConnector {
     /// Open the first accessory-mode device present, if any.
     fn open_accessory(
         &self,
-        rt: &Runtime,
+        rt: &Arc<Runtime>,
         last_error: &mut Option<String>,
     ) -> Result<Option<Box<dyn Link>>, LinkError> {
+        count(&self.calls, 1);
         let list = rt
             .ctx
             .devices()
@@ -514,7 +568,7 @@ impl UsbConnector {
             if !key.is_accessory() || self.backed_off(&key, now) {
                 continue;
             }
-            match self.open_link(&dev, key) {
+            match self.open_link(rt, &dev, key) {
                 Ok(link) => {
                     lock(&self.probe).pending_switch = None;
                     return Ok(Some(link));
@@ -530,12 +584,19 @@ impl UsbConnector {
         Ok(None)
     }
 
-    fn open_link(&self, dev: &Device<Context>, key: DevKey) -> Result<Box<dyn Link>, String> {
+    fn open_link(
+        &self,
+        rt: &Arc<Runtime>,
+        dev: &Device<Context>,
+        key: DevKey,
+    ) -> Result<Box<dyn Link>, String> {
+        count(&self.calls, 2);
         let h = dev.open().map_err(|e| format!("open {key}: {e}"))?;
         let _ = h.set_auto_detach_kernel_driver(true);
         let cfg = match dev.active_config_descriptor() {
             Ok(c) => c,
             Err(_) => {
+                count(&self.calls, 1);
                 h.set_active_configuration(1)
                     .map_err(|e| format!("{key}: set configuration: {e}"))?;
                 dev.active_config_descriptor()
@@ -567,20 +628,43 @@ impl UsbConnector {
         };
         // The vendor claims interface 0; on an accessory the bulk pair lives there.
         let iface = iface_of_in.unwrap_or(0);
+        count(&self.calls, 1);
         h.claim_interface(iface)
             .map_err(|e| format!("{key}: claim interface {iface}: {e}"))?;
+        let handle = Arc::new(h);
+        let bulk_in = match BulkIn::start(
+            handle.clone(),
+            ep_in,
+            self.cfg.read_buffer.max(512),
+            self.cfg.max_message.saturating_add(self.cfg.read_buffer),
+            self.calls.clone(),
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                count(&self.calls, 1);
+                let _ = handle.release_interface(iface);
+                return Err(format!("{key}: bulk IN: {e}"));
+            }
+        };
+        let flags = Arc::new(LinkFlags {
+            gone: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            waker: bulk_in.waker(),
+        });
         let shared = Arc::new(LinkShared {
-            handle: h,
+            bulk_in,
+            handle,
+            flags: flags.clone(),
             ep_in,
             ep_out,
             iface,
-            gone: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
+            calls: self.calls.clone(),
+            _rt: rt.clone(),
         });
         {
             let mut links = lock(&self.watch.links);
             links.retain(|(_, w)| w.strong_count() > 0);
-            links.push((key, Arc::downgrade(&shared)));
+            links.push((key, Arc::downgrade(&flags)));
         }
         if self.cfg.identify_accessory {
             // Best effort: the device already has the strings of the switch.
@@ -597,7 +681,7 @@ impl UsbConnector {
     /// hot-plug arrival) until `until`.
     fn wait_reenumeration(
         &self,
-        rt: &Runtime,
+        rt: &Arc<Runtime>,
         until: Instant,
         last_error: &mut Option<String>,
     ) -> Result<Option<Box<dyn Link>>, LinkError> {
@@ -621,13 +705,14 @@ impl UsbConnector {
 
     fn scan(
         &self,
-        rt: &Runtime,
+        rt: &Arc<Runtime>,
         deadline: Instant,
         last_error: &mut Option<String>,
     ) -> Result<Option<Box<dyn Link>>, LinkError> {
         if let Some(link) = self.open_accessory(rt, last_error)? {
             return Ok(Some(link));
         }
+        count(&self.calls, 1);
         let list = rt
             .ctx
             .devices()
@@ -729,33 +814,45 @@ impl Connector for UsbConnector {
     }
 }
 
+/// What the hot-plug callback may touch of an open link.
+struct LinkFlags {
+    gone: AtomicBool,
+    closed: AtomicBool,
+    /// Wakes the reader blocked in `recv`.
+    waker: InWaker,
+}
+
 struct LinkShared {
-    handle: DeviceHandle<Context>,
+    // Dropped in this order: the bulk IN (cancelled, handed back by libusb, freed) before the
+    // device handle it uses, and both before the runtime whose event thread completes it.
+    bulk_in: BulkIn,
+    handle: Arc<DeviceHandle<Context>>,
+    flags: Arc<LinkFlags>,
     ep_in: u8,
     ep_out: u8,
     iface: u8,
-    gone: AtomicBool,
-    closed: AtomicBool,
+    calls: Arc<AtomicU64>,
+    _rt: Arc<Runtime>,
 }
 
 impl LinkShared {
     fn check(&self) -> Result<(), LinkError> {
-        if self.closed.load(Ordering::SeqCst) {
+        if self.flags.closed.load(Ordering::SeqCst) {
             return Err(LinkError::Gone("link closed".into()));
         }
-        if self.gone.load(Ordering::SeqCst) {
+        if self.flags.gone.load(Ordering::SeqCst) {
             return Err(LinkError::Gone("usb device unplugged".into()));
         }
         Ok(())
     }
 
     fn gone(&self, why: String) -> LinkError {
-        self.gone.store(true, Ordering::SeqCst);
+        self.flags.gone.store(true, Ordering::SeqCst);
         LinkError::Gone(why)
     }
 }
 
-/// An open accessory: interface claimed, bulk endpoints known.
+/// An open accessory: interface claimed, bulk endpoints known, bulk IN submitted.
 pub struct UsbLink {
     shared: Arc<LinkShared>,
     cfg: UsbConfig,
@@ -781,9 +878,7 @@ impl Link for UsbLink {
     fn split(self: Box<Self>) -> (Box<dyn LinkReader>, Box<dyn LinkWriter>) {
         let reader = UsbReader {
             shared: self.shared.clone(),
-            buf: vec![0; self.cfg.read_buffer.max(512)],
             splitter: MessageSplitter::new(self.cfg.max_message),
-            slice: self.cfg.read_slice.max(Duration::from_millis(1)),
         };
         let writer = UsbWriter {
             shared: self.shared,
@@ -796,12 +891,17 @@ impl Link for UsbLink {
 
 struct UsbReader {
     shared: Arc<LinkShared>,
-    buf: Vec<u8>,
     splitter: MessageSplitter,
-    slice: Duration,
 }
 
 impl LinkReader for UsbReader {
+    /// `UsbWriter::close` (and an unplug) cancels the transfer and wakes a blocked `recv`:
+    /// the runtime's reader may wait long, so an idle device costs no wake-ups.
+    fn wait_slice(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    /// Waits on the bulk IN's completions (a condition variable): no libusb call while waiting.
     fn recv(&mut self, timeout: Duration) -> Result<Incoming, LinkError> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -816,24 +916,18 @@ impl LinkReader for UsbReader {
             if now >= deadline {
                 return Ok(Incoming::Idle);
             }
-            // libusb treats 0 as "no timeout": never pass less than 1 ms.
-            let wait = (deadline - now)
-                .min(self.slice)
-                .max(Duration::from_millis(1));
-            match self
-                .shared
-                .handle
-                .read_bulk(self.shared.ep_in, &mut self.buf, wait)
-            {
-                Ok(n) => self.splitter.push(&self.buf[..n]),
-                Err(rusb::Error::Timeout) | Err(rusb::Error::Interrupted) => {}
-                Err(rusb::Error::NoDevice) => {
-                    return Err(self.shared.gone("usb device gone (no device)".into()))
+            match self.shared.bulk_in.wait(deadline - now) {
+                InWait::Data(bytes) => self.splitter.push(&bytes),
+                InWait::Idle => return Ok(Incoming::Idle),
+                // Woken by close or the hot-plug "left" event: `check` (at the top) says which.
+                InWait::Woken => {}
+                // Only closing the link (or dropping it) cancels the transfer.
+                InWait::Cancelled => {
+                    self.shared.check()?;
+                    return Err(LinkError::Gone("link closed".into()));
                 }
-                Err(rusb::Error::Pipe) => {
-                    return Err(self.shared.gone("usb bulk IN stalled".into()))
-                }
-                Err(e) => {
+                InWait::Gone(why) => return Err(self.shared.gone(why.into())),
+                InWait::Failed(e) => {
                     self.shared.check()?;
                     return Err(LinkError::Io(format!("bulk IN: {e}")));
                 }
@@ -854,6 +948,7 @@ impl LinkWriter for UsbWriter {
         let mut failures = 0u32;
         while off < message.len() {
             self.shared.check()?;
+            count(&self.shared.calls, 1);
             let res =
                 self.shared
                     .handle
@@ -880,8 +975,14 @@ impl LinkWriter for UsbWriter {
         Ok(())
     }
 
+    /// Cancels the pending bulk IN (waking a reader blocked in `recv`: it returns
+    /// `LinkError::Gone`), waits for libusb to hand the transfer back, then releases the
+    /// interface.
     fn close(&mut self) {
-        if !self.shared.closed.swap(true, Ordering::SeqCst) {
+        if !self.shared.flags.closed.swap(true, Ordering::SeqCst) {
+            self.shared.flags.waker.wake();
+            self.shared.bulk_in.cancel(CANCEL_WAIT);
+            count(&self.shared.calls, 1);
             let _ = self.shared.handle.release_interface(self.shared.iface);
         }
     }

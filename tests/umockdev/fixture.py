@@ -28,7 +28,14 @@ ENODEV, a "remove" uevent is sent and the device leaves sysfs.
 
 The usbdevfs node in the testbed is a plain file, so poll() always reports it writable and libusb
 reaps in a loop; REAPURBNDELAY with nothing to reap is therefore answered after PARK seconds (or
-as soon as something completes) to keep that loop from burning a core.
+as soon as something completes) to keep that loop from burning a core. A real kernel does
+better: poll() blocks while nothing is reapable. The fixture emulates that where it can tell it
+is safe: when the device's only pending URBs are bulk IN (a host waiting for the device) and
+nothing else happened in the fixture for SETTLE seconds, an empty REAPURBNDELAY is held until
+something happens (data, unplug, discard, any other ioctl, a plug, an open/close) or IDLE_HOLD
+passes. What the fixture cannot see (libusb's own eventfd and timerfd: transfer timeouts,
+libusb_interrupt_event_handler, a libusb_close on another thread) is only needed right after
+visible activity or with other URBs pending, when the short PARK applies.
 """
 
 import json
@@ -48,6 +55,8 @@ from gi.repository import UMockdev  # noqa: E402
 
 DEBUG = os.environ.get("OKC_UMOCKDEV_DEBUG") == "1"
 PARK = 0.004
+SETTLE = 0.25
+IDLE_HOLD = 5.0
 
 ENOENT, EINTR, EAGAIN, ENODEV, EINVAL, ENOTTY, EPIPE, ENODATA = 2, 4, 11, 19, 22, 25, 32, 61
 
@@ -83,6 +92,14 @@ CAPS = 0x04 | 0x02 | 0x01 | 0x10
 
 LOCK = threading.RLock()
 CHANGED = threading.Condition(LOCK)
+LAST_ACTIVITY = [0.0]
+
+
+def touch():
+    """Something a real kernel's poll() could wake the host for: end held reaps."""
+    with LOCK:
+        LAST_ACTIVITY[0] = time.monotonic()
+        CHANGED.notify_all()
 
 
 def log(*a):
@@ -185,6 +202,7 @@ class Device:
         self.sock = None
         self.out_bytes = b""
         self.out_urbs = 0
+        self.in_urbs = 0  # bulk IN URBs submitted (each one a libusb transfer on the host)
         self.t = {}
 
     # ---- life cycle -------------------------------------------------------------------
@@ -234,6 +252,7 @@ class Device:
             self.connect_bulk(self.spec["bulk"])
         self.fx.tb.add_from_string(text)
         self.t["added"] = time.monotonic()
+        touch()
         log("plugged", self.name, "%04x:%04x" % (self.vid, self.pid), self.devnode)
 
     def plug_ftdi(self, devnum, port):
@@ -347,6 +366,7 @@ class Device:
             pass
         self.fx.tb.remove_device(self.syspath)
         self.t["removed"] = time.monotonic()
+        touch()
         if self.sock is not None:
             try:
                 self.sock.shutdown(socket.SHUT_RDWR)
@@ -379,6 +399,7 @@ class Device:
             with LOCK:
                 self.in_queue.extend(msgs)
                 self.fill_in()
+                touch()
 
     def fill_in(self):
         """Complete pending bulk IN urbs from the queue (LOCK held)."""
@@ -446,6 +467,7 @@ class Device:
                 urb.finish(0, actual=length)
                 self.reapable.append(urb)
         elif typ == 3:
+            self.in_urbs += 1
             self.t.setdefault("first_in", time.monotonic())
             self.pending.append(urb)
             self.fill_in()
@@ -466,6 +488,10 @@ class Device:
                 CHANGED.notify_all()
                 return client.complete(0, 0)
         return client.complete(-1, EINVAL)
+
+    def waits_for_device(self):
+        """Only bulk IN URBs pending: a host that waits for the device (LOCK held)."""
+        return bool(self.pending) and all(u.typ == 3 and u.ep & 0x80 for u in self.pending)
 
     def try_reap(self, client, target):
         """Deliver one completed urb; False when there is none (LOCK held)."""
@@ -501,6 +527,8 @@ class Handler(UMockdev.IoctlBase):
         name = IOCTLS.get(req, hex(req))
         arg = client.get_arg()
         with LOCK:
+            if name not in ("REAPURBNDELAY", "REAPURB"):
+                touch()
             if name not in ("REAPURBNDELAY", "REAPURB", "SUBMITURB"):
                 dev.ioctls.append(name)
                 log(dev.name, name)
@@ -509,8 +537,7 @@ class Handler(UMockdev.IoctlBase):
             elif name in ("REAPURB", "REAPURBNDELAY"):
                 target = arg.resolve(0, 8)
                 if not dev.try_reap(client, target):
-                    deadline = None if name == "REAPURB" else time.monotonic() + PARK
-                    dev.fx.parked.append((dev, client, target, deadline))
+                    dev.fx.parked.append((dev, client, target, time.monotonic(), name == "REAPURB"))
                     CHANGED.notify_all()
             elif dev.gone:
                 client.complete(-1, ENODEV)
@@ -537,11 +564,13 @@ class Handler(UMockdev.IoctlBase):
 
     def do_client_connected(self, client):
         with LOCK:
+            touch()
             self.dev.ioctls.append("OPEN")
             self.dev.t.setdefault("opened", time.monotonic())
 
     def do_client_vanished(self, client):
         with LOCK:
+            touch()
             self.dev.ioctls.append("CLOSE")
 
 
@@ -599,16 +628,28 @@ class Fixture:
         with LOCK:
             while True:
                 now = time.monotonic()
+                quiet = now - LAST_ACTIVITY[0] >= SETTLE
                 keep = []
-                for dev, client, target, deadline in self.parked:
+                wait = None
+                for entry in self.parked:
+                    dev, client, target, since, blocking = entry
                     if dev.try_reap(client, target):
                         continue
-                    if deadline is not None and now >= deadline:
+                    if blocking:
+                        keep.append(entry)
+                        continue
+                    if quiet and dev.waits_for_device():
+                        until = since + IDLE_HOLD  # held like a blocked poll()
+                    else:
+                        until = since + PARK
+                    if now >= until:
                         client.complete(-1, EAGAIN)
                         continue
-                    keep.append((dev, client, target, deadline))
+                    keep.append(entry)
+                    step = until - now if quiet else min(until - now, LAST_ACTIVITY[0] + SETTLE - now)
+                    wait = step if wait is None else min(wait, step)
                 self.parked = keep
-                CHANGED.wait(PARK / 2 if keep else None)
+                CHANGED.wait(None if wait is None else max(wait, 0.0005))
 
     def add(self, name, spec):
         dev = Device(self, name, spec)
@@ -659,6 +700,7 @@ class Fixture:
                     "ioctls": list(d.ioctls),
                     "out_hex": d.out_bytes.hex(),
                     "out_urbs": d.out_urbs,
+                    "in_urbs": d.in_urbs,
                     "t": dict(d.t),
                     "devnum": d.devnum,
                 }
