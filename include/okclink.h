@@ -32,7 +32,8 @@ enum OkcStatus
   OKC_ERR_INVALID_UTF8 = -3,
   OKC_ERR_INVALID_JSON = -4,
   /**
-   * Payload over the limit (default 1 MiB; config JSON: 64 KiB).
+   * Caller payload over `max_payload_bytes` (default 1 MiB; config JSON: 64 KiB), or a
+   * device message over `max_receive_bytes` (default 1 MiB) was refused.
    */
   OKC_ERR_TOO_LARGE = -5,
   /**
@@ -53,6 +54,10 @@ enum OkcStatus
    */
   OKC_ERR_CONFIG = -10,
   OKC_ERR_IO = -11,
+  /**
+   * Out of a system resource, e.g. `okc_create` could not start a thread.
+   */
+  OKC_ERR_RESOURCE = -12,
   OKC_ERR_PANIC = -98,
   OKC_ERR_INTERNAL = -99,
 };
@@ -114,7 +119,9 @@ OkcStatus okc_create(const char *config_json,
 /**
  * Destroy a connection object: disconnect, stop every thread. Bounded (the configured
  * disconnect timeout plus a small margin), idempotent (a destroyed handle gives OKC_OK
- * again), and no callback runs after it returns. May be called from inside a callback.
+ * again), and no callback runs after it returns: also a destroy that finds another destroy
+ * of the same handle still closing waits for it. May be called from inside a callback (it
+ * then returns without waiting for that callback to end).
  */
 OkcStatus okc_destroy(struct OkcHub *hub);
 
@@ -149,7 +156,8 @@ OkcStatus okc_send_payment(struct OkcHub *hub, const char *json);
 /**
  * Request fiscal info and wait up to `timeout_ms` (< 0 = configured default, 5000 ms).
  * On OKC_OK `*out` is a fresh JSON string to free with `okc_string_free`; otherwise
- * `*out` is NULL (OKC_ERR_NO_DEVICE, OKC_ERR_TIMEOUT, ...).
+ * `*out` is NULL (OKC_ERR_NO_DEVICE, OKC_ERR_TIMEOUT, OKC_ERR_TOO_LARGE when the answer was
+ * over `max_receive_bytes`, ...). A NUL byte in device text is delivered as `\u0000`.
  *
  * # Safety
  * `out` must be NULL or writable.

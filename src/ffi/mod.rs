@@ -63,6 +63,8 @@ impl From<HubError> for FfiError {
             HubError::Timeout => OkcStatus::OKC_ERR_TIMEOUT,
             HubError::Closed => OkcStatus::OKC_ERR_CLOSED,
             HubError::Config(_) => OkcStatus::OKC_ERR_CONFIG,
+            HubError::ReceiveTooLarge { .. } => OkcStatus::OKC_ERR_TOO_LARGE,
+            HubError::Resource(_) => OkcStatus::OKC_ERR_RESOURCE,
         };
         FfiError::new(status, e.to_string())
     }

@@ -37,7 +37,8 @@ pub enum OkcStatus {
     OKC_ERR_BAD_HANDLE = -2,
     OKC_ERR_INVALID_UTF8 = -3,
     OKC_ERR_INVALID_JSON = -4,
-    /// Payload over the limit (default 1 MiB; config JSON: 64 KiB).
+    /// Caller payload over `max_payload_bytes` (default 1 MiB; config JSON: 64 KiB), or a
+    /// device message over `max_receive_bytes` (default 1 MiB) was refused.
     OKC_ERR_TOO_LARGE = -5,
     /// No active (handshaken) device.
     OKC_ERR_NO_DEVICE = -6,
@@ -49,6 +50,8 @@ pub enum OkcStatus {
     /// Bad config JSON, unknown key or unknown transport.
     OKC_ERR_CONFIG = -10,
     OKC_ERR_IO = -11,
+    /// Out of a system resource, e.g. `okc_create` could not start a thread.
+    OKC_ERR_RESOURCE = -12,
     OKC_ERR_PANIC = -98,
     OKC_ERR_INTERNAL = -99,
 }
@@ -80,12 +83,18 @@ struct ConfigJson {
     log_level: Option<String>,
     text_encoding: Option<String>,
     max_payload_bytes: Option<usize>,
+    max_receive_bytes: Option<usize>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent key (`None`, via `#[serde(default)]`).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
+
+/// Smallest `max_receive_bytes`: below it a device's certificate could not be received.
+const MIN_RECEIVE_BYTES: usize = 16 * 1024;
+/// Largest `max_receive_bytes` (each device message is inflated up to it in memory).
+const MAX_RECEIVE_BYTES: usize = 64 << 20;
 
 /// Build a [`Config`] from the `okc_create` JSON (None = defaults). Environment:
 /// `OKC_LOG_DIR`/`OKC_LOG_LEVEL` give defaults that JSON keys override; `OKC_TRANSPORT`
@@ -141,6 +150,14 @@ pub fn config_from_json(json: Option<&str>) -> Result<Config, String> {
             return Err("max_payload_bytes must be > 0".into());
         }
         c.max_payload = m;
+    }
+    if let Some(m) = cj.max_receive_bytes {
+        if !(MIN_RECEIVE_BYTES..=MAX_RECEIVE_BYTES).contains(&m) {
+            return Err(format!(
+                "max_receive_bytes must be between {MIN_RECEIVE_BYTES} and {MAX_RECEIVE_BYTES}"
+            ));
+        }
+        c.max_receive = m;
     }
     apply_env_transport(&mut c)?;
     Ok(c)
@@ -262,7 +279,9 @@ pub unsafe extern "C" fn okc_create(
 
 /// Destroy a connection object: disconnect, stop every thread. Bounded (the configured
 /// disconnect timeout plus a small margin), idempotent (a destroyed handle gives OKC_OK
-/// again), and no callback runs after it returns. May be called from inside a callback.
+/// again), and no callback runs after it returns: also a destroy that finds another destroy
+/// of the same handle still closing waits for it. May be called from inside a callback (it
+/// then returns without waiting for that callback to end).
 #[no_mangle]
 pub extern "C" fn okc_destroy(hub: *mut OkcHub) -> OkcStatus {
     guard_status("okc_destroy", || {
@@ -351,7 +370,8 @@ pub unsafe extern "C" fn okc_send_payment(hub: *mut OkcHub, json: *const c_char)
 
 /// Request fiscal info and wait up to `timeout_ms` (< 0 = configured default, 5000 ms).
 /// On OKC_OK `*out` is a fresh JSON string to free with `okc_string_free`; otherwise
-/// `*out` is NULL (OKC_ERR_NO_DEVICE, OKC_ERR_TIMEOUT, ...).
+/// `*out` is NULL (OKC_ERR_NO_DEVICE, OKC_ERR_TIMEOUT, OKC_ERR_TOO_LARGE when the answer was
+/// over `max_receive_bytes`, ...). A NUL byte in device text is delivered as `\u0000`.
 ///
 /// # Safety
 /// `out` must be NULL or writable.

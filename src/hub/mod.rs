@@ -94,8 +94,13 @@ pub struct Config {
     pub log_dir: Option<PathBuf>,
     pub log_level: LogLevel,
     pub text_encoding: TextEncoding,
-    /// Largest payload accepted from callers and from devices (default 1 MiB).
+    /// Largest basket/payment JSON accepted from callers (default 1 MiB).
     pub max_payload: usize,
+    /// Largest message (one decoded TLV) accepted from a device (default 1 MiB). Apart from
+    /// `max_payload`: a small caller limit must not refuse a device's fiscal info or
+    /// certificate. A message over it is refused; a waiting `fiscal_info` gets
+    /// [`HubError::ReceiveTooLarge`] at once.
+    pub max_receive: usize,
     /// A link whose handshake (Hello → certificate → key share → "OK") does not complete in
     /// this time is closed and discovery retries with back-off (vendor: waits forever).
     /// Also applies to a re-handshake the device asked for (type 8). Default 5 s.
@@ -135,11 +140,20 @@ impl SendOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubError {
     InvalidJson(String),
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
     NoDevice,
     Timeout,
     Closed,
     Config(String),
+    /// The device sent a message over [`Config::max_receive`]; it was refused.
+    ReceiveTooLarge {
+        max: usize,
+    },
+    /// A system resource ran out (e.g. no thread could be started).
+    Resource(String),
 }
 
 impl std::fmt::Display for HubError {
@@ -153,6 +167,12 @@ impl std::fmt::Display for HubError {
             HubError::Timeout => write!(f, "timed out"),
             HubError::Closed => write!(f, "the connection object is closed"),
             HubError::Config(e) => write!(f, "configuration error: {e}"),
+            HubError::ReceiveTooLarge { max } => write!(
+                f,
+                "the device sent a message larger than the receive limit of {max} bytes \
+                 (max_receive_bytes); it was refused"
+            ),
+            HubError::Resource(e) => write!(f, "out of resources: {e}"),
         }
     }
 }
@@ -173,6 +193,7 @@ impl Config {
             log_level: LogLevel::Info,
             text_encoding: TextEncoding::Cp1254,
             max_payload: 1 << 20,
+            max_receive: crate::proto::pipeline::DEFAULT_MAX_PLAINTEXT,
             handshake_timeout: Duration::from_secs(5),
         }
     }
@@ -244,7 +265,12 @@ impl Config {
     /// no log file), `OKC_LOG_LEVEL` (`error|warn|info|debug`), `OKC_ENCODING`
     /// (`cp1254|utf8`, outgoing text). Bad values are errors.
     pub fn from_env(company_name: &str) -> Result<Config, HubError> {
-        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        // An empty OKC_LOG_DIR is a value (no log file); other empty variables are unset.
+        let get = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| k == "OKC_LOG_DIR" || !v.trim().is_empty())
+        };
         Config::from_vars(company_name, |k| get(k))
     }
 
@@ -305,6 +331,45 @@ impl LogLevel {
 /// the live events), not synchronously on the caller's thread like the vendor.
 pub struct Hub {
     sh: Arc<Shared>,
+}
+
+/// Deepest nesting of arrays/objects accepted in a basket or payment (`{}` is 1 level).
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Checks before the JSON parse: no NUL byte (a JSON text cannot hold one raw, and C callers
+/// would have sent only the part before it), nesting at most [`MAX_JSON_DEPTH`] levels.
+fn check_json_shape(json: &str) -> Result<(), HubError> {
+    if json.contains('\0') {
+        return Err(HubError::InvalidJson(
+            "the text contains a NUL byte (write it as \\u0000 inside a string)".into(),
+        ));
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(HubError::InvalidJson(format!(
+                        "nesting deeper than {MAX_JSON_DEPTH} levels"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Extra wait beyond a protocol timeout before an API call gives up on the session thread.
@@ -388,6 +453,7 @@ impl Hub {
                 max,
             });
         }
+        check_json_shape(json)?;
         serde_json::from_str::<serde::de::IgnoredAny>(json)
             .map_err(|e| HubError::InvalidJson(e.to_string()))?;
         if self.active_device_index() < 0 {

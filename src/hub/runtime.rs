@@ -262,7 +262,7 @@ pub(crate) fn start(
     for (level, line) in first_logs {
         sh.logf(level, "ConnectionWrapper", line);
     }
-    let spawn_err = |e: std::io::Error| HubError::Config(format!("cannot start a thread: {e}"));
+    let spawn_err = |e: std::io::Error| HubError::Resource(format!("cannot start a thread: {e}"));
 
     let s = sh.clone();
     let h = sh
@@ -653,7 +653,7 @@ impl SessionThread {
             .disconnect_timeout
             .saturating_sub(c.disconnect_timeout / 5)
             .max(Duration::from_millis(1));
-        h.max_plaintext = c.max_payload.max(1024);
+        h.max_plaintext = c.max_receive;
         h
     }
 
@@ -885,6 +885,9 @@ impl SessionThread {
                 }
                 HostEvent::Closed => closed = true,
                 HostEvent::Log(level, msg) => {
+                    if msg.ends_with(crate::proto::message::text::TOO_LARGE) {
+                        self.refused_too_large();
+                    }
                     let level = map_level(level);
                     if self.sh.log.enabled(level) {
                         self.sh.logf(level, "Connection", msg);
@@ -912,6 +915,20 @@ impl SessionThread {
         }
         if closed {
             self.teardown();
+        }
+    }
+
+    /// The session refused a device message for its size: say so (instead of letting a
+    /// waiting `fiscal_info` time out).
+    fn refused_too_large(&mut self) {
+        let max = self.sh.cfg.max_receive;
+        self.sh.logf(
+            LogLevel::Error,
+            "Connection",
+            format!("a device message over the receive limit ({max} bytes, max_receive_bytes) was refused"),
+        );
+        for w in self.fiscal_waiters.drain(..) {
+            let _ = w.send(Err(HubError::ReceiveTooLarge { max }));
         }
     }
 
