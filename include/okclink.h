@@ -92,13 +92,17 @@ const char *okc_version(void);
 
 /**
  * Text of the last failure on the calling thread ("" if none). Never NULL; valid until the
- * next failing call on this thread.
+ * next failing call on this thread. Also callable while the thread exits (from a pthread-key
+ * or C++ `thread_local` destructor); the text is then cut to 255 bytes.
  */
 const char *okc_last_error(void);
 
 /**
  * Free a string returned by the library. NULL is ignored; a pointer the library did not
- * hand out (or already freed) is ignored and recorded in `okc_last_error`.
+ * hand out is ignored and recorded in `okc_last_error`. A freed string's memory is held
+ * back until 1024 more strings (or 4 MiB of them) have been freed, so a second free within
+ * that window is recognised and ignored too; after it, a stale pointer may be the address
+ * of a newer string and would free that one (see docs/C-API.md).
  */
 void okc_string_free(char *s);
 
@@ -106,8 +110,11 @@ void okc_string_free(char *s);
  * Create a connection object. `config_json` may be NULL (defaults); keys (all optional):
  * `company_name`, `transports` (["usb","serial","tcp://host:port"]), `fiscal_timeout_ms`,
  * `ack_timeout_ms`, `disconnect_timeout_ms`, `handshake_timeout_ms`, `log_dir` ("" or null disables file logs),
- * `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`.
- * Unknown keys are an error. The `OKC_TRANSPORT` environment variable, when set, overrides
+ * `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`
+ * (largest basket/payment JSON accepted from the caller, default 1 MiB), `max_receive_bytes`
+ * (largest message accepted from the device, 16 KiB to 64 MiB, default 1 MiB).
+ * Unknown keys are an error (OKC_ERR_CONFIG); a thread that cannot be started is
+ * OKC_ERR_RESOURCE. The `OKC_TRANSPORT` environment variable, when set, overrides
  * `transports`. Never blocks. On failure `*out` is set to NULL.
  *
  * # Safety
@@ -139,6 +146,7 @@ OkcStatus okc_set_device_state_callback(struct OkcHub *hub, OkcDeviceStateFn cb,
 /**
  * Send a basket (protocol type 1). Returns OKC_ACCEPTED, or an error
  * (OKC_ERR_NO_DEVICE, OKC_ERR_ACK_TIMEOUT, OKC_ERR_INVALID_JSON, OKC_ERR_TOO_LARGE, ...).
+ * JSON nested deeper than 64 levels of arrays/objects is OKC_ERR_INVALID_JSON.
  *
  * # Safety
  * `json` must be NULL or a NUL-terminated string.

@@ -178,12 +178,14 @@ pub fn apply_env_transport(c: &mut Config) -> Result<(), String> {
 /// Create a hub from a [`Config`] and register it; returns the handle value.
 pub(crate) fn create_handle(config: Config) -> FfiResult<usize> {
     let max_payload = config.max_payload;
+    let close_bound = config.disconnect_timeout;
     register(|id| {
         let hub = Hub::new(config)?;
         Ok(HubEntry {
             id,
             hub,
             max_payload,
+            close_bound,
         })
     })
 }
@@ -220,14 +222,18 @@ pub extern "C" fn okc_version() -> *const c_char {
 }
 
 /// Text of the last failure on the calling thread ("" if none). Never NULL; valid until the
-/// next failing call on this thread.
+/// next failing call on this thread. Also callable while the thread exits (from a pthread-key
+/// or C++ `thread_local` destructor); the text is then cut to 255 bytes.
 #[no_mangle]
 pub extern "C" fn okc_last_error() -> *const c_char {
     last_error_ptr()
 }
 
 /// Free a string returned by the library. NULL is ignored; a pointer the library did not
-/// hand out (or already freed) is ignored and recorded in `okc_last_error`.
+/// hand out is ignored and recorded in `okc_last_error`. A freed string's memory is held
+/// back until 1024 more strings (or 4 MiB of them) have been freed, so a second free within
+/// that window is recognised and ignored too; after it, a stale pointer may be the address
+/// of a newer string and would free that one (see docs/C-API.md).
 #[no_mangle]
 pub extern "C" fn okc_string_free(s: *mut c_char) {
     guard(
@@ -235,7 +241,9 @@ pub extern "C" fn okc_string_free(s: *mut c_char) {
         |_| (),
         || {
             if !s.is_null() && !take_string(s) {
-                set_last_error("okc_string_free: pointer was not returned by okclink (ignored)");
+                set_last_error(
+                    "okc_string_free: pointer not returned by okclink, or already freed; ignored",
+                );
             }
             Ok(())
         },
@@ -245,8 +253,11 @@ pub extern "C" fn okc_string_free(s: *mut c_char) {
 /// Create a connection object. `config_json` may be NULL (defaults); keys (all optional):
 /// `company_name`, `transports` (["usb","serial","tcp://host:port"]), `fiscal_timeout_ms`,
 /// `ack_timeout_ms`, `disconnect_timeout_ms`, `handshake_timeout_ms`, `log_dir` ("" or null disables file logs),
-/// `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`.
-/// Unknown keys are an error. The `OKC_TRANSPORT` environment variable, when set, overrides
+/// `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`
+/// (largest basket/payment JSON accepted from the caller, default 1 MiB), `max_receive_bytes`
+/// (largest message accepted from the device, 16 KiB to 64 MiB, default 1 MiB).
+/// Unknown keys are an error (OKC_ERR_CONFIG); a thread that cannot be started is
+/// OKC_ERR_RESOURCE. The `OKC_TRANSPORT` environment variable, when set, overrides
 /// `transports`. Never blocks. On failure `*out` is set to NULL.
 ///
 /// # Safety
@@ -341,6 +352,7 @@ pub extern "C" fn okc_set_device_state_callback(
 
 /// Send a basket (protocol type 1). Returns OKC_ACCEPTED, or an error
 /// (OKC_ERR_NO_DEVICE, OKC_ERR_ACK_TIMEOUT, OKC_ERR_INVALID_JSON, OKC_ERR_TOO_LARGE, ...).
+/// JSON nested deeper than 64 levels of arrays/objects is OKC_ERR_INVALID_JSON.
 ///
 /// # Safety
 /// `json` must be NULL or a NUL-terminated string.
