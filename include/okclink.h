@@ -91,9 +91,9 @@ extern "C" {
 const char *okc_version(void);
 
 /**
- * Text of the last failure on the calling thread ("" if none). Never NULL; valid until the
- * next failing call on this thread. Also callable while the thread exits (from a pthread-key
- * or C++ `thread_local` destructor); the text is then cut to 255 bytes.
+ * Text of the last failure on the calling thread ("" if none; cut to 1023 bytes). Never
+ * NULL; valid until the next failing call on this thread. Also callable while the thread
+ * exits (from a pthread-key or C++ `thread_local` destructor).
  */
 const char *okc_last_error(void);
 

@@ -78,41 +78,30 @@ pub(crate) type FfiResult<T> = Result<T, FfiError>;
 //
 // Every access to thread-local storage goes through `try_with`: a host may call the library
 // from a pthread-key or C++ `thread_local` destructor, after this thread's Rust thread-locals
-// are destroyed, and `with` would then panic inside an `extern "C"` function (an abort).
+// with destructors are destroyed, and `with` would then panic inside an `extern "C"` function
+// (an abort). The thread-locals here have no destructor at all (const-initialised, no `Drop`):
+// they stay usable for as long as the thread runs code, and nothing is registered (or leaked)
+// when a thread's first call happens while it exits.
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
-    /// The last error once `LAST_ERROR` is destroyed (thread exit). No destructor, so it is
-    /// usable for as long as the thread runs code; the text is cut to fit (at a char boundary).
-    static EXIT_ERROR: RefCell<[u8; EXIT_ERROR_LEN]> = const { RefCell::new([0; EXIT_ERROR_LEN]) };
+    /// The last error text, NUL-terminated, cut to fit at a char boundary.
+    static LAST_ERROR: RefCell<[u8; LAST_ERROR_LEN]> = const { RefCell::new([0; LAST_ERROR_LEN]) };
     static INJECT_PANIC: Cell<bool> = const { Cell::new(false) };
     /// Handle whose callback is running on this thread (0 = none).
     static IN_CALLBACK: Cell<usize> = const { Cell::new(0) };
 }
 
-const EXIT_ERROR_LEN: usize = 256;
+/// Room for the last error text (with its NUL); longer texts are cut.
+pub const LAST_ERROR_LEN: usize = 1024;
 
-/// Returned by `okc_last_error` if even the fallback storage cannot be reached.
+/// Returned by `okc_last_error` if the thread's storage cannot be reached at all.
 const NO_ERROR_TEXT: &CStr = c"(okclink: the last error text is not available on this thread)";
 
 pub(crate) fn set_last_error(message: &str) {
-    let c = cstring_lossy(message);
-    let stored = LAST_ERROR
-        .try_with(|e| match e.try_borrow_mut() {
-            Ok(mut b) => {
-                *b = c;
-                true
-            }
-            Err(_) => false,
-        })
-        .unwrap_or(false);
-    if stored {
-        return;
-    }
-    let _ = EXIT_ERROR.try_with(|e| {
+    let text = escape_nul(message);
+    let _ = LAST_ERROR.try_with(|e| {
         if let Ok(mut buf) = e.try_borrow_mut() {
-            let text = escape_nul(message);
-            let mut n = text.len().min(EXIT_ERROR_LEN - 1);
+            let mut n = text.len().min(LAST_ERROR_LEN - 1);
             while !text.is_char_boundary(n) {
                 n -= 1;
             }
@@ -122,19 +111,12 @@ pub(crate) fn set_last_error(message: &str) {
     });
 }
 
-/// Pointer to this thread's last error text; valid until the next failing call on this thread.
-/// Never NULL, never unwinds (also during thread exit).
+/// Pointer to this thread's last error text: the thread's own buffer, rewritten by the next
+/// failing call on this thread. Never NULL, never unwinds (also during thread exit).
 pub(crate) fn last_error_ptr() -> *const c_char {
-    catch_unwind(|| {
-        if let Ok(Some(p)) = LAST_ERROR.try_with(|e| e.try_borrow().ok().map(|b| b.as_ptr())) {
-            return p;
-        }
-        // LAST_ERROR is gone (thread exit): the fallback holds what failed since.
-        EXIT_ERROR
-            .try_with(|e| e.as_ptr() as *const c_char)
-            .unwrap_or(NO_ERROR_TEXT.as_ptr())
-    })
-    .unwrap_or(NO_ERROR_TEXT.as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.as_ptr() as *const c_char)
+        .unwrap_or(NO_ERROR_TEXT.as_ptr())
 }
 
 /// The last error text of this thread (for Rust callers and tests).

@@ -221,9 +221,9 @@ pub extern "C" fn okc_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }
 
-/// Text of the last failure on the calling thread ("" if none). Never NULL; valid until the
-/// next failing call on this thread. Also callable while the thread exits (from a pthread-key
-/// or C++ `thread_local` destructor); the text is then cut to 255 bytes.
+/// Text of the last failure on the calling thread ("" if none; cut to 1023 bytes). Never
+/// NULL; valid until the next failing call on this thread. Also callable while the thread
+/// exits (from a pthread-key or C++ `thread_local` destructor).
 #[no_mangle]
 pub extern "C" fn okc_last_error() -> *const c_char {
     last_error_ptr()
