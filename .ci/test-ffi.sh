@@ -37,10 +37,10 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Start the simulator on a free loopback port; sets SIM_PORT.
+# Start the simulator on a free loopback port (extra arguments go to `okc sim`); sets SIM_PORT.
 start_sim() {
   SIM_PORT=$(free_port)
-  "$tdir/debug/okc" sim --listen "127.0.0.1:$SIM_PORT" > "$work/sim-$SIM_PORT.log" 2>&1 &
+  "$tdir/debug/okc" sim --listen "127.0.0.1:$SIM_PORT" "$@" > "$work/sim-$SIM_PORT.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$SIM_PORT") 2>/dev/null && return 0
@@ -87,6 +87,35 @@ cpp_nodevice() { (cd "$work" && OKC_TRANSPORT=$(closed) expect_pass vg ./vendor_
 c_sale() { start_sim && OKC_TRANSPORT=tcp://127.0.0.1:$SIM_PORT expect_pass vg "$work/okc_api_test" sale; }
 cpp_sale() {
   start_sim && (cd "$work" && OKC_TRANSPORT=tcp://127.0.0.1:$SIM_PORT expect_pass vg ./vendor_linux_test sale)
+}
+
+# Regressions of issue 17 (each mode of tests/c/okc_api_test.c fails without its fix).
+c_regressions_nodevice() {
+  local m
+  for m in threadexit strings depth nothread logdir; do
+    echo "okc_api_test $m"
+    OKC_TRANSPORT=$(closed) expect_pass vg "$work/okc_api_test" "$m" || return 1
+  done
+  # Under valgrind freed memory is not reused at once: the stale-free check needs the real allocator.
+  echo "okc_api_test strings (without valgrind)"
+  OKC_TRANSPORT=$(closed) expect_pass "$work/okc_api_test" strings || return 1
+  echo "vendor_linux_test threadexit"
+  (cd "$work" && OKC_TRANSPORT=$(closed) expect_pass vg ./vendor_linux_test threadexit)
+}
+c_regressions_sim() {
+  # A fiscal info over the 16 KiB receive limit, and one with a NUL byte inside a string.
+  python3 -c 'import json; print(json.dumps({"fiscal": "x" * 30000, "tail": 1}))' > "$work/fiscal-big.json"
+  printf '{"a":"before\0after","tail":1}' > "$work/fiscal-nul.json"
+  local spec
+  for spec in "destroyrace|" "recvlimit|" "recvlimit|--model 300tr" \
+    "recvrefuse|--fiscal-info $work/fiscal-big.json" "fiscalnul|--fiscal-info $work/fiscal-nul.json"; do
+    local mode=${spec%%|*} args=${spec#*|} q=
+    case $args in *300tr*) q='?model=300tr' ;; esac
+    echo "okc_api_test $mode (okc sim $args)"
+    # shellcheck disable=SC2086
+    start_sim $args &&
+      OKC_TRANSPORT="tcp://127.0.0.1:$SIM_PORT$q" expect_pass vg "$work/okc_api_test" "$mode" || return 1
+  done
 }
 
 build_windows() {
@@ -160,6 +189,8 @@ if step "build Linux libraries and C/C++ programs" build_linux; then
   step "vendor C++ program, no device, valgrind" cpp_nodevice
   step "C program, sale against the simulator over TCP, valgrind" c_sale
   step "vendor C++ program (-lIntegrationHub), sale against the simulator over TCP, valgrind" cpp_sale
+  step "C/C++ programs, issue-17 regressions without a device, valgrind" c_regressions_nodevice
+  step "C program, issue-17 regressions against the simulator over TCP, valgrind" c_regressions_sim
 fi
 win_clippy() {
   cargo clippy -q --lib --target x86_64-pc-windows-gnu --features vendor-abi,vendored-libusb -- -D warnings

@@ -38,9 +38,19 @@ pub struct Config {
     pub log_dir: Option<PathBuf>,
     pub log_level: LogLevel,
     pub text_encoding: TextEncoding,
-    /// Largest payload accepted from callers (default 1 MiB).
+    /// Largest basket/payment JSON accepted from callers (default 1 MiB).
     pub max_payload: usize,
+    /// Largest message (one decoded TLV) accepted from a device (default 1 MiB). Apart from
+    /// `max_payload`: a small caller limit must not refuse a device's fiscal info or
+    /// certificate. A message over it is refused; a waiting `fiscal_info` gets
+    /// `HubError::ReceiveTooLarge` at once.
+    pub max_receive: usize,
 }
+
+/// Smallest `max_receive_bytes`: below it a device's certificate could not be received.
+pub const MIN_RECEIVE_BYTES: usize = 16 * 1024;
+/// Largest `max_receive_bytes` (each device message is inflated up to it in memory).
+pub const MAX_RECEIVE_BYTES: usize = 64 << 20;
 
 /// Log severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -125,6 +135,10 @@ pub const SETTINGS: &[Setting] = &[
         key: "max_payload_bytes",
         env: "OKC_MAX_PAYLOAD_BYTES",
     },
+    Setting {
+        key: "max_receive_bytes",
+        env: "OKC_MAX_RECEIVE_BYTES",
+    },
 ];
 
 impl Config {
@@ -142,6 +156,7 @@ impl Config {
             log_level: LogLevel::Info,
             text_encoding: TextEncoding::Cp1254,
             max_payload: 1 << 20,
+            max_receive: okclink_wire::pipeline::DEFAULT_MAX_PLAINTEXT,
         }
     }
 
@@ -269,6 +284,18 @@ impl Config {
                     return Err("must be > 0".into());
                 }
                 self.max_payload = n;
+            }
+            "max_receive_bytes" => {
+                let n: usize = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("not a number of bytes: {raw:?}"))?;
+                if !(MIN_RECEIVE_BYTES..=MAX_RECEIVE_BYTES).contains(&n) {
+                    return Err(format!(
+                        "must be between {MIN_RECEIVE_BYTES} and {MAX_RECEIVE_BYTES}"
+                    ));
+                }
+                self.max_receive = n;
             }
             other => unreachable!("setting {other} without a parser"),
         }

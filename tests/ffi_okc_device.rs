@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use okclink::ffi::okc::*;
 use okclink::ffi::OkcStatus::*;
+use okclink::transport::DeviceModel;
 use okclink_sim::{serve_tcp, SimConfig, SimServer};
 
 fn last_error() -> String {
@@ -404,4 +405,108 @@ fn ack_timeout_on_300tr_is_reported_with_serial_in_9() {
     assert_eq!(okc_destroy(h), OKC_OK);
     drop(ev);
     s.shutdown();
+}
+
+/// A hub on a simulator with extra config keys (a JSON fragment starting with ',').
+fn create_with(s: &SimServer, extra: &str) -> *mut OkcHub {
+    let model = if s.with(|d| d.config().model) == DeviceModel::T300tr {
+        "?model=300tr"
+    } else {
+        ""
+    };
+    let cfg = c(&format!(
+        r#"{{"company_name":"limits","transports":["tcp://{}{model}"],"log_dir":""{extra}}}"#,
+        s.local_addr()
+    ));
+    let mut h = null_mut();
+    assert!(std::env::var_os("OKC_TRANSPORT").is_none());
+    assert_eq!(
+        unsafe { okc_create(cfg.as_ptr(), &mut h) },
+        OKC_OK,
+        "{}",
+        last_error()
+    );
+    h
+}
+
+fn fiscal(h: *mut OkcHub, timeout_ms: i32) -> (OkcStatus, Option<String>) {
+    let mut out: *mut c_char = null_mut();
+    let st = unsafe { okc_get_fiscal_info(h, timeout_ms, &mut out) };
+    if out.is_null() {
+        return (st, None);
+    }
+    let s = unsafe { CStr::from_ptr(out) }.to_str().unwrap().to_string();
+    okc_string_free(out);
+    (st, Some(s))
+}
+
+#[test]
+fn caller_limit_does_not_limit_what_the_device_sends() {
+    // Issue 17: max_payload_bytes 1024 made the 1.7 KB X30TR fiscal info time out and kept a
+    // 300TR from completing the handshake.
+    for cfg in [SimConfig::x30tr(), SimConfig::t300tr()] {
+        let s = serve_tcp("127.0.0.1:0", cfg).unwrap();
+        let h = create_with(&s, r#","max_payload_bytes":1024"#);
+        wait_connected(h);
+        let (st, f) = fiscal(h, 8000);
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        assert!(f.unwrap().len() > 1024);
+        let big = c(&format!("{{\"a\":\"{}\"}}", "x".repeat(1100)));
+        assert_eq!(
+            unsafe { okc_send_basket(h, big.as_ptr()) },
+            OKC_ERR_TOO_LARGE
+        );
+        assert_eq!(okc_destroy(h), OKC_OK);
+    }
+}
+
+#[test]
+fn device_message_over_the_receive_limit_is_reported_not_timed_out() {
+    let mut cfg = SimConfig::x30tr();
+    cfg.fiscal_info = format!("{{\"fiscal\":\"{}\",\"tail\":1}}", "x".repeat(30_000)).into_bytes();
+    let s = serve_tcp("127.0.0.1:0", cfg).unwrap();
+    let h = create_with(&s, r#","max_receive_bytes":16384"#);
+    wait_connected(h);
+    let t0 = Instant::now();
+    let (st, f) = fiscal(h, 10_000);
+    assert_eq!(st, OKC_ERR_TOO_LARGE);
+    assert!(f.is_none());
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert!(
+        last_error().contains("receive limit of 16384 bytes"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(okc_destroy(h), OKC_OK);
+    // Out-of-range receive limits are configuration errors.
+    for bad in [
+        r#"{"max_receive_bytes":1024}"#,
+        r#"{"max_receive_bytes":1000000000}"#,
+    ] {
+        let mut h = null_mut();
+        let j = c(bad);
+        assert_eq!(unsafe { okc_create(j.as_ptr(), &mut h) }, OKC_ERR_CONFIG);
+        assert!(
+            last_error().contains("max_receive_bytes"),
+            "{}",
+            last_error()
+        );
+    }
+}
+
+#[test]
+fn device_text_with_a_nul_is_delivered_whole() {
+    let mut cfg = SimConfig::x30tr();
+    cfg.fiscal_info = b"{\"a\":\"before\0after\",\"tail\":1}".to_vec();
+    let s = serve_tcp("127.0.0.1:0", cfg).unwrap();
+    let h = create_with(&s, "");
+    wait_connected(h);
+    let (st, f) = fiscal(h, -1);
+    assert_eq!(st, OKC_OK, "{}", last_error());
+    let f = f.unwrap();
+    assert_eq!(f, "{\"a\":\"before\\u0000after\",\"tail\":1}");
+    // Still the same JSON document.
+    let v: serde_json::Value = serde_json::from_str(&f).unwrap();
+    assert_eq!(v["a"], "before\0after");
+    assert_eq!(okc_destroy(h), OKC_OK);
 }

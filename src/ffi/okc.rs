@@ -33,7 +33,8 @@ pub enum OkcStatus {
     OKC_ERR_BAD_HANDLE = -2,
     OKC_ERR_INVALID_UTF8 = -3,
     OKC_ERR_INVALID_JSON = -4,
-    /// Payload over the limit (default 1 MiB; config JSON: 64 KiB).
+    /// Caller payload over `max_payload_bytes` (default 1 MiB; config JSON: 64 KiB), or a
+    /// device message over `max_receive_bytes` (default 1 MiB) was refused.
     OKC_ERR_TOO_LARGE = -5,
     /// No active (handshaken) device.
     OKC_ERR_NO_DEVICE = -6,
@@ -45,6 +46,8 @@ pub enum OkcStatus {
     /// Bad config JSON, unknown key or unknown transport.
     OKC_ERR_CONFIG = -10,
     OKC_ERR_IO = -11,
+    /// Out of a system resource, e.g. `okc_create` could not start a thread.
+    OKC_ERR_RESOURCE = -12,
     OKC_ERR_PANIC = -98,
     OKC_ERR_INTERNAL = -99,
 }
@@ -70,12 +73,14 @@ pub fn config_from_json(json: Option<&str>) -> Result<Config, String> {
 /// Create a hub from a [`Config`] and register it; returns the handle value.
 pub(crate) fn create_handle(config: Config) -> FfiResult<usize> {
     let max_payload = config.max_payload;
+    let close_bound = config.disconnect_timeout;
     register(|id| {
         let hub = Hub::new(config)?;
         Ok(HubEntry {
             id,
             hub,
             max_payload,
+            close_bound,
         })
     })
 }
@@ -111,15 +116,19 @@ pub extern "C" fn okc_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }
 
-/// Text of the last failure on the calling thread ("" if none). Never NULL; valid until the
-/// next failing call on this thread.
+/// Text of the last failure on the calling thread ("" if none; cut to 1023 bytes). Never
+/// NULL; valid until the next failing call on this thread. Also callable while the thread
+/// exits (from a pthread-key or C++ `thread_local` destructor).
 #[no_mangle]
 pub extern "C" fn okc_last_error() -> *const c_char {
     last_error_ptr()
 }
 
 /// Free a string returned by the library. NULL is ignored; a pointer the library did not
-/// hand out (or already freed) is ignored and recorded in `okc_last_error`.
+/// hand out is ignored and recorded in `okc_last_error`. A freed string's memory is held
+/// back until 1024 more strings (or 4 MiB of them) have been freed, so a second free within
+/// that window is recognised and ignored too; after it, a stale pointer may be the address
+/// of a newer string and would free that one (see docs/C-API.md).
 #[no_mangle]
 pub extern "C" fn okc_string_free(s: *mut c_char) {
     guard(
@@ -127,7 +136,9 @@ pub extern "C" fn okc_string_free(s: *mut c_char) {
         |_| (),
         || {
             if !s.is_null() && !take_string(s) {
-                set_last_error("okc_string_free: pointer was not returned by okclink (ignored)");
+                set_last_error(
+                    "okc_string_free: pointer not returned by okclink, or already freed; ignored",
+                );
             }
             Ok(())
         },
@@ -137,8 +148,11 @@ pub extern "C" fn okc_string_free(s: *mut c_char) {
 /// Create a connection object. `config_json` may be NULL (defaults); keys (all optional):
 /// `company_name`, `transports` (["usb","serial","tcp://host:port"]), `fiscal_timeout_ms`,
 /// `ack_timeout_ms`, `disconnect_timeout_ms`, `handshake_timeout_ms`, `log_dir` ("" or null disables file logs),
-/// `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`.
-/// Unknown keys are an error. The `OKC_TRANSPORT` environment variable, when set, overrides
+/// `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`
+/// (largest basket/payment JSON accepted from the caller, default 1 MiB), `max_receive_bytes`
+/// (largest message accepted from the device, 16 KiB to 64 MiB, default 1 MiB).
+/// Unknown keys are an error (OKC_ERR_CONFIG); a thread that cannot be started is
+/// OKC_ERR_RESOURCE. The `OKC_TRANSPORT` environment variable, when set, overrides
 /// `transports`. Never blocks. On failure `*out` is set to NULL.
 ///
 /// # Safety
@@ -171,7 +185,9 @@ pub unsafe extern "C" fn okc_create(
 
 /// Destroy a connection object: disconnect, stop every thread. Bounded (the configured
 /// disconnect timeout plus a small margin), idempotent (a destroyed handle gives OKC_OK
-/// again), and no callback runs after it returns. May be called from inside a callback.
+/// again), and no callback runs after it returns: also a destroy that finds another destroy
+/// of the same handle still closing waits for it. May be called from inside a callback (it
+/// then returns without waiting for that callback to end).
 #[no_mangle]
 pub extern "C" fn okc_destroy(hub: *mut OkcHub) -> OkcStatus {
     guard_status("okc_destroy", || {
@@ -231,6 +247,7 @@ pub extern "C" fn okc_set_device_state_callback(
 
 /// Send a basket (protocol type 1). Returns OKC_ACCEPTED, or an error
 /// (OKC_ERR_NO_DEVICE, OKC_ERR_ACK_TIMEOUT, OKC_ERR_INVALID_JSON, OKC_ERR_TOO_LARGE, ...).
+/// JSON nested deeper than 64 levels of arrays/objects is OKC_ERR_INVALID_JSON.
 ///
 /// # Safety
 /// `json` must be NULL or a NUL-terminated string.
@@ -260,7 +277,8 @@ pub unsafe extern "C" fn okc_send_payment(hub: *mut OkcHub, json: *const c_char)
 
 /// Request fiscal info and wait up to `timeout_ms` (< 0 = configured default, 5000 ms).
 /// On OKC_OK `*out` is a fresh JSON string to free with `okc_string_free`; otherwise
-/// `*out` is NULL (OKC_ERR_NO_DEVICE, OKC_ERR_TIMEOUT, ...).
+/// `*out` is NULL (OKC_ERR_NO_DEVICE, OKC_ERR_TIMEOUT, OKC_ERR_TOO_LARGE when the answer was
+/// over `max_receive_bytes`, ...). A NUL byte in device text is delivered as `\u0000`.
 ///
 /// # Safety
 /// `out` must be NULL or writable.

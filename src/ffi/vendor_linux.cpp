@@ -6,7 +6,8 @@
 // Rust library. Fixes over the vendor (DROP-IN.md §7/§8): getFiscalInfo without a device
 // returns "", sendBasket/sendPayment without a device return 0, deleteCommunication is bounded
 // and idempotent, a company name or JSON that is not UTF-8 is read as Windows-1254 (Turkish)
-// instead of being rejected, callbacks never let a C++ exception escape into the library.
+// instead of being rejected, callbacks never let a C++ exception escape into the library, and a
+// basket or payment std::string with an embedded NUL is refused (0) instead of being cut there.
 //
 // Compiled by build.rs (cc crate) into libokclink.a; scripts/link-vendor-linux.sh makes the
 // shared object with exactly these nine exports.
@@ -128,6 +129,10 @@ std::string take(char *s) {
     return r;
 }
 
+// A std::string can hold a NUL that the C string handed to the library cannot: the library
+// would see only the part before it. A JSON text never holds a raw NUL, so it is refused.
+bool has_nul(const std::string &s) { return s.find('\0') != std::string::npos; }
+
 int vendor_send_code(OkcStatus st) {
     if (st == OKC_ACCEPTED) return 1;
     if (st == OKC_ERR_ACK_TIMEOUT) return -1;
@@ -177,6 +182,7 @@ OKC_VENDOR_EXPORT int getActiveDeviceIndex(void *ptr) { return okc_active_device
 
 OKC_VENDOR_EXPORT int sendBasket(void *ptr, std::string jsonData) {
     try {
+        if (has_nul(jsonData)) return 0;
         return vendor_send_code(okc_send_basket(hub(ptr), to_utf8(jsonData).c_str()));
     } catch (...) {
         return 0;
@@ -185,6 +191,7 @@ OKC_VENDOR_EXPORT int sendBasket(void *ptr, std::string jsonData) {
 
 OKC_VENDOR_EXPORT int sendPayment(void *ptr, std::string jsonData) {
     try {
+        if (has_nul(jsonData)) return 0;
         return vendor_send_code(okc_send_payment(hub(ptr), to_utf8(jsonData).c_str()));
     } catch (...) {
         return 0;

@@ -24,7 +24,7 @@ use std::ffi::c_void;
 use std::ptr::null_mut;
 
 use super::okc::create_handle;
-use super::{guard, lookup, CallbackScope, FfiError, FfiResult, OkcStatus};
+use super::{escape_nul, guard, lookup, CallbackScope, FfiError, FfiResult, OkcStatus};
 use crate::hub::{Config, HubError, SendOutcome};
 
 /// `BSTR`: a UTF-16 string allocated by `SysAllocString*`.
@@ -68,9 +68,10 @@ fn pin_module() {
     });
 }
 
-/// UTF-16 → BSTR (never NULL: an empty string is an empty BSTR).
+/// UTF-16 → BSTR (never NULL: an empty string is an empty BSTR). A NUL in the text is
+/// written as `\u0000`, as in the C API: callers read a BSTR as a C string.
 fn bstr(s: &str) -> Bstr {
-    let w: Vec<u16> = s.encode_utf16().collect();
+    let w: Vec<u16> = escape_nul(s).encode_utf16().collect();
     // SAFETY: `w` holds `w.len()` units; SysAllocStringLen copies them and adds the NUL.
     unsafe { SysAllocStringLen(w.as_ptr(), w.len() as u32) }
 }

@@ -74,11 +74,20 @@ impl SendOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubError {
     InvalidJson(String),
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
     NoDevice,
     Timeout,
     Closed,
     Config(String),
+    /// The device sent a message over [`Config::max_receive`]; it was refused.
+    ReceiveTooLarge {
+        max: usize,
+    },
+    /// A system resource ran out (e.g. no thread could be started).
+    Resource(String),
 }
 
 impl std::fmt::Display for HubError {
@@ -92,6 +101,12 @@ impl std::fmt::Display for HubError {
             HubError::Timeout => write!(f, "timed out"),
             HubError::Closed => write!(f, "the connection object is closed"),
             HubError::Config(e) => write!(f, "configuration error: {e}"),
+            HubError::ReceiveTooLarge { max } => write!(
+                f,
+                "the device sent a message larger than the receive limit of {max} bytes \
+                 (max_receive_bytes); it was refused"
+            ),
+            HubError::Resource(e) => write!(f, "out of resources: {e}"),
         }
     }
 }
@@ -102,6 +117,45 @@ impl From<ConfigError> for HubError {
     fn from(e: ConfigError) -> HubError {
         HubError::Config(e.0)
     }
+}
+
+/// Deepest nesting of arrays/objects accepted in a basket or payment (`{}` is 1 level).
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Checks before the JSON parse: no NUL byte (a JSON text cannot hold one raw, and C callers
+/// would have sent only the part before it), nesting at most [`MAX_JSON_DEPTH`] levels.
+fn check_json_shape(json: &str) -> Result<(), HubError> {
+    if json.contains('\0') {
+        return Err(HubError::InvalidJson(
+            "the text contains a NUL byte (write it as \\u0000 inside a string)".into(),
+        ));
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(HubError::InvalidJson(format!(
+                        "nesting deeper than {MAX_JSON_DEPTH} levels"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The connector behind a transport spec. USB and serial are provided by their own modules
@@ -226,7 +280,7 @@ impl Hub {
         );
         let threads = Threads::new();
         let events = Dispatcher::start(log.clone(), &threads)
-            .map_err(|e| HubError::Config(format!("cannot start a thread: {e}")))?;
+            .map_err(|e| HubError::Resource(format!("cannot start a thread: {e}")))?;
         let ctx = BackendContext {
             config: config.clone(),
             log: log.clone(),
@@ -294,6 +348,7 @@ impl Hub {
                 max: self.max_payload,
             });
         }
+        check_json_shape(json)?;
         serde_json::from_str::<serde::de::IgnoredAny>(json)
             .map_err(|e| HubError::InvalidJson(e.to_string()))?;
         self.backend.send(kind, json)

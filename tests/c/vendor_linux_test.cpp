@@ -6,7 +6,11 @@
 //        vendor_linux_test sale       — a device (simulator via OKC_TRANSPORT=tcp://...):
 //                                       create, both callbacks, getActiveDeviceIndex,
 //                                       getFiscalInfo, sendBasket, sale info, sendPayment,
-//                                       deleteCommunication, reconnect, delete again
+//                                       deleteCommunication, reconnect, delete again; a
+//                                       basket with an embedded NUL is refused (0)
+//        vendor_linux_test threadexit — the library called from a C++ thread_local
+//                                       destructor that runs after the library's own
+//                                       per-thread storage is gone (issue 17)
 // Prints "PASS <n> checks" and exits 0, or "FAIL ..." and exits 1.
 #include <atomic>
 #include <chrono>
@@ -145,6 +149,10 @@ static int sale() {
         }
         CHECK(last_sale.find("\"status\":0") != std::string::npos, "sale succeeded");
     }
+    // A std::string can carry a NUL that a C string cannot: never sent as the part before it.
+    CHECK(sendBasket(h, std::string("{}\0{\"basketID\":\"b-nul\"}", 23)) == 0,
+          "basket with an embedded NUL refused");
+    CHECK(sendPayment(h, std::string("{}\0", 3)) == 0, "payment with an embedded NUL refused");
     int before = state_calls.load();
     deleteCommunication(h);
     CHECK(state_calls.load() > before && connected.load() == 0, "delete delivers (false, \"\")");
@@ -174,6 +182,40 @@ static int noack() {
     return 0;
 }
 
+// Destroyed after the library's thread-local storage: constructed before the thread's first
+// library call, and thread_local destructors run in reverse order of construction.
+static std::atomic<int> exit_checks_ok{0}, exit_ran{0};
+struct AtThreadExit {
+    int touched = 0;
+    ~AtThreadExit() {
+        int ok = 0;
+        ok += sendBasket(nullptr, "{}") == 0;
+        ok += sendPayment(reinterpret_cast<ConnectionWrapper *>(0xdeadbeef), "{}") == 0;
+        ok += getFiscalInfo(nullptr).empty();
+        ok += getActiveDeviceIndex(nullptr) == -1;
+        deleteCommunication(nullptr);
+        reconnect(nullptr);
+        exit_checks_ok = ok;
+        exit_ran = 1;
+    }
+};
+static thread_local AtThreadExit at_thread_exit;
+
+static int threadexit() {
+    for (int round = 0; round < 3; round++) {
+        exit_ran = 0;
+        exit_checks_ok = 0;
+        std::thread t([] {
+            at_thread_exit.touched = 1;          // registered first, destroyed last
+            CHECK(sendBasket(nullptr, "{}") == 0, "failing call");  // library storage exists now
+        });
+        t.join();
+        CHECK(exit_ran.load() == 1, "thread_local destructor ran (no abort)");
+        CHECK(exit_checks_ok.load() == 4, "calls at thread exit");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, nullptr, _IONBF, 0);
     std::string mode = argc > 1 ? argv[1] : "nodevice";
@@ -181,6 +223,8 @@ int main(int argc, char **argv) {
         sale();
     } else if (mode == "noack") {
         noack();
+    } else if (mode == "threadexit") {
+        threadexit();
     } else {
         nodevice();
     }

@@ -90,10 +90,12 @@ struct Fail(u8, String);
 impl From<HubError> for Fail {
     fn from(e: HubError) -> Fail {
         let code = match e {
-            HubError::InvalidJson(_) | HubError::TooLarge { .. } => EXIT_BAD_INPUT,
+            HubError::InvalidJson(_)
+            | HubError::TooLarge { .. }
+            | HubError::ReceiveTooLarge { .. } => EXIT_BAD_INPUT,
             HubError::NoDevice => EXIT_NO_DEVICE,
             HubError::Timeout => EXIT_TIMEOUT,
-            HubError::Closed | HubError::Config(_) => EXIT_RUNTIME,
+            HubError::Closed | HubError::Config(_) | HubError::Resource(_) => EXIT_RUNTIME,
         };
         Fail(code, e.to_string())
     }

@@ -402,7 +402,13 @@ impl HostCore {
                     self.log(LogLevel::Debug, format!("certificate ok: {info:?}"));
                 }
                 HostEvent::Closed => closed = true,
-                HostEvent::Log(level, msg) => self.log(map_level(level), msg),
+                HostEvent::Log(level, msg) => {
+                    let refused = msg.ends_with(okclink_wire::message::text::TOO_LARGE);
+                    self.log(map_level(level), msg);
+                    if refused {
+                        self.refused_too_large();
+                    }
+                }
             }
         }
         // An unsolicited type 2 updates the stored value too.
@@ -416,6 +422,26 @@ impl HostCore {
         }
         if closed {
             self.teardown();
+        }
+    }
+
+    /// The session refused a device message for its size: say so (instead of letting a
+    /// waiting `fiscal_info` time out). The session reports the refusal only as its log text
+    /// (the vendor's type-60 text), which is why it is recognised by that text.
+    fn refused_too_large(&mut self) {
+        let max = self.cfg.max_receive;
+        self.log(
+            LogLevel::Error,
+            format!(
+                "a device message over the receive limit ({max} bytes, max_receive_bytes) was refused"
+            ),
+        );
+        for op in std::mem::take(&mut self.fiscal_waiters) {
+            self.reply(
+                op,
+                Reply::Fiscal(Err(HubError::ReceiveTooLarge { max })),
+                ReplyOrder::Now,
+            );
         }
     }
 

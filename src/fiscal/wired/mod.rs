@@ -197,10 +197,11 @@ impl WiredBackend {
             ack_timeout: cfg.ack_timeout,
             disconnect_timeout: cfg.disconnect_timeout,
             handshake_timeout: cfg.handshake_timeout,
-            max_receive: cfg.max_payload.max(1024),
+            max_receive: cfg.max_receive,
             keys: KeySource::os(),
         };
-        let spawn_err = |e: std::io::Error| HubError::Config(format!("cannot start a thread: {e}"));
+        let spawn_err =
+            |e: std::io::Error| HubError::Resource(format!("cannot start a thread: {e}"));
         let mut session = SessionDriver::new(sh.clone(), core_cfg);
         sh.threads
             .spawn_supervised("okc-session", sh.log.clone(), move |panicked| {
