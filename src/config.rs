@@ -182,6 +182,18 @@ impl Config {
     }
 
     /// Defaults ← `json` ← `var` (an environment lookup).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use okclink::config::{Config, LogLevel};
+    ///
+    /// let env = |k: &str| (k == "OKC_LOG_LEVEL").then(|| "debug".to_string());
+    /// let c = Config::load_with(Some(r#"{"log_level":"warn","ack_timeout_ms":3000}"#), env)
+    ///     .unwrap();
+    /// assert_eq!(c.log_level, LogLevel::Debug); // the environment wins over the JSON
+    /// assert_eq!(c.ack_timeout, Duration::from_secs(3));
+    /// assert!(Config::load_with(Some(r#"{"ack_timeout":3}"#), |_| None).is_err());
+    /// ```
     pub fn load_with(
         json: Option<&str>,
         var: impl Fn(&str) -> Option<String>,

@@ -250,6 +250,32 @@ fn backend_for(ctx: BackendContext) -> Result<Box<dyn FiscalBackend>, HubError> 
 /// One connection object (the vendor's `ConnectionWrapper`). Cheap to share: all methods take
 /// `&self`.
 ///
+/// A full sale against the in-process simulator (crate `okclink-sim`):
+///
+/// ```
+/// use std::sync::mpsc::channel;
+/// use std::time::Duration;
+/// use okclink::hub::{Config, Hub, SendOutcome, TransportSpec};
+///
+/// let (device, _control) = okclink_sim::mem_connector(okclink_sim::SimConfig::x30tr());
+/// let mut config = Config::new("Example Ltd");
+/// config.transports = vec![TransportSpec::Custom(device)];
+/// config.log_dir = None;
+/// let hub = Hub::new(config).unwrap();
+/// let (tx, rx) = channel();
+/// hub.set_serial_in_callback(Some(Box::new(move |t, v| {
+///     if t == 3 {
+///         let _ = tx.send(v.to_string()); // the sale info (receipt), type 3
+///     }
+/// })));
+/// assert_eq!(hub.wait_connected(Duration::from_secs(10)).as_deref(), Some("AV0000000001"));
+/// let basket = r#"{"basketID":"doc-1","items":[{"name":"ÇAY","price":500,"quantity":1000,"sectionNo":1,"taxPercent":1000,"type":0}],"paymentItems":[{"amount":500,"description":"Nakit","type":1}]}"#;
+/// assert_eq!(hub.send_basket(basket), Ok(SendOutcome::Accepted));
+/// let receipt = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+/// assert!(receipt.contains("doc-1"));
+/// hub.close();
+/// ```
+///
 /// Contract:
 /// - `new` never blocks; discovery, AOA, handshake run on background threads.
 /// - callbacks only on the dispatcher thread, never under a lock; may re-enter the API.

@@ -49,6 +49,20 @@ pub mod text {
 }
 
 /// Build a whole host or device message with one data TLV.
+///
+/// ```
+/// use okclink_wire::message::{accept_usb, build_message, tag};
+/// use okclink_wire::pipeline::Key;
+///
+/// let key = Key(*b"00115663341140995977338038486879");
+/// let m = build_message(&key, tag::FISCAL_INFO, b"");
+/// // Start TLV (49), the data TLV, end TLV (50); the USB listener accepts it.
+/// assert_eq!(&m[..2], &[0x00, 0x31]);
+/// let tlvs = accept_usb(&key, &m, 1 << 20).unwrap();
+/// assert_eq!((tlvs[0].tag, tlvs[0].value.as_slice()), (tag::FISCAL_INFO, &b""[..]));
+/// // Under another key it does not decode.
+/// assert!(accept_usb(&Key::DEFAULT, &m, 1 << 20).is_err());
+/// ```
 pub fn build_message(key: &Key, tag: u16, payload: &[u8]) -> Vec<u8> {
     let empty = seal(key, b"");
     let data = seal(key, payload);

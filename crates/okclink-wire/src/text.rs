@@ -46,6 +46,15 @@ pub fn decode_device_text(bytes: &[u8]) -> String {
     }
 }
 
+/// [`decode_device_text`] of an owned buffer: valid UTF-8 becomes the `String` without a
+/// copy (the usual case: devices send ASCII JSON).
+pub fn decode_device_bytes(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => decode_device_text(e.as_bytes()),
+    }
+}
+
 /// cp1254 bytes 0x80..=0xFF by character.
 static CP1254_HIGH: LazyLock<HashMap<char, u8>> = LazyLock::new(|| {
     let mut m = HashMap::new();
@@ -69,6 +78,15 @@ static CP1254_HIGH: LazyLock<HashMap<char, u8>> = LazyLock::new(|| {
 /// sent as their single byte; characters it lacks are written as JSON `\uXXXX` escapes —
 /// in valid JSON non-ASCII can only occur inside strings, so the result stays valid JSON
 /// with the same meaning (instead of the `?` a code-page conversion would leave).
+///
+/// ```
+/// use okclink_wire::text::{decode_device_text, encode_outgoing_json, TextEncoding};
+///
+/// let wire = encode_outgoing_json(r#"{"name":"ŞEKER Ж"}"#, TextEncoding::Cp1254);
+/// // Ş is one cp1254 byte (0xDE); Ж has no cp1254 byte and becomes a JSON escape.
+/// assert_eq!(wire, b"{\"name\":\"\xdeEKER \\u0416\"}".to_vec());
+/// assert_eq!(decode_device_text(&wire), r#"{"name":"ŞEKER \u0416"}"#);
+/// ```
 pub fn encode_outgoing_json(json: &str, enc: TextEncoding) -> Vec<u8> {
     match enc {
         TextEncoding::Utf8 => json.as_bytes().to_vec(),
@@ -125,6 +143,8 @@ mod tests {
             "Ödemeleri ayrı ayrı göndermelisiniz"
         );
         assert_eq!(decode_device_text("Kredi Kartı".as_bytes()), "Kredi Kartı");
+        assert_eq!(decode_device_bytes(raw.to_vec()), decode_device_text(raw));
+        assert_eq!(decode_device_bytes(b"{\"a\":1}".to_vec()), "{\"a\":1}");
     }
 
     #[test]

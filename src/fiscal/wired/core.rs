@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use okclink_wire::session::{
     HostConfig, HostEvent, HostPhase, HostSession, KeySource, Level, OpId, SaleRing, SendResult,
 };
-use okclink_wire::text::decode_device_text;
+use okclink_wire::text::{decode_device_bytes, decode_device_text};
 use okclink_wire::DeviceModel;
 
 use crate::config::LogLevel;
@@ -349,7 +349,7 @@ impl HostCore {
                 }
                 HostEvent::Identified(raw) => {
                     l.announced = true;
-                    let serial = decode_device_text(&raw);
+                    let serial = decode_device_bytes(raw);
                     self.log(LogLevel::Info, format!("device identified: {serial}"));
                     self.events
                         .push_back(CoreEvent::Serial(Some(serial.clone())));
@@ -357,7 +357,7 @@ impl HostCore {
                 }
                 HostEvent::SerialIn(t, raw) => {
                     self.events
-                        .push_back(CoreEvent::SerialIn(i32::from(t), decode_device_text(&raw)));
+                        .push_back(CoreEvent::SerialIn(i32::from(t), decode_device_bytes(raw)));
                 }
                 HostEvent::FiscalInfo(r) => {
                     let gone = l.session.phase() == HostPhase::Closed;
