@@ -65,6 +65,8 @@ impl Dev {
 
 fn sim_config(model: DeviceModel) -> SimConfig {
     let mut c = SimConfig::for_model(model);
+    // Fast and explicit (the 300TR's default is a paced 1.5 s sale delay, 3 s re-sends).
+    c.sale_delay = Duration::ZERO;
     c.sale_resend_interval = Duration::from_millis(100);
     c
 }

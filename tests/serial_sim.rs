@@ -21,7 +21,7 @@ use okclink::transport::{Connector, DeviceModel};
 use okclink_sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 use serialport::{SerialPort, TTYPort};
-use sim_common::LinkHost;
+use sim_common::{t300tr_immediate, LinkHost};
 
 /// The simulator served on the master side of a pty.
 struct Device {
@@ -84,7 +84,7 @@ impl Drop for Device {
 
 #[test]
 fn t300tr_sale_over_a_pty_against_the_simulator() {
-    let (dev, path) = Device::start(SimConfig::t300tr());
+    let (dev, path) = Device::start(t300tr_immediate());
     let c = SerialConnector::new(SerialConfig {
         path: Some(path),
         read_slice: Duration::from_millis(20),

@@ -15,15 +15,15 @@ use okclink::proto::message::tag;
 use okclink::proto::session::{HostEvent, SendResult};
 use okclink::transport::serial::{SerialConfig, SerialConnector};
 use okclink::transport::{Connector, DeviceModel, Incoming, LinkError};
-use okclink_sim::{serve_tcp, SimConfig};
+use okclink_sim::serve_tcp;
 use serde_json::{json, Value};
-use sim_common::LinkHost;
+use sim_common::{t300tr_immediate, LinkHost};
 
 #[test]
 #[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
 fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
     let mut ctl = Ctl::new();
-    let sim = serve_tcp("127.0.0.1:0", SimConfig::t300tr()).unwrap();
+    let sim = serve_tcp("127.0.0.1:0", t300tr_immediate()).unwrap();
     // A Prolific adapter on ttyUSB0 (not ours), the 300TR's FTDI bridge on ttyUSB1.
     ctl.call(json!({"op": "add", "name": "prolific", "kind": "ftdi", "vid": 0x067b, "pid": 0x2303, "tty": 0}));
     ctl.call(
@@ -114,7 +114,7 @@ fn hub_over_serial_finds_the_300tr_sells_and_sees_the_unplug() {
     use std::sync::mpsc;
 
     let mut ctl = Ctl::new();
-    let sim = serve_tcp("127.0.0.1:0", SimConfig::t300tr()).unwrap();
+    let sim = serve_tcp("127.0.0.1:0", t300tr_immediate()).unwrap();
     // (tty numbers differ from the other test: umockdev cannot re-create a removed tty node)
     ctl.call(
         json!({"op": "add", "name": "t300", "kind": "ftdi", "tty": 5,

@@ -8,7 +8,7 @@ use okclink::proto::message::tag;
 use okclink::proto::session::HostEvent;
 use okclink::transport::DeviceModel;
 use okclink_sim::{mem_connector, Faults, SimConfig};
-use sim_common::{identified, sale_json, LinkHost, BASKET_X30TR};
+use sim_common::{identified, sale_json, t300tr_immediate, LinkHost, BASKET_X30TR};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -24,7 +24,7 @@ fn both_models_handshake_and_sell_over_the_in_memory_link() {
     for (cfg, basket, payment) in [
         (SimConfig::x30tr(), BASKET_X30TR, None),
         (
-            SimConfig::t300tr(),
+            t300tr_immediate(),
             &br#"{"basketID":"b-300","items":[{"price":2500,"quantity":2000,"sectionNo":2}]}"#[..],
             Some(&br#"{"amount":5000,"description":"Nakit","type":1}"#[..]),
         ),
@@ -91,7 +91,7 @@ fn unplug_means_gone_and_no_device_until_plugged_again() {
 
 #[test]
 fn a_new_link_replaces_the_old_one() {
-    let (conn, ctl) = mem_connector(SimConfig::t300tr());
+    let (conn, ctl) = mem_connector(t300tr_immediate());
     let mut a = LinkHost::start(conn.connect(T).unwrap().unwrap(), DeviceModel::T300tr);
     a.run_until(T, identified);
     let mut b = LinkHost::start(conn.connect(T).unwrap().unwrap(), DeviceModel::T300tr);
@@ -171,7 +171,7 @@ fn a_receipt_printed_while_unplugged_reaches_the_next_host() {
 
 #[test]
 fn unplug_for_and_replug_after_vanish_plug_the_device_back_in() {
-    let mut cfg = SimConfig::t300tr();
+    let mut cfg = t300tr_immediate();
     cfg.replug_after = Some(Duration::from_millis(100));
     cfg.faults.vanish_mid_message = true;
     let (conn, ctl) = mem_connector(cfg);

@@ -12,13 +12,15 @@ use okclink::proto::session::{HostEvent, HELLO};
 use okclink::proto::stream::MessageSplitter;
 use okclink::transport::DeviceModel;
 use okclink_sim::{serve_tcp, Faults, SimConfig};
-use sim_common::{decode, identified, sale_json, tcp_link, LinkHost, BASKET_X30TR};
+use sim_common::{
+    decode, identified, sale_json, t300tr_immediate, tcp_link, LinkHost, BASKET_X30TR,
+};
 
 const T: Duration = Duration::from_secs(10);
 
 #[test]
 fn both_models_handshake_and_sell_over_tcp() {
-    for cfg in [SimConfig::x30tr(), SimConfig::t300tr()] {
+    for cfg in [SimConfig::x30tr(), t300tr_immediate()] {
         let model = cfg.model;
         let serial = cfg.serial.clone();
         let server = serve_tcp("127.0.0.1:0", cfg).unwrap();
@@ -134,21 +136,74 @@ fn vanish_closes_the_connection_after_half_a_message_and_the_server_goes_on() {
 }
 
 #[test]
-fn a_new_connection_replaces_the_old_one() {
-    let server = serve_tcp("127.0.0.1:0", SimConfig::t300tr()).unwrap();
+fn a_second_host_is_refused_and_never_knocks_off_the_first() {
+    let mut cfg = t300tr_immediate();
+    cfg.sale_delay = Duration::from_millis(200);
+    cfg.sale_resend_interval = Duration::from_millis(200);
+    let server = serve_tcp("127.0.0.1:0", cfg).unwrap();
     let mut a = LinkHost::start(
         tcp_link(server.local_addr(), DeviceModel::T300tr),
         DeviceModel::T300tr,
     );
     a.run_until(T, identified);
-    let mut b = LinkHost::start(
+    let basket = br#"{"basketID":"a-1","items":[{"price":700,"sectionNo":1}]}"#;
+    a.host.send_data(Instant::now(), 1, tag::BASKET, basket);
+    a.run_until(T, |e| {
+        e.iter().any(|e| matches!(e, HostEvent::SerialIn(1, _)))
+    });
+    // Host B (e.g. `okc watch`) connects mid-sale, says hello, and is refused with a text.
+    let mut b = TcpStream::connect(server.local_addr()).unwrap();
+    b.write_all(&build_message(&Key::DEFAULT, tag::HELLO, HELLO))
+        .unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t = Instant::now();
+    let mut got = Vec::new();
+    b.read_to_end(&mut got).unwrap();
+    let waited = t.elapsed();
+    let got = String::from_utf8(got).unwrap();
+    assert!(got.starts_with("okc sim: busy: "), "{got:?}");
+    assert!(got.contains("one host at a time"), "{got:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "refused after {waited:?}"
+    );
+    assert_eq!(server.refused(), 1);
+    // A finishes its sale on the same session: no disconnect, no new handshake.
+    a.host.send_data(
+        Instant::now(),
+        2,
+        tag::PAYMENT,
+        br#"{"amount":700,"type":1}"#,
+    );
+    a.run_until(T, |e| {
+        e.iter().any(|e| matches!(e, HostEvent::SerialIn(3, _)))
+    });
+    assert!(!a.gone);
+    let j = sale_json(&a.serial_in(3)[0]);
+    assert_eq!(
+        (j["basketID"].as_str(), j["status"].as_i64()),
+        (Some("a-1"), Some(0))
+    );
+    a.run_until(T, |_| server.sales().first().is_some_and(|s| s.acked));
+    assert!(!a.gone);
+    let st = server.stats();
+    assert_eq!(st.handshakes, 1, "B never got a session");
+    assert_eq!(server.connections(), 1);
+    // Only A's messages reached the device: hello, key share, basket, ACKs, payment, OK.
+    let types = server.received_types();
+    assert_eq!(
+        types.iter().filter(|&&t| t == tag::HELLO).count(),
+        1,
+        "{types:?}"
+    );
+    // After A leaves, the next host gets the device.
+    drop(a);
+    let mut c = LinkHost::start(
         tcp_link(server.local_addr(), DeviceModel::T300tr),
         DeviceModel::T300tr,
     );
-    b.run_until(T, identified);
-    a.run_until(T, |_| false);
-    assert!(a.gone);
-    assert_eq!(server.stats().handshakes, 2);
+    c.run_until(T, identified);
+    assert_eq!(server.connections(), 2);
 }
 
 #[test]

@@ -79,7 +79,7 @@ impl Rig {
         Rig::new(SimConfig::x30tr())
     }
     pub fn t300tr() -> Rig {
-        Rig::new(SimConfig::t300tr())
+        Rig::new(t300tr_immediate())
     }
 
     /// A new host session (call `sim.link_reset()` first for a new link); events are
@@ -455,4 +455,14 @@ pub fn tcp_link(addr: std::net::SocketAddr, model: DeviceModel) -> Box<dyn Link>
 /// Host events: is the session active and identified?
 pub fn identified(ev: &[HostEvent]) -> bool {
     ev.iter().any(|e| matches!(e, HostEvent::Identified(_)))
+}
+
+/// A 300TR that prints at once (no sale delay, 1 s re-sends): the engine tests step time by
+/// hand and count messages; the paced defaults of `SimConfig::t300tr()` are for people.
+#[allow(dead_code)]
+pub fn t300tr_immediate() -> SimConfig {
+    let mut c = SimConfig::t300tr();
+    c.sale_delay = std::time::Duration::ZERO;
+    c.sale_resend_interval = std::time::Duration::from_secs(1);
+    c
 }

@@ -18,8 +18,8 @@ use okclink_wire::frame::{FrameError, FrameIter};
 use okclink_wire::message::{accept_usb, build_message};
 use okclink_wire::pipeline::{open, Key, DEFAULT_MAX_PLAINTEXT};
 
-const DECODE_USAGE: &str = "usage: okc decode HEX|@file [--key default|<32 chars>] [--json]";
-const ENCODE_USAGE: &str =
+pub const DECODE_USAGE: &str = "usage: okc decode HEX|@file [--key default|<32 chars>] [--json]";
+pub const ENCODE_USAGE: &str =
     "usage: okc encode --type N [--key default|<32 chars>] [--payload TEXT|@file]";
 
 /// Name of a message type (TLV tag), WIRE §7.
@@ -194,17 +194,65 @@ fn parse_decode_args(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+/// Why `okc decode` / `okc encode` failed: a usage error (exit 1) or bad input (exit 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Usage(String),
+    /// Bad input; `report` is what could still be shown (stdout), the text goes to stderr.
+    Input {
+        text: String,
+        report: Option<String>,
+    },
+}
+
+impl Failure {
+    fn input(text: impl Into<String>) -> Failure {
+        Failure::Input {
+            text: text.into(),
+            report: None,
+        }
+    }
+    /// The message for stderr.
+    pub fn text(&self) -> &str {
+        match self {
+            Failure::Usage(t) | Failure::Input { text: t, .. } => t,
+        }
+    }
+}
+
 /// `okc decode …` (arguments after `decode`): the report text, or an error for stderr.
 pub fn decode_command(args: &[String]) -> Result<String, String> {
-    let o = parse_decode_args(args)?;
+    decode_main(args).map_err(|f| f.text().to_string())
+}
+
+/// [`decode_command`] with the kind of failure: a message none of the keys opens (a
+/// session-key message decoded without `--key`, or with a wrong one) is a failure too, with
+/// the report of what could be read.
+pub fn decode_main(args: &[String]) -> Result<String, Failure> {
+    let o = parse_decode_args(args).map_err(Failure::Usage)?;
     let mut text = String::new();
     for i in &o.input {
-        let t = text_or_file(i)?;
+        let t = text_or_file(i).map_err(Failure::input)?;
         text.push_str(&String::from_utf8_lossy(&t));
         text.push('\n');
     }
-    let bytes = parse_hex_dump(&text)?;
-    decode_bytes(&bytes, o.key, o.json)
+    let bytes = parse_hex_dump(&text).map_err(Failure::input)?;
+    let (report, unopened) = decode_report(&bytes, o.key, o.json).map_err(Failure::input)?;
+    if unopened == 0 {
+        return Ok(report);
+    }
+    let text = match o.key {
+        Some(k) if !k.is_default() => format!(
+            "{unopened} TLV(s) do not open with the given key nor the default key: is --key the session key of this connection (the 32 digits the host sent as type 6)?"
+        ),
+        _ => format!(
+            "{unopened} TLV(s) do not open with the default key: a message sent after the key share needs the session key, pass --key KEY (the 32 digits the host sent as type 6, found in the log)"
+        ),
+    };
+    Err(Failure::Input {
+        text,
+        report: Some(report),
+    })
 }
 
 /// The keys to try, with the label printed for each.
@@ -217,7 +265,17 @@ fn keys(given: Option<Key>) -> Vec<(Key, &'static str)> {
 
 /// Decode raw message bytes (the core of [`decode_command`]).
 pub fn decode_bytes(bytes: &[u8], key: Option<Key>, as_json: bool) -> Result<String, String> {
+    decode_report(bytes, key, as_json).map(|(r, _)| r)
+}
+
+/// [`decode_bytes`] plus the number of TLVs none of the keys opened.
+pub fn decode_report(
+    bytes: &[u8],
+    key: Option<Key>,
+    as_json: bool,
+) -> Result<(String, usize), String> {
     let keys = keys(key);
+    let mut unopened = 0usize;
     let mut out = String::new();
     let mut offset = 0usize;
     let mut index = 0usize;
@@ -251,6 +309,9 @@ pub fn decode_bytes(bytes: &[u8], key: Option<Key>, as_json: bool) -> Result<Str
         });
         if let (None, Some((k, _, _))) = (first_key, &opened) {
             first_key = Some(*k);
+        }
+        if opened.is_none() {
+            unopened += 1;
         }
         if as_json {
             let mut j = json!({
@@ -339,11 +400,17 @@ pub fn decode_bytes(bytes: &[u8], key: Option<Key>, as_json: bool) -> Result<Str
             Err(r) => out.push_str(&format!("usb listener: rejected: {}\n", r.text)),
         }
     }
-    Ok(out)
+    Ok((out, unopened))
 }
 
 /// `okc encode …` (arguments after `encode`): the message as lowercase hex plus a newline.
 pub fn encode_command(args: &[String]) -> Result<String, String> {
+    encode_main(args).map_err(|f| f.text().to_string())
+}
+
+/// [`encode_command`] with the kind of failure (only an unreadable `@FILE` is bad input).
+pub fn encode_main(args: &[String]) -> Result<String, Failure> {
+    let usage = Failure::Usage;
     let mut t: Option<u16> = None;
     let mut key = Key::DEFAULT;
     let mut payload: Vec<u8> = Vec::new();
@@ -353,13 +420,13 @@ pub fn encode_command(args: &[String]) -> Result<String, String> {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
             _ => (a.as_str(), None),
         };
-        let mut value = || -> Result<String, String> {
+        let mut value = || -> Result<String, Failure> {
             match &inline {
                 Some(v) => Ok(v.clone()),
                 None => it
                     .next()
                     .cloned()
-                    .ok_or_else(|| format!("{name} needs a value\n{ENCODE_USAGE}")),
+                    .ok_or_else(|| usage(format!("{name} needs a value\n{ENCODE_USAGE}"))),
             }
         };
         match name {
@@ -367,16 +434,20 @@ pub fn encode_command(args: &[String]) -> Result<String, String> {
                 let v = value()?;
                 t = Some(
                     v.parse::<u16>()
-                        .map_err(|_| format!("--type must be 0..65535 (got {v:?})"))?,
+                        .map_err(|_| usage(format!("--type must be 0..65535 (got {v:?})")))?,
                 );
             }
-            "--key" => key = parse_key(&value()?)?,
-            "--payload" => payload = text_or_file(&value()?)?,
-            "-h" | "--help" => return Err(ENCODE_USAGE.into()),
-            other => return Err(format!("unexpected argument {other}\n{ENCODE_USAGE}")),
+            "--key" => key = parse_key(&value()?).map_err(usage)?,
+            "--payload" => payload = text_or_file(&value()?).map_err(Failure::input)?,
+            "-h" | "--help" => return Err(usage(ENCODE_USAGE.into())),
+            other => {
+                return Err(usage(format!(
+                    "unexpected argument {other}\n{ENCODE_USAGE}"
+                )))
+            }
         }
     }
-    let t = t.ok_or_else(|| format!("--type is required\n{ENCODE_USAGE}"))?;
+    let t = t.ok_or_else(|| usage(format!("--type is required\n{ENCODE_USAGE}")))?;
     let mut s = hex::encode(build_message(&key, t, &payload));
     s.push('\n');
     Ok(s)

@@ -4,3 +4,4 @@
 #![forbid(unsafe_code)]
 
 pub mod inspect;
+pub mod sim_cli;

@@ -9,6 +9,8 @@
 
 #![forbid(unsafe_code)]
 
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -38,11 +40,12 @@ USAGE:
       Start a simulated ÖKC in-process, connect, handshake, read the fiscal info,
       sell a sample basket and print the receipt the device returned, with timings.
       With --transport the demo talks to that device instead of its own simulator.
-  okc sim [--listen ADDR] [--model x30tr|300tr] [faults…]   (okc sim --help)
-      Serve a simulated ÖKC on TCP (default 127.0.0.1:7700).
+  okc sim [--listen ADDR | --pty] [--model x30tr|300tr] [faults…]   (okc sim --help)
+      Serve a simulated ÖKC on TCP (default 127.0.0.1:7700) or on a pseudo-terminal.
   okc fiscal-info [common options]
   okc send-basket FILE [common options] [--wait-ms N]
   okc send-payment FILE [common options] [--wait-ms N]
+      Example files: examples/baskets/ (format: docs/BASKETS.md).
   okc watch [common options] [--duration-ms N]
       Print every event (state changes, device data) until interrupted.
   okc decode HEX|@FILE [--key default|KEY32] [--json]
@@ -50,23 +53,88 @@ USAGE:
       length, CRC ok/bad and plaintext.
   okc encode --type N [--key default|KEY32] [--payload TEXT|@FILE]
       Print the whole message (start, data, end TLV) as hex.
+  okc COMMAND --help   that command's help
 
-COMMON OPTIONS:
-  --transport T        usb | serial | tcp://HOST:PORT[?model=300tr], comma-separated
-                       (default: $OKC_TRANSPORT, else {DEFAULT_TRANSPORTS})
-  --json               machine-readable output (one JSON object per line)
-  --company NAME       company name sent to the device (default okc)
-  --connect-ms N       how long to wait for a device (default 10000)
-  --timeout-ms N       fiscal-info wait (default 5000)
-  --encoding cp1254|utf8   text encoding of outgoing JSON (default cp1254)
-  --log-dir DIR        write the vendor-format log there (default: no log file)
-  --log-level L        error|warn|info|debug (default info)
+{COMMON}
+
+Progress goes to stderr, data (fiscal info, receipts, events) to stdout.
 
 EXIT CODES:
   0 ok, 1 usage, 2 no device, 3 rejected / sale status ≠ 0, 4 timeout,
   5 ACK timeout, 6 bad input, 7 runtime error",
         env!("CARGO_PKG_VERSION")
     )
+}
+
+const COMMON: &str = "COMMON OPTIONS:
+  --transport T        usb | serial | tcp://HOST:PORT[?model=300tr], comma-separated
+                       (default: $OKC_TRANSPORT, else usb,serial,tcp://127.0.0.1:7700)
+  --json               machine-readable output (one JSON object per line on stdout;
+                       a failure is {\"error\":KIND,\"message\":…} there too)
+  --company NAME       company name sent to the device (default okc)
+  --connect-ms N       how long to wait for a device (default 10000); tcp:// addresses
+                       that refuse the connection are known at once
+  --timeout-ms N       fiscal-info wait (default 5000)
+  --encoding cp1254|utf8   text encoding of outgoing JSON (default cp1254)
+  --log-dir DIR        write the vendor-format log there (default: no log file)
+  --log-level L        error|warn|info|debug (default info)";
+
+/// `okc COMMAND --help`.
+fn command_help(cmd: &str) -> Option<String> {
+    let (synopsis, what) = match cmd {
+        "demo" => (
+            "okc demo [--model x30tr|300tr] [--transport T] [common options]",
+            "Sell a sample basket end to end against an in-process simulator (or, with\n\
+             --transport, against that device) and print every step with its duration.",
+        ),
+        "fiscal-info" => (
+            "okc fiscal-info [common options]",
+            "Connect and print the device's fiscal info (JSON) on stdout:\n\
+             `okc fiscal-info > fiscal.json` writes exactly that JSON.",
+        ),
+        "send-basket" => (
+            "okc send-basket FILE [common options] [--wait-ms N]",
+            "Send the basket in FILE (JSON, format: docs/BASKETS.md, examples in\n\
+             examples/baskets/) and wait up to --wait-ms (default 30000) for the receipt.\n\
+             X30TR: the receipt follows the basket. 300TR: the device answers\n\
+             {\"basketID\":…,\"status\":0} and waits for the payments (okc send-payment).\n\
+             A void ({\"isVoid\":true}) succeeds with receipt status 99.",
+        ),
+        "send-payment" => (
+            "okc send-payment FILE [common options] [--wait-ms N]",
+            "Send one payment (300TR, type 10) from FILE, e.g.\n\
+             {\"amount\":4250,\"description\":\"Nakit\",\"type\":1}, and wait for the receipt\n\
+             once the sale is paid (a partial payment ends with the device's status reply).",
+        ),
+        "watch" => (
+            "okc watch [common options] [--duration-ms N]",
+            "Print every event (device state, data from the device) until interrupted or\n\
+             for --duration-ms.",
+        ),
+        "decode" => (
+            okc_cli::inspect::DECODE_USAGE,
+            "Decode captured bytes (hex, xxd, hexdump -C or log dumps): every TLV with tag,\n\
+             length, CRC ok/bad and plaintext. Messages after the key share need --key\n\
+             (the 32-digit session key the host sent as type 6); without it they do not\n\
+             open and the command fails (exit 6) after printing what it could read.",
+        ),
+        "encode" => (
+            okc_cli::inspect::ENCODE_USAGE,
+            "Print the whole message (start, data, end TLV) as hex.",
+        ),
+        "sim" => return Some(okc_cli::sim_cli::help()),
+        "help" => return Some(usage()),
+        "version" => return Some("okc version — print the version".into()),
+        _ => return None,
+    };
+    let common = if matches!(cmd, "decode" | "encode") {
+        String::new()
+    } else {
+        format!("\n\n{COMMON}")
+    };
+    Some(format!(
+        "{synopsis}\n\n{what}{common}\n\nEXIT CODES: 0 ok, 1 usage, 2 no device, 3 rejected / sale status ≠ 0, 4 timeout,\n5 ACK timeout, 6 bad input, 7 runtime error"
+    ))
 }
 
 /// Common options.
@@ -85,7 +153,36 @@ struct Opts {
     positional: Vec<String>,
 }
 
-struct Fail(u8, String);
+struct Fail {
+    code: u8,
+    msg: String,
+    /// `okc … --json` on a failure: extra fields of the error object (e.g. `tried`).
+    extra: serde_json::Map<String, Value>,
+    /// Text for stdout before the failure (e.g. what `okc decode` could read).
+    report: Option<String>,
+}
+
+fn fail(code: u8, msg: impl Into<String>) -> Fail {
+    Fail {
+        code,
+        msg: msg.into(),
+        extra: serde_json::Map::new(),
+        report: None,
+    }
+}
+
+/// The `error` field of the `--json` error object.
+fn error_kind(code: u8) -> &'static str {
+    match code {
+        EXIT_USAGE => "usage",
+        EXIT_NO_DEVICE => "no_device",
+        EXIT_REJECTED => "rejected",
+        EXIT_TIMEOUT => "timeout",
+        EXIT_ACK_TIMEOUT => "ack_timeout",
+        EXIT_BAD_INPUT => "bad_input",
+        _ => "runtime",
+    }
+}
 
 impl From<HubError> for Fail {
     fn from(e: HubError) -> Fail {
@@ -97,7 +194,7 @@ impl From<HubError> for Fail {
             HubError::Timeout => EXIT_TIMEOUT,
             HubError::Closed | HubError::Config(_) | HubError::Resource(_) => EXIT_RUNTIME,
         };
-        Fail(code, e.to_string())
+        fail(code, e.to_string())
     }
 }
 
@@ -117,7 +214,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, Fail> {
         positional: vec![],
     };
     let mut it = args.iter();
-    let usage_err = |m: String| Fail(EXIT_USAGE, m);
+    let usage_err = |m: String| fail(EXIT_USAGE, m);
     while let Some(a) = it.next() {
         let mut val = || {
             it.next()
@@ -126,7 +223,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, Fail> {
         };
         let ms = |v: String| -> Result<Duration, Fail> {
             v.parse::<u64>().map(Duration::from_millis).map_err(|_| {
-                Fail(
+                fail(
                     EXIT_USAGE,
                     format!("{a}: not a number of milliseconds: {v:?}"),
                 )
@@ -156,7 +253,6 @@ fn parse_opts(args: &[String]) -> Result<Opts, Fail> {
                     m => return Err(usage_err(format!("unknown model {m:?} (x30tr or 300tr)"))),
                 }
             }
-            "--help" | "-h" => return Err(Fail(0, usage())),
             s if s.starts_with('-') && s.len() > 1 => {
                 return Err(usage_err(format!("unknown option {s:?} (okc --help)")))
             }
@@ -186,7 +282,7 @@ fn transports_of(o: &Opts) -> Result<Vec<TransportSpec>, Fail> {
                 .filter(|s| !s.trim().is_empty())
         })
         .unwrap_or_else(|| DEFAULT_TRANSPORTS.to_string());
-    TransportSpec::parse_list(&t).map_err(|e| Fail(EXIT_USAGE, e.to_string()))
+    TransportSpec::parse_list(&t).map_err(|e| fail(EXIT_USAGE, e))
 }
 
 /// Events from the callbacks, forwarded to the main thread.
@@ -211,14 +307,38 @@ fn attach(hub: &Hub) -> Receiver<(Instant, Event)> {
 struct Out {
     json: bool,
     t0: Instant,
+    /// Human-readable progress (steps, events) goes to stderr, keeping stdout for the data
+    /// (fiscal-info, send-*); the demo's and watch's steps and events are their data.
+    progress_to_stderr: bool,
 }
 
 impl Out {
     fn ms(d: Duration) -> f64 {
         (d.as_secs_f64() * 1e6).round() / 1e3
     }
-    /// A step with its duration.
+    fn new(json: bool, progress_to_stderr: bool) -> Out {
+        Out {
+            json,
+            t0: Instant::now(),
+            progress_to_stderr,
+        }
+    }
+    fn human(&self, line: String) {
+        if self.progress_to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    /// A step with its duration (progress).
     fn step(&self, name: &str, took: Duration, text: &str, extra: Value) {
+        self.step_to(false, name, took, text, extra)
+    }
+    /// A step whose line is the command's result: stdout.
+    fn result(&self, name: &str, took: Duration, text: &str, extra: Value) {
+        self.step_to(true, name, took, text, extra)
+    }
+    fn step_to(&self, data: bool, name: &str, took: Duration, text: &str, extra: Value) {
         if self.json {
             let mut v =
                 json!({"step": name, "ms": Self::ms(took), "at_ms": Self::ms(self.t0.elapsed())});
@@ -227,7 +347,12 @@ impl Out {
             }
             println!("{v}");
         } else {
-            println!("[{:>9.3} ms] {name:<12} {text}", Self::ms(took));
+            let line = format!("[{:>9.3} ms] {name:<12} {text}", Self::ms(took));
+            if data {
+                println!("{line}");
+            } else {
+                self.human(line);
+            }
         }
     }
     fn event(&self, at: Instant, e: &Event) {
@@ -244,16 +369,152 @@ impl Out {
             };
             println!("{v}");
         } else {
-            match e {
-                Event::State(c, s) => println!("[{since:>10.3} ms] deviceState({c}, {s:?})"),
-                Event::Data(t, v) => println!("[{since:>10.3} ms] serialIn({t}, {v})"),
-            }
+            self.human(match e {
+                Event::State(c, s) => format!("[{since:>10.3} ms] deviceState({c}, {s:?})"),
+                Event::Data(t, v) => format!("[{since:>10.3} ms] serialIn({t}, {v})"),
+            })
         }
     }
 }
 
-fn connect(hub: &Hub, o: &Opts, out: &Out) -> Result<String, Fail> {
+/// The `host:port` of a `tcp://` transport (without `?model=`).
+fn tcp_target(spec: &TransportSpec) -> Option<String> {
+    match spec {
+        TransportSpec::Tcp(a) => Some(a.split('?').next().unwrap_or(a).to_string()),
+        _ => None,
+    }
+}
+
+/// Try a TCP connection: `Err` says why it cannot work ("connection refused", …).
+fn probe_tcp(addr: &str, budget: Duration) -> Result<TcpStream, String> {
+    let addrs: Vec<SocketAddr> = match addr.to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => return Err(format!("cannot resolve {addr}: {e}")),
+    };
+    let mut why = format!("{addr} resolves to no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, budget) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                why = match e.kind() {
+                    ErrorKind::ConnectionRefused => {
+                        "connection refused (nothing listens there: is `okc sim` running?)".into()
+                    }
+                    ErrorKind::TimedOut | ErrorKind::WouldBlock => {
+                        format!("connect timed out after {} ms", budget.as_millis())
+                    }
+                    _ => format!("connect failed: {e}"),
+                }
+            }
+        }
+    }
+    Err(why)
+}
+
+/// After a failed wait: what a fresh connection to a TCP target that accepted shows. The
+/// simulator refuses a second host with a text line ("okc sim: busy …") and closes.
+fn diagnose_tcp(addr: &str, waited: Duration) -> String {
+    let mut s = match probe_tcp(addr, PROBE_BUDGET) {
+        Ok(s) => s,
+        Err(why) => return why,
+    };
+    let _ = s.set_read_timeout(Some(okclink_sim::BUSY_GRACE + Duration::from_millis(500)));
+    let mut buf = [0u8; 512];
+    match s.read(&mut buf) {
+        Ok(0) => "connected, but the peer closed the connection at once".into(),
+        Ok(n) if buf[..n].starts_with(b"okc sim: busy") => String::from_utf8_lossy(&buf[..n])
+            .trim()
+            .trim_start_matches("okc sim: ")
+            .to_string(),
+        _ => format!(
+            "connected, but no handshake completed within {} ms: is the model right? \
+             (tcp://HOST:PORT?model=300tr for a 300TR, no ?model= for an X30TR)",
+            waited.as_millis()
+        ),
+    }
+}
+
+const PROBE_BUDGET: Duration = Duration::from_millis(500);
+
+/// What became of each transport, for the "no device" error.
+fn tried_entry(transport: String, result: String) -> Value {
+    json!({"transport": transport, "result": result})
+}
+
+fn no_device(o: &Opts, waited: Duration, tried: Vec<Value>) -> Fail {
+    let list: Vec<String> = tried
+        .iter()
+        .map(|t| {
+            format!(
+                "  {}: {}",
+                t["transport"].as_str().unwrap_or("?"),
+                t["result"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    let mut f = fail(
+        EXIT_NO_DEVICE,
+        format!(
+            "no device found{}; tried:\n{}",
+            if waited >= o.connect {
+                format!(" within {} ms", o.connect.as_millis())
+            } else {
+                String::new()
+            },
+            list.join("\n")
+        ),
+    );
+    f.extra.insert("tried".into(), Value::Array(tried));
+    f
+}
+
+/// Why a non-TCP transport found nothing.
+fn diagnose_other(spec: &TransportSpec, waited: Duration) -> String {
+    match spec {
+        #[cfg(feature = "serial")]
+        TransportSpec::Serial => {
+            let cfg = okclink::transport::serial::SerialConfig::default();
+            match okclink::transport::serial::discover(&cfg) {
+                Some(p) => format!(
+                    "port {} found, but no handshake completed within {} ms",
+                    p.display(),
+                    waited.as_millis()
+                ),
+                None => format!(
+                    "no FTDI {:04x}:{:04x} serial port found (a simulator on a pty is reached \
+                     through its path, not by discovery)",
+                    cfg.vid, cfg.pid
+                ),
+            }
+        }
+        TransportSpec::Usb => format!(
+            "no ÖKC answered on USB within {} ms (docs/USB-SERIAL.md: permissions, driver)",
+            waited.as_millis()
+        ),
+        _ => format!("nothing within {} ms", waited.as_millis()),
+    }
+}
+
+/// Wait for a device. `tcp://` targets are probed first: when every transport is TCP and
+/// none accepts a connection, nothing can succeed and the wait is skipped.
+fn connect(hub: &Hub, o: &Opts, specs: &[TransportSpec], out: &Out) -> Result<String, Fail> {
     let t = Instant::now();
+    let mut probes: Vec<(String, Result<(), String>)> = Vec::new();
+    for spec in specs {
+        if let Some(addr) = tcp_target(spec) {
+            probes.push((
+                format!("{spec:?}"),
+                probe_tcp(&addr, PROBE_BUDGET).map(drop),
+            ));
+        }
+    }
+    if !specs.is_empty() && probes.len() == specs.len() && probes.iter().all(|p| p.1.is_err()) {
+        let tried = probes
+            .into_iter()
+            .map(|(t, r)| tried_entry(t, r.unwrap_err()))
+            .collect();
+        return Err(no_device(o, t.elapsed(), tried));
+    }
     match hub.wait_connected(o.connect) {
         Some(serial) => {
             out.step(
@@ -264,10 +525,22 @@ fn connect(hub: &Hub, o: &Opts, out: &Out) -> Result<String, Fail> {
             );
             Ok(serial)
         }
-        None => Err(Fail(
-            EXIT_NO_DEVICE,
-            format!("no device found within {} ms", o.connect.as_millis()),
-        )),
+        None => {
+            let waited = t.elapsed();
+            // Our own connection attempts must not make the simulator look busy.
+            hub.close();
+            let tried = specs
+                .iter()
+                .map(|spec| {
+                    let result = match tcp_target(spec) {
+                        Some(addr) => diagnose_tcp(&addr, waited),
+                        None => diagnose_other(spec, waited),
+                    };
+                    tried_entry(format!("{spec:?}"), result)
+                })
+                .collect();
+            Err(no_device(o, waited, tried))
+        }
     }
 }
 
@@ -299,10 +572,10 @@ fn summarize_fiscal(fi: &str) -> String {
 fn outcome(r: Result<SendOutcome, HubError>) -> Result<(), Fail> {
     match r? {
         SendOutcome::Accepted => Ok(()),
-        SendOutcome::NoDevice => Err(Fail(EXIT_NO_DEVICE, "no active device".into())),
-        SendOutcome::AckTimeout => Err(Fail(
+        SendOutcome::NoDevice => Err(fail(EXIT_NO_DEVICE, "no active device")),
+        SendOutcome::AckTimeout => Err(fail(
             EXIT_ACK_TIMEOUT,
-            "the device did not answer the ACK request (Device is not connected)".into(),
+            "the device did not answer the ACK request (Device is not connected)",
         )),
     }
 }
@@ -313,34 +586,51 @@ fn wait_receipt(
     wait: Duration,
     out: &Out,
     quiet_types: &[i32],
+    mut expect: Option<String>,
 ) -> Result<(Instant, Value), Fail> {
     let deadline = Instant::now() + wait;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
-            Ok((at, Event::Data(3, v))) => {
-                let j: Value = serde_json::from_str(&v)
-                    .map_err(|_| Fail(EXIT_REJECTED, format!("sale info is not JSON: {v}")))?;
-                return Ok((at, j));
+            Ok((at, e @ Event::Data(3, _))) => {
+                let Event::Data(_, v) = &e else {
+                    unreachable!()
+                };
+                let j: Value = serde_json::from_str(v)
+                    .map_err(|_| fail(EXIT_REJECTED, format!("sale info is not JSON: {v}")))?;
+                // A receipt of an earlier sale the device is still re-sending: not ours.
+                match (&expect, j["basketID"].as_str()) {
+                    (Some(want), Some(got)) if want != got => out.event(at, &e),
+                    _ => return Ok((at, j)),
+                }
             }
             Ok((at, e @ Event::Data(t, _))) if quiet_types.contains(&t) => {
                 if let Event::Data(_, v) = &e {
-                    if serde_json::from_str::<Value>(v).is_err() {
-                        out.event(at, &e);
-                        return Err(Fail(EXIT_REJECTED, format!("device rejected: {v}")));
+                    match serde_json::from_str::<Value>(v) {
+                        Err(_) => {
+                            out.event(at, &e);
+                            return Err(fail(EXIT_REJECTED, format!("device rejected: {v}")));
+                        }
+                        // 300TR: {"basketID":…,"status":0} names the receipt to wait for.
+                        Ok(j) => {
+                            if let (None, Some(id)) = (&expect, j["basketID"].as_str()) {
+                                expect = Some(id.to_string());
+                            }
+                            out.event(at, &e);
+                        }
                     }
                 }
             }
             Ok((at, e @ Event::State(false, _))) => {
                 out.event(at, &e);
-                return Err(Fail(EXIT_NO_DEVICE, "device lost".into()));
+                return Err(fail(EXIT_NO_DEVICE, "device lost"));
             }
             Ok((at, e)) => out.event(at, &e),
             Err(RecvTimeoutError::Timeout) => {
-                return Err(Fail(EXIT_TIMEOUT, "no sale info in time".into()))
+                return Err(fail(EXIT_TIMEOUT, "no sale info in time"))
             }
             Err(RecvTimeoutError::Disconnected) => {
-                return Err(Fail(EXIT_RUNTIME, "runtime stopped".into()))
+                return Err(fail(EXIT_RUNTIME, "runtime stopped"))
             }
         }
     }
@@ -361,7 +651,7 @@ fn print_receipt(out: &Out, took: Duration, r: &Value) {
                 .collect()
         })
         .unwrap_or_default();
-    out.step(
+    out.result(
         "receipt",
         took,
         &format!(
@@ -396,10 +686,7 @@ fn sample_basket(model: DeviceModel) -> Value {
 }
 
 fn demo(o: Opts) -> Result<(), Fail> {
-    let out = Out {
-        json: o.json,
-        t0: Instant::now(),
-    };
+    let out = Out::new(o.json, false);
     let mut own_sim = None;
     let (transports, model) = match &o.transport {
         Some(_) => (transports_of(&o)?, None),
@@ -419,7 +706,7 @@ fn demo(o: Opts) -> Result<(), Fail> {
         }
     };
     let t = Instant::now();
-    let hub = Hub::new(hub_config(&o, transports))?;
+    let hub = Hub::new(hub_config(&o, transports.clone()))?;
     let rx = attach(&hub);
     out.step(
         "create",
@@ -427,7 +714,7 @@ fn demo(o: Opts) -> Result<(), Fail> {
         "connection object created (connecting in the background)",
         json!({}),
     );
-    connect(&hub, &o, &out)?;
+    connect(&hub, &o, &transports, &out)?;
     while let Ok((at, e)) = rx.try_recv() {
         out.event(at, &e);
     }
@@ -447,16 +734,14 @@ fn demo(o: Opts) -> Result<(), Fail> {
     );
 
     let basket = sample_basket(model);
+    let id = basket["basketID"].as_str().unwrap_or("").to_string();
     let t_sale = Instant::now();
     let t = Instant::now();
     outcome(hub.send_basket(&basket.to_string()))?;
     out.step(
         "sendBasket",
         t.elapsed(),
-        &format!(
-            "accepted (1): {}",
-            basket["basketID"].as_str().unwrap_or("")
-        ),
+        &format!("accepted (1): {id}"),
         json!({"basket": basket, "result": 1}),
     );
     if model == DeviceModel::T300tr {
@@ -470,7 +755,7 @@ fn demo(o: Opts) -> Result<(), Fail> {
             json!({"payment": pay, "result": 1}),
         );
     }
-    let (at, receipt) = wait_receipt(&rx, o.wait, &out, &[1, 10])?;
+    let (at, receipt) = wait_receipt(&rx, o.wait, &out, &[1, 10], Some(id))?;
     print_receipt(&out, at.saturating_duration_since(t_sale), &receipt);
 
     let t = Instant::now();
@@ -495,7 +780,7 @@ fn demo(o: Opts) -> Result<(), Fail> {
         }
         Ok(())
     } else {
-        Err(Fail(
+        Err(fail(
             EXIT_REJECTED,
             format!("sale ended with status {}", receipt["status"]),
         ))
@@ -503,22 +788,23 @@ fn demo(o: Opts) -> Result<(), Fail> {
 }
 
 fn open_hub(o: &Opts, out: &Out) -> Result<(Hub, Receiver<(Instant, Event)>), Fail> {
-    let hub = Hub::new(hub_config(o, transports_of(o)?))?;
+    let specs = transports_of(o)?;
+    let hub = Hub::new(hub_config(o, specs.clone()))?;
     let rx = attach(&hub);
-    connect(&hub, o, out)?;
+    connect(&hub, o, &specs, out)?;
     Ok((hub, rx))
 }
 
+/// `okc fiscal-info`: the fiscal info alone on stdout (`okc fiscal-info > f.json`), or one
+/// JSON line with it under `--json`; progress on stderr.
 fn fiscal_info(o: Opts) -> Result<(), Fail> {
-    let out = Out {
-        json: o.json,
-        t0: Instant::now(),
-    };
+    let out = Out::new(o.json, true);
     let (hub, _rx) = open_hub(&o, &out)?;
     let t = Instant::now();
     let fi = hub.fiscal_info(Some(o.timeout))?;
+    hub.close();
     if o.json {
-        out.step(
+        out.result(
             "fiscal-info",
             t.elapsed(),
             "",
@@ -533,22 +819,25 @@ fn fiscal_info(o: Opts) -> Result<(), Fail> {
         );
         println!("{fi}");
     }
-    hub.close();
     Ok(())
 }
 
 fn send_file(o: Opts, payment: bool) -> Result<(), Fail> {
-    let out = Out {
-        json: o.json,
-        t0: Instant::now(),
-    };
+    let out = Out::new(o.json, true);
     let [file] = &o.positional[..] else {
-        return Err(Fail(EXIT_USAGE, "expected exactly one FILE".into()));
+        return Err(fail(
+            EXIT_USAGE,
+            format!(
+                "expected exactly one FILE (got {}); examples: examples/baskets/",
+                o.positional.len()
+            ),
+        ));
     };
-    let text = std::fs::read(file).map_err(|e| Fail(EXIT_BAD_INPUT, format!("{file}: {e}")))?;
+    let text = std::fs::read(file).map_err(|e| fail(EXIT_BAD_INPUT, format!("{file}: {e}")))?;
     let text = okclink::hub::text::decode_device_text(&text);
-    serde_json::from_str::<Value>(&text)
-        .map_err(|e| Fail(EXIT_BAD_INPUT, format!("{file}: invalid JSON: {e}")))?;
+    let doc = serde_json::from_str::<Value>(&text)
+        .map_err(|e| fail(EXIT_BAD_INPUT, format!("{file}: invalid JSON: {e}")))?;
+    let is_void = doc["isVoid"] == true;
     let (hub, rx) = open_hub(&o, &out)?;
     let t = Instant::now();
     let r = if payment {
@@ -567,10 +856,14 @@ fn send_file(o: Opts, payment: bool) -> Result<(), Fail> {
     );
     let t = Instant::now();
     let is_300 = hub.active_device_index() == 1;
+    // The receipt of this basket (a payment or void learns the id from the device's reply).
+    let expect = (!payment && !is_void)
+        .then(|| doc["basketID"].as_str().map(String::from))
+        .flatten();
     // 300TR: a basket is answered with a status (type 1); the receipt follows the payments.
-    let res = if is_300 && !payment {
+    let res = if is_300 && !payment && !is_void {
         wait_reply(&rx, 1, o.wait, &out).map(|(at, v)| {
-            out.step(
+            out.result(
                 "reply",
                 at.saturating_duration_since(t),
                 &v,
@@ -579,20 +872,22 @@ fn send_file(o: Opts, payment: bool) -> Result<(), Fail> {
         })
     } else {
         let quiet: &[i32] = if payment { &[10] } else { &[1] };
-        match wait_receipt(&rx, o.wait, &out, quiet) {
+        match wait_receipt(&rx, o.wait, &out, quiet, expect) {
             Ok((at, r)) => {
                 print_receipt(&out, at.saturating_duration_since(t), &r);
-                if r["status"] != 0 {
-                    Err(Fail(
+                // A void ends the open receipt with status 99: that is its success.
+                let want = if is_void { 99 } else { 0 };
+                if r["status"] != want {
+                    Err(fail(
                         EXIT_REJECTED,
-                        format!("sale ended with status {}", r["status"]),
+                        format!("sale ended with status {} (expected {want})", r["status"]),
                     ))
                 } else {
                     Ok(())
                 }
             }
             // A 300TR payment that does not complete the sale is answered with a status only.
-            Err(Fail(EXIT_TIMEOUT, _)) if is_300 => Ok(()),
+            Err(f) if f.code == EXIT_TIMEOUT && is_300 && payment && !is_void => Ok(()),
             Err(e) => Err(e),
         }
     };
@@ -612,25 +907,22 @@ fn wait_reply(
             Ok((at, Event::Data(t, v))) if t == ty => {
                 return match serde_json::from_str::<Value>(&v) {
                     Ok(j) if j["status"] == 0 || j["status"].is_null() => Ok((at, v)),
-                    _ => Err(Fail(EXIT_REJECTED, format!("device rejected: {v}"))),
+                    _ => Err(fail(EXIT_REJECTED, format!("device rejected: {v}"))),
                 }
             }
             Ok((at, e)) => out.event(at, &e),
-            Err(_) => return Err(Fail(EXIT_TIMEOUT, "no reply in time".into())),
+            Err(_) => return Err(fail(EXIT_TIMEOUT, "no reply in time")),
         }
     }
 }
 
+/// `okc watch`: events on stdout, until `--duration-ms` or interrupted.
 fn watch(o: Opts) -> Result<(), Fail> {
-    let out = Out {
-        json: o.json,
-        t0: Instant::now(),
-    };
-    let hub = Arc::new(Hub::new(hub_config(&o, transports_of(&o)?))?);
+    let out = Out::new(o.json, false);
+    let specs = transports_of(&o)?;
+    let hub = Arc::new(Hub::new(hub_config(&o, specs.clone()))?);
     let rx = attach(&hub);
-    if !o.json {
-        println!("watching {:?} (Ctrl-C to stop)", transports_of(&o)?);
-    }
+    eprintln!("okc watch: watching {specs:?} (Ctrl-C to stop)");
     let end = o.duration.map(|d| Instant::now() + d);
     loop {
         let wait = end.map_or(Duration::from_secs(3600), |e| {
@@ -648,19 +940,25 @@ fn watch(o: Opts) -> Result<(), Fail> {
 }
 
 fn run_sim(args: &[String]) -> Result<(), Fail> {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        return Err(Fail(0, sim::sim_args_help().to_string()));
-    }
-    let a = SimConfig::from_args(args).map_err(|e| Fail(EXIT_USAGE, e))?;
-    sim::run_tcp_blocking(&a.listen, a.config)
-        .map_err(|e| Fail(EXIT_RUNTIME, format!("{}: {e}", a.listen)))
+    let a = okc_cli::sim_cli::parse_args(args).map_err(|e| fail(EXIT_USAGE, e))?;
+    okc_cli::sim_cli::serve(a).map_err(|e| fail(EXIT_RUNTIME, e))
 }
 
-/// `okc decode` / `okc encode`: print the report, or fail with "bad input".
-fn inspect(r: Result<String, String>) -> Result<(), Fail> {
-    let text = r.map_err(|e| Fail(EXIT_BAD_INPUT, e))?;
-    print!("{text}");
-    Ok(())
+/// `okc decode` / `okc encode`: print the report, or fail (usage 1, bad input 6).
+fn inspect(r: Result<String, okc_cli::inspect::Failure>) -> Result<(), Fail> {
+    use okc_cli::inspect::Failure;
+    match r {
+        Ok(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Err(Failure::Usage(t)) => Err(fail(EXIT_USAGE, t)),
+        Err(Failure::Input { text, report }) => {
+            let mut f = fail(EXIT_BAD_INPUT, text);
+            f.report = report;
+            Err(f)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -670,11 +968,31 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     };
     let rest = &args[1..];
+    let json = rest.iter().any(|a| a == "--json");
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        if let Some(h) = command_help(cmd) {
+            println!("{h}");
+            return ExitCode::SUCCESS;
+        }
+    }
     let r = match cmd.as_str() {
         "sim" => run_sim(rest),
-        "decode" => inspect(okc_cli::inspect::decode_command(rest)),
-        "encode" => inspect(okc_cli::inspect::encode_command(rest)),
-        "help" | "--help" | "-h" => Err(Fail(0, usage())),
+        "decode" => inspect(okc_cli::inspect::decode_main(rest)),
+        "encode" => inspect(okc_cli::inspect::encode_main(rest)),
+        "help" | "--help" | "-h" => match rest.first().map(|c| (c, command_help(c))) {
+            Some((_, Some(h))) => {
+                println!("{h}");
+                Ok(())
+            }
+            Some((c, None)) => Err(fail(
+                EXIT_USAGE,
+                format!("unknown command {c:?} (okc help)"),
+            )),
+            None => {
+                println!("{}", usage());
+                Ok(())
+            }
+        },
         "--version" | "version" => {
             println!("okc {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -690,20 +1008,26 @@ fn main() -> ExitCode {
                 _ => watch(o),
             },
         },
-        other => Err(Fail(
+        other => Err(fail(
             EXIT_USAGE,
-            format!("unknown command {other:?}\n\n{}", usage()),
+            format!("unknown command {other:?} (okc help lists them)"),
         )),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Fail(0, text)) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(Fail(code, text)) => {
-            eprintln!("okc {cmd}: {text}");
-            ExitCode::from(code)
+        Err(f) => {
+            if let Some(rep) = &f.report {
+                print!("{rep}");
+            }
+            if json && cmd != "sim" {
+                let mut v = json!({"error": error_kind(f.code), "message": f.msg});
+                if let Value::Object(m) = &mut v {
+                    m.extend(f.extra);
+                }
+                println!("{v}");
+            }
+            eprintln!("okc {cmd}: {}", f.msg);
+            ExitCode::from(f.code)
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `okc decode` / `okc encode` logic (okc_cli::inspect) against the vendor vectors.
 
-use okc_cli::inspect::{decode_command, encode_command, parse_hex_dump};
+use okc_cli::inspect::{decode_command, decode_main, encode_command, parse_hex_dump, Failure};
 use std::path::PathBuf;
 
 const SESSION: &str = "00115663341140995977338038486879";
@@ -96,9 +96,17 @@ fn decode_undecodable_and_binary_values() {
     let v: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
     assert_eq!(v["name"], "certificate");
     assert!(v["text"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
-    // A session-key message without its key: nothing opens.
+    // A session-key message without its key: nothing opens, which is a failure that asks
+    // for --key and still carries the report.
     let hex = hex_of("msg_host_payment_type10_sessionkey.hex");
-    let out = decode_command(&args(&[&hex])).unwrap();
+    let Err(Failure::Input {
+        text,
+        report: Some(out),
+    }) = decode_main(&args(&[&hex]))
+    else {
+        panic!("a session-key message without --key must fail")
+    };
+    assert!(text.contains("pass --key"), "{text}");
     assert!(out.contains("tag 10 (payment)"));
     assert!(
         out.contains("[cannot decrypt/decompress with the key(s) tried]"),

@@ -110,10 +110,10 @@ impl DeviceIdentity {
         })
     }
 
-    /// Load a type-5 payload from a file (e.g. a real device's, which verifies forever since
-    /// it signs a constant).
-    pub fn from_message_file(model: DeviceModel, path: &std::path::Path) -> Result<Self, String> {
-        let message = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    /// An identity from a type-5 payload (e.g. a real device's, which verifies forever since
+    /// it signs a constant). Reading it from a file is the caller's job (`okc sim
+    /// --cert-message FILE`).
+    pub fn from_message(model: DeviceModel, message: Vec<u8>) -> Result<Self, String> {
         let (pem, _) = okclink_wire::cert::parse_message(&message).map_err(|e| e.to_string())?;
         Ok(DeviceIdentity {
             model,

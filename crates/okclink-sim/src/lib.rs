@@ -9,7 +9,12 @@
 //! - [`mem_connector`]: an in-process device reachable through a [`okclink::transport::Connector`]
 //!   (in-memory link pair, device served by a background thread), with a [`SimControl`]
 //!   handle to unplug/replug, inject faults and inspect what the device received.
-//! - [`serve_tcp`]: `okc sim --listen ADDR`; the stream carries exactly the USB bytes.
+//! - [`serve_tcp`]: `okc sim --listen ADDR`; the stream carries exactly the USB bytes; one
+//!   host at a time, a second one is refused and never knocks off the first.
+//! - `serve_pty` (unix): `okc sim --pty`; the same byte stream on a pseudo-terminal, as
+//!   the 300TR's serial port.
+//!
+//! Argument parsing and file reading (`okc sim …`) live in the `okc` crate.
 //!
 //! Behaviour per model (WIRE §16.1 and the real logs in `samples/`):
 //!
@@ -49,12 +54,16 @@ mod engine;
 pub mod fiscal;
 pub mod identity;
 mod mem;
+#[cfg(unix)]
+mod pty;
 mod tcp;
 
 pub use engine::{Received, SaleRecord, SimStats, Simulator, JUNK};
 pub use identity::DeviceIdentity;
 pub use mem::{mem_connector, SimControl};
-pub use tcp::{run_tcp_blocking, serve_tcp, SimServer};
+#[cfg(unix)]
+pub use pty::{serve_pty, PtyServer};
+pub use tcp::{run_tcp_blocking, serve_tcp, SimServer, BUSY_GRACE};
 
 use okclink_wire::DeviceModel;
 
@@ -100,6 +109,14 @@ pub struct Faults {
     pub cancel_sales: bool,
 }
 
+/// 300TR default: time from the last payment to the receipt (printing it).
+pub const T300TR_SALE_DELAY: Duration = Duration::from_millis(1500);
+/// 300TR default: sale-info re-send interval until the host's "OK".
+pub const T300TR_RESEND_INTERVAL: Duration = Duration::from_secs(3);
+/// X30TR default: sale-info re-send interval (the sale delay is 0: the X30TR's customer
+/// pays at the device, the host waits for that anyway).
+pub const X30TR_RESEND_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Simulator configuration. Start from [`SimConfig::x30tr`] or [`SimConfig::t300tr`].
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -141,7 +158,7 @@ impl SimConfig {
             fiscal_info: fiscal::FISCAL_X30TR.to_vec(),
             processing_delay: Duration::ZERO,
             sale_delay: Duration::ZERO,
-            sale_resend_interval: Duration::from_secs(1),
+            sale_resend_interval: X30TR_RESEND_INTERVAL,
             z_no: 39,
             first_receipt_no: 1,
             batch_no: 16,
@@ -151,13 +168,22 @@ impl SimConfig {
         }
     }
 
-    /// A 300TR with the real 300TR fiscal info.
+    /// A 300TR with the real 300TR fiscal info, answering at a real device's pace: the
+    /// receipt (sale info) follows the last payment after [`T300TR_SALE_DELAY`] and is
+    /// re-sent every [`T300TR_RESEND_INTERVAL`] until the host's "OK".
+    ///
+    /// Why not 0 ms: with no sale delay the payment reply and the sale info reach the host
+    /// in one serial read, which the vendor's own library mis-reads (and its delete then
+    /// hangs); a real 300TR prints the receipt first. Tests that want speed set
+    /// `sale_delay` / `sale_resend_interval` themselves.
     pub fn t300tr() -> SimConfig {
         SimConfig {
             model: DeviceModel::T300tr,
             serial: "AT0000000001".into(),
             fiscal_info: fiscal::FISCAL_300TR.to_vec(),
             z_no: 105,
+            sale_delay: T300TR_SALE_DELAY,
+            sale_resend_interval: T300TR_RESEND_INTERVAL,
             ..SimConfig::x30tr()
         }
     }
@@ -168,221 +194,5 @@ impl SimConfig {
             DeviceModel::X30tr => SimConfig::x30tr(),
             DeviceModel::T300tr => SimConfig::t300tr(),
         }
-    }
-
-    /// Parse `okc sim` arguments (without the `sim` word). See [`sim_args_help`].
-    pub fn from_args(args: &[String]) -> Result<SimArgs, String> {
-        parse_args(args)
-    }
-}
-
-/// Parsed `okc sim` command line.
-#[derive(Debug, Clone)]
-pub struct SimArgs {
-    pub config: SimConfig,
-    /// `--listen ADDR` (default `127.0.0.1:7700`).
-    pub listen: String,
-}
-
-/// Help text for `okc sim`.
-pub fn sim_args_help() -> &'static str {
-    "okc sim [options] — simulated ÖKC on TCP (the stream carries the USB bulk bytes)
-  --listen ADDR              address to listen on (default 127.0.0.1:7700)
-  --model x30tr|300tr        device model (default x30tr)
-  --serial SERIAL            fiscal serial (default AV0000000001 / AT0000000001)
-  --cert-message FILE        type-5 payload {\"certificate\",\"sign\"} to present (default: generated)
-  --real-cert                present the real device certificate of the model (from the logs)
-  --fiscal-info FILE         fiscal-info JSON to serve (default: the model's real one)
-  --delay-ms N               processing delay before answering requests
-  --sale-delay-ms N          time between payment and receipt (sale info)
-  --resend-ms N              sale-info re-send interval until the host's OK (default 1000)
-  --z-no N / --receipt-no N  Z number / first receipt number
-  --silent                   never send anything
-  --drop-every N             drop every N-th message after the key share
-  --duplicate-every N        send every N-th message twice
-  --corrupt-every N          corrupt every N-th message (CRC error)
-  --junk-every N             write junk bytes before every N-th message
-  --split-every N            write every N-th message in two pieces
-  --lose-incoming-every N    ignore every N-th host message after the key share
-  --hello-ok-after-keyshare  X30TR hello OK arrives after the key switch (race)
-  --bad-certificate          present a certificate whose signature fails
-  --vanish-mid-message       cut the next data message in half and drop the connection
-  --ignore-ack               never answer the 300TR ACK
-  --ignore-sale-ok           re-send the sale info forever
-  --reconnect-on-basket      answer the next basket with a RECONNECT (type 8)
-  --cancel-sales             every sale ends cancelled (status -1)
-  --verbose                  log to stderr"
-}
-
-/// The whole `okc sim` command: parse `args` (after the `sim` word), serve until killed.
-/// Returns the process exit code (2 for bad arguments, 1 for I/O errors).
-pub fn run_cli(args: &[String]) -> i32 {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{}", sim_args_help());
-        return 0;
-    }
-    let a = match SimConfig::from_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("okc sim: {e}");
-            return 2;
-        }
-    };
-    match run_tcp_blocking(&a.listen, a.config) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("okc sim: {}: {e}", a.listen);
-            1
-        }
-    }
-}
-
-fn parse_args(args: &[String]) -> Result<SimArgs, String> {
-    let mut it = args.iter();
-    let mut model = None;
-    let mut listen = "127.0.0.1:7700".to_string();
-    let mut serial = None;
-    let mut cert_file = None;
-    let mut real_cert = false;
-    let mut fiscal_file = None;
-    let mut nums: Vec<(&str, u64)> = Vec::new();
-    let mut faults = Faults::default();
-    let mut verbose = false;
-    while let Some(a) = it.next() {
-        let mut val = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--model" => {
-                model = Some(match val("--model")?.to_ascii_lowercase().as_str() {
-                    "x30tr" | "x30" => DeviceModel::X30tr,
-                    "300tr" | "t300tr" | "300" => DeviceModel::T300tr,
-                    m => return Err(format!("unknown model {m:?} (x30tr or 300tr)")),
-                })
-            }
-            "--listen" => listen = val("--listen")?,
-            "--serial" => serial = Some(val("--serial")?),
-            "--cert-message" => cert_file = Some(val("--cert-message")?),
-            "--fiscal-info" => fiscal_file = Some(val("--fiscal-info")?),
-            "--delay-ms"
-            | "--sale-delay-ms"
-            | "--resend-ms"
-            | "--z-no"
-            | "--receipt-no"
-            | "--drop-every"
-            | "--duplicate-every"
-            | "--corrupt-every"
-            | "--junk-every"
-            | "--split-every"
-            | "--lose-incoming-every" => {
-                let v = val(a)?;
-                let n: u64 = v.parse().map_err(|_| format!("{a}: not a number: {v:?}"))?;
-                nums.push((a.as_str(), n));
-            }
-            "--real-cert" => real_cert = true,
-            "--silent" => faults.silent = true,
-            "--hello-ok-after-keyshare" => faults.hello_ok_after_keyshare = true,
-            "--bad-certificate" => faults.bad_certificate = true,
-            "--vanish-mid-message" => faults.vanish_mid_message = true,
-            "--ignore-ack" => faults.ignore_ack = true,
-            "--ignore-sale-ok" => faults.ignore_sale_ok = true,
-            "--reconnect-on-basket" => faults.reconnect_on_basket = true,
-            "--cancel-sales" => faults.cancel_sales = true,
-            "--verbose" | "-v" => verbose = true,
-            other => return Err(format!("unknown option {other:?}\n{}", sim_args_help())),
-        }
-    }
-    let model = model.unwrap_or(DeviceModel::X30tr);
-    let mut cfg = SimConfig::for_model(model);
-    if let Some(s) = serial {
-        cfg.serial = s;
-    }
-    if real_cert {
-        cfg.identity = Some(DeviceIdentity::real(model));
-    }
-    if let Some(f) = cert_file {
-        cfg.identity = Some(DeviceIdentity::from_message_file(
-            model,
-            std::path::Path::new(&f),
-        )?);
-    }
-    if let Some(f) = fiscal_file {
-        cfg.fiscal_info = std::fs::read(&f).map_err(|e| format!("{f}: {e}"))?;
-    }
-    let n32 = |n: u64| u32::try_from(n).map_err(|_| format!("{n} is too large"));
-    for (k, n) in nums {
-        match k {
-            "--delay-ms" => cfg.processing_delay = Duration::from_millis(n),
-            "--sale-delay-ms" => cfg.sale_delay = Duration::from_millis(n),
-            "--resend-ms" => cfg.sale_resend_interval = Duration::from_millis(n.max(1)),
-            "--z-no" => cfg.z_no = n32(n)?,
-            "--receipt-no" => cfg.first_receipt_no = n32(n)?,
-            "--drop-every" => faults.drop_every = Some(n32(n)?).filter(|&n| n > 0),
-            "--duplicate-every" => faults.duplicate_every = Some(n32(n)?).filter(|&n| n > 0),
-            "--corrupt-every" => faults.corrupt_every = Some(n32(n)?).filter(|&n| n > 0),
-            "--junk-every" => faults.junk_every = Some(n32(n)?).filter(|&n| n > 0),
-            "--split-every" => faults.split_every = Some(n32(n)?).filter(|&n| n > 0),
-            "--lose-incoming-every" => {
-                faults.lose_incoming_every = Some(n32(n)?).filter(|&n| n > 0)
-            }
-            _ => unreachable!(),
-        }
-    }
-    cfg.faults = faults;
-    cfg.verbose = verbose;
-    Ok(SimArgs {
-        config: cfg,
-        listen,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn parses_the_cli_flags() {
-        let a = SimConfig::from_args(&args(
-            "--model 300tr --listen 127.0.0.1:0 --serial AT123 --delay-ms 50 --drop-every 3 --ignore-ack --bad-certificate",
-        ))
-        .unwrap();
-        assert_eq!(a.listen, "127.0.0.1:0");
-        assert_eq!(a.config.model, DeviceModel::T300tr);
-        assert_eq!(a.config.serial, "AT123");
-        assert_eq!(a.config.processing_delay, Duration::from_millis(50));
-        assert_eq!(a.config.faults.drop_every, Some(3));
-        assert!(a.config.faults.ignore_ack && a.config.faults.bad_certificate);
-        assert_eq!(a.config.fiscal_info, fiscal::FISCAL_300TR);
-        assert!(SimConfig::from_args(&args("--model foo")).is_err());
-        assert!(SimConfig::from_args(&args("--delay-ms")).is_err());
-        assert!(SimConfig::from_args(&args("--bogus")).is_err());
-        assert_eq!(run_cli(&args("--bogus")), 2);
-        assert_eq!(run_cli(&args("--help")), 0);
-        // A port that cannot be bound: I/O error, exit code 1.
-        assert_eq!(run_cli(&args("--listen 256.0.0.1:1")), 1);
-        let a = SimConfig::from_args(&args(
-            "--model x30tr --real-cert --junk-every 2 --split-every 3 --lose-incoming-every 4 --resend-ms 250 --z-no 7 --receipt-no 40",
-        ))
-        .unwrap();
-        let f = &a.config.faults;
-        assert_eq!(
-            (f.junk_every, f.split_every, f.lose_incoming_every),
-            (Some(2), Some(3), Some(4))
-        );
-        assert_eq!(a.config.sale_resend_interval, Duration::from_millis(250));
-        assert_eq!((a.config.z_no, a.config.first_receipt_no), (7, 40));
-        assert_eq!(
-            a.config.identity.unwrap().message,
-            identity::REAL_X30TR_MESSAGE
-        );
-        let d = SimConfig::from_args(&[]).unwrap();
-        assert_eq!(d.config.model, DeviceModel::X30tr);
-        assert_eq!(d.listen, "127.0.0.1:7700");
     }
 }

@@ -1,7 +1,14 @@
 //! `okc sim --listen ADDR`: the simulator on TCP. The stream carries exactly the bytes of
 //! USB bulk transfers, message after message, nothing added; incoming bytes are split with
-//! [`MessageSplitter`]. One device: a new connection replaces the previous one (like a
-//! cable moved to another host); the receipt state survives.
+//! [`MessageSplitter`].
+//!
+//! One device, one host at a time, and the active host is never knocked off: a connection
+//! that arrives while another host is connected waits up to [`BUSY_GRACE`] for the device to
+//! become free (a host reconnecting closes its old connection just before, and the server
+//! notices that within a read slice), then is refused: the server writes one text line
+//! (`okc sim: busy …`, no `00 31` start, so a host's stream reader discards it as junk),
+//! closes it, and counts it in [`SimServer::refused`]. `okc watch` started beside a POS
+//! therefore cannot break the POS's sale. The receipt state survives every link change.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -16,12 +23,21 @@ use super::{Faults, Received, SimConfig, Simulator};
 use okclink::transport::mem::MAX_MESSAGE;
 use okclink_wire::stream::MessageSplitter;
 
+/// How long a newcomer waits for the active host to go before it is refused.
+pub const BUSY_GRACE: Duration = Duration::from_millis(1000);
+
 struct Shared {
     sim: Mutex<Simulator>,
     stop: AtomicBool,
-    /// Generation of the current connection; older handlers exit.
+    /// Id of the connection that owns the device (0: none).
     current: AtomicU64,
+    /// Peer address of the owner (for the refusal text).
+    owner: Mutex<Option<SocketAddr>>,
+    next_id: AtomicU64,
     connections: AtomicU64,
+    refused: AtomicU64,
+    /// Print refusals to stderr (`okc sim`).
+    announce: AtomicBool,
 }
 
 /// A running TCP simulator.
@@ -40,7 +56,11 @@ pub fn serve_tcp(addr: &str, cfg: SimConfig) -> std::io::Result<SimServer> {
         sim: Mutex::new(Simulator::new(cfg)),
         stop: AtomicBool::new(false),
         current: AtomicU64::new(0),
+        owner: Mutex::new(None),
+        next_id: AtomicU64::new(0),
         connections: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
+        announce: AtomicBool::new(false),
     });
     let s2 = shared.clone();
     let accept = std::thread::Builder::new()
@@ -58,6 +78,7 @@ pub fn run_tcp_blocking(addr: &str, cfg: SimConfig) -> std::io::Result<()> {
     let model = cfg.model;
     let serial = cfg.serial.clone();
     let mut server = serve_tcp(addr, cfg)?;
+    server.shared.announce.store(true, Ordering::SeqCst);
     eprintln!(
         "okc sim: {model:?} {serial} listening on {}",
         server.local_addr()
@@ -82,9 +103,17 @@ impl SimServer {
             let _ = h.join();
         }
     }
-    /// Connections accepted so far.
+    /// Connections that got the device so far.
     pub fn connections(&self) -> u64 {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+    /// Connections refused because another host had the device.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::SeqCst)
+    }
+    /// Whether a host owns the device now.
+    pub fn busy(&self) -> bool {
+        self.shared.current.load(Ordering::SeqCst) != 0
     }
     pub fn set_faults(&self, faults: Faults) {
         self.shared.sim.lock().set_faults(faults);
@@ -126,13 +155,12 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut handlers: Vec<JoinHandle<()>> = Vec::new();
     while !shared.stop.load(Ordering::SeqCst) {
         match listener.accept() {
-            Ok((stream, _)) => {
-                let gen = shared.current.fetch_add(1, Ordering::SeqCst) + 1;
-                shared.connections.fetch_add(1, Ordering::SeqCst);
+            Ok((stream, peer)) => {
+                let id = shared.next_id.fetch_add(1, Ordering::SeqCst) + 1;
                 let s2 = shared.clone();
                 if let Ok(h) = std::thread::Builder::new()
                     .name("okc-sim-conn".into())
-                    .spawn(move || serve_conn(stream, s2, gen))
+                    .spawn(move || serve_conn(stream, peer, s2, id))
                 {
                     handlers.push(h);
                 }
@@ -149,19 +177,70 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn serve_conn(mut stream: TcpStream, shared: Arc<Shared>, gen: u64) {
+/// Take the device for connection `id`, waiting up to [`BUSY_GRACE`] for the owner to go.
+fn claim(shared: &Shared, id: u64, peer: SocketAddr) -> Result<(), Option<SocketAddr>> {
+    let end = Instant::now() + BUSY_GRACE;
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return Err(None);
+        }
+        {
+            let mut owner = shared.owner.lock();
+            if shared
+                .current
+                .compare_exchange(0, id, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                *owner = Some(peer);
+                return Ok(());
+            }
+            if Instant::now() >= end {
+                return Err(*owner);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn release(shared: &Shared, id: u64) {
+    let mut owner = shared.owner.lock();
+    if shared
+        .current
+        .compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        *owner = None;
+    }
+}
+
+fn serve_conn(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u64) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_nonblocking(false);
-    let live =
-        |s: &Shared| !s.stop.load(Ordering::SeqCst) && s.current.load(Ordering::SeqCst) == gen;
-    {
-        // Take the device over from the previous connection (if still current).
-        let mut sim = shared.sim.lock();
-        if !live(&shared) {
+    if let Err(owner) = claim(&shared, id, peer) {
+        if shared.stop.load(Ordering::SeqCst) {
             return;
         }
-        sim.link_reset();
+        shared.refused.fetch_add(1, Ordering::SeqCst);
+        let by = owner.map_or_else(|| "another host".to_string(), |o| o.to_string());
+        let text = format!(
+            "okc sim: busy: the simulated device is in use by {by} (one host at a time); connection from {peer} refused\n"
+        );
+        if shared.announce.load(Ordering::SeqCst) {
+            eprint!("{text}");
+        }
+        let _ = stream.write_all(text.as_bytes());
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
     }
+    shared.connections.fetch_add(1, Ordering::SeqCst);
+    serve_owned(&mut stream, &shared);
+    let _ = stream.shutdown(Shutdown::Both);
+    release(&shared, id);
+}
+
+/// Serve the device to the connection that owns it until it closes or the server stops.
+fn serve_owned(stream: &mut TcpStream, shared: &Shared) {
+    shared.sim.lock().link_reset();
     let mut splitter = MessageSplitter::new(MAX_MESSAGE);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -182,11 +261,9 @@ fn serve_conn(mut stream: TcpStream, shared: Arc<Shared>, gen: u64) {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => closed = true,
         }
-        // Every touch of the simulator happens under its lock and only while this
-        // connection is the current one, so a replaced connection cannot disturb the next.
         let mut sim = shared.sim.lock();
-        if !live(&shared) {
-            break;
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
         }
         if closed {
             sim.link_reset();
@@ -207,10 +284,7 @@ fn serve_conn(mut stream: TcpStream, shared: Arc<Shared>, gen: u64) {
         }
         if sim.vanished() || closed {
             sim.link_reset();
-            let _ = stream.shutdown(Shutdown::Both);
             return;
         }
     }
-    // Replaced by a newer connection or stopped.
-    let _ = stream.shutdown(Shutdown::Both);
 }
