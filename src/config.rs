@@ -66,8 +66,11 @@ pub enum LogLevel {
 pub enum TransportSpec {
     /// X30TR over USB Android Open Accessory.
     Usb,
-    /// 300TR over FTDI serial.
+    /// 300TR over FTDI serial (found by its USB ids).
     Serial,
+    /// 300TR on this serial port (`serial:/dev/ttyUSB0`, `serial:COM3`, or the pseudo-terminal
+    /// of `okc sim --pty`).
+    SerialPort(std::path::PathBuf),
     /// A simulator (or a USB-over-TCP bridge) at `host:port`; carries exactly the USB bytes.
     Tcp(String),
     /// Any connector (in-memory simulator, tests).
@@ -339,6 +342,7 @@ impl std::fmt::Debug for TransportSpec {
         match self {
             TransportSpec::Usb => write!(f, "usb"),
             TransportSpec::Serial => write!(f, "serial"),
+            TransportSpec::SerialPort(p) => write!(f, "serial:{}", p.display()),
             TransportSpec::Tcp(a) => write!(f, "tcp://{a}"),
             TransportSpec::Custom(c) => write!(f, "custom({})", c.name()),
         }
@@ -347,7 +351,7 @@ impl std::fmt::Debug for TransportSpec {
 
 impl FromStr for TransportSpec {
     type Err = String;
-    /// One transport: `usb`, `serial`, `tcp://host:port[?model=300tr]`.
+    /// One transport: `usb`, `serial`, `serial:PATH`, `tcp://host:port[?model=300tr]`.
     fn from_str(s: &str) -> Result<TransportSpec, String> {
         let t = s.trim();
         match t.to_ascii_lowercase().as_str() {
@@ -355,12 +359,18 @@ impl FromStr for TransportSpec {
             "serial" => return Ok(TransportSpec::Serial),
             _ => {}
         }
+        if let Some(path) = t.strip_prefix("serial:") {
+            if path.trim().is_empty() {
+                return Err(format!("{t:?}: serial: needs a port path"));
+            }
+            return Ok(TransportSpec::SerialPort(path.trim().into()));
+        }
         if let Some(rest) = t.strip_prefix("tcp://") {
             crate::transport::tcp::parse_address(rest)?;
             return Ok(TransportSpec::Tcp(rest.to_string()));
         }
         Err(format!(
-            "unknown transport {t:?} (expected usb, serial or tcp://host:port)"
+            "unknown transport {t:?} (expected usb, serial, serial:PATH or tcp://host:port)"
         ))
     }
 }
@@ -392,7 +402,9 @@ mod tests {
     #[test]
     fn env_parsing() {
         let vars = |k: &str| match k {
-            "OKC_TRANSPORT" => Some("tcp://127.0.0.1:7700, usb,tcp://h:1?model=300tr".to_string()),
+            "OKC_TRANSPORT" => Some(
+                "tcp://127.0.0.1:7700, usb,tcp://h:1?model=300tr,serial:/dev/pts/7".to_string(),
+            ),
             "OKC_LOG_DIR" => Some("none".to_string()),
             "OKC_LOG_LEVEL" => Some("debug".to_string()),
             "OKC_ENCODING" => Some("UTF-8".to_string()),
@@ -401,7 +413,7 @@ mod tests {
         let c = Config::from_vars("X", vars).unwrap();
         assert_eq!(
             format!("{:?}", c.transports),
-            "[tcp://127.0.0.1:7700, usb, tcp://h:1?model=300tr]"
+            "[tcp://127.0.0.1:7700, usb, tcp://h:1?model=300tr, serial:/dev/pts/7]"
         );
         assert!(c.log_dir.is_none());
         assert_eq!(c.log_level, LogLevel::Debug);

@@ -179,8 +179,17 @@ pub fn connector_for(spec: &TransportSpec) -> Result<Arc<dyn Connector>, HubErro
         TransportSpec::Serial => Ok(Arc::new(crate::transport::serial::SerialConnector::new(
             crate::transport::serial::SerialConfig::default(),
         ))),
+        #[cfg(feature = "serial")]
+        TransportSpec::SerialPort(p) => {
+            Ok(Arc::new(crate::transport::serial::SerialConnector::new(
+                crate::transport::serial::SerialConfig {
+                    path: Some(p.clone()),
+                    ..Default::default()
+                },
+            )))
+        }
         #[cfg(not(feature = "serial"))]
-        TransportSpec::Serial => Err(HubError::Config(
+        TransportSpec::Serial | TransportSpec::SerialPort(_) => Err(HubError::Config(
             "the serial transport is not available in this build".into(),
         )),
     }

@@ -67,7 +67,7 @@ EXIT CODES:
 }
 
 const COMMON: &str = "COMMON OPTIONS:
-  --transport T        usb | serial | tcp://HOST:PORT[?model=300tr], comma-separated
+  --transport T        usb | serial | serial:PATH | tcp://HOST:PORT[?model=300tr], comma-separated
                        (default: $OKC_TRANSPORT, else usb,serial,tcp://127.0.0.1:7700)
   --json               machine-readable output (one JSON object per line on stdout;
                        a failure is {\"error\":KIND,\"message\":…} there too)
@@ -482,11 +482,17 @@ fn diagnose_other(spec: &TransportSpec, waited: Duration) -> String {
                 ),
                 None => format!(
                     "no FTDI {:04x}:{:04x} serial port found (a simulator on a pty is reached \
-                     through its path, not by discovery)",
+                     through its path: --transport serial:/dev/pts/N)",
                     cfg.vid, cfg.pid
                 ),
             }
         }
+        TransportSpec::SerialPort(p) if !p.exists() => format!("{} does not exist", p.display()),
+        TransportSpec::SerialPort(p) => format!(
+            "{} opened, but no handshake completed within {} ms",
+            p.display(),
+            waited.as_millis()
+        ),
         TransportSpec::Usb => format!(
             "no ÖKC answered on USB within {} ms (docs/USB-SERIAL.md: permissions, driver)",
             waited.as_millis()

@@ -687,4 +687,22 @@ fn sim_pty_sells_over_the_serial_transport() {
     assert_eq!(r["status"], 0);
     assert_eq!(r["paymentItems"][0]["amount"], 4250.0);
     hub.close();
+
+    // The same pty through the configuration syntax every application has (`serial:PATH`).
+    let o = okc(&[
+        "fiscal-info",
+        "--transport",
+        &format!("serial:{}", line.trim()),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got: Value = serde_json::from_slice(&o.stdout).expect("fiscal info JSON on stdout");
+    assert_eq!(
+        got,
+        serde_json::from_str::<Value>(&fiscal::decode_text(fiscal::FISCAL_300TR)).unwrap()
+    );
 }

@@ -158,7 +158,10 @@ impl WiredBackend {
             match connector_for(spec) {
                 Ok(c) => connectors.push(c),
                 Err(HubError::Config(e))
-                    if matches!(spec, TransportSpec::Usb | TransportSpec::Serial) =>
+                    if matches!(
+                        spec,
+                        TransportSpec::Usb | TransportSpec::Serial | TransportSpec::SerialPort(_)
+                    ) =>
                 {
                     ctx.log.log(LogLevel::Warn, "ConnectionWrapper", &e)
                 }
