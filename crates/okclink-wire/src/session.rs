@@ -192,19 +192,73 @@ struct PendingAck {
     deadline: Instant,
 }
 
+/// Where the session is, with what only that phase has (its timers, its pending work).
+/// [`HostSession::phase`] shows it as the plain [`HostPhase`].
+enum Phase {
+    /// Hello sent; the handshake must complete by `deadline` (None: no limit).
+    AwaitCert {
+        deadline: Option<Instant>,
+    },
+    /// Key share sent (session key in use), waiting for its "OK", same `deadline`.
+    AwaitKeyAck {
+        deadline: Option<Instant>,
+    },
+    /// State 1. 300TR: the baskets/payments waiting for their ACK, oldest first.
+    Active {
+        acks: VecDeque<PendingAck>,
+    },
+    /// DISCONNECT sent; closes at `deadline` at the latest. ACKs still pending are kept.
+    Closing {
+        deadline: Instant,
+        acks: VecDeque<PendingAck>,
+    },
+    Closed,
+}
+
+impl Phase {
+    fn public(&self) -> HostPhase {
+        match self {
+            Phase::AwaitCert { .. } => HostPhase::AwaitCert,
+            Phase::AwaitKeyAck { .. } => HostPhase::AwaitKeyAck,
+            Phase::Active { .. } => HostPhase::Active,
+            Phase::Closing { .. } => HostPhase::Closing,
+            Phase::Closed => HostPhase::Closed,
+        }
+    }
+
+    fn acks(&mut self) -> Option<&mut VecDeque<PendingAck>> {
+        match self {
+            Phase::Active { acks } | Phase::Closing { acks, .. } => Some(acks),
+            _ => None,
+        }
+    }
+
+    /// The phase's own timer: handshake limit, oldest ACK, or the disconnect bound.
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Phase::AwaitCert { deadline } | Phase::AwaitKeyAck { deadline } => *deadline,
+            Phase::Active { acks } => acks.front().map(|a| a.deadline),
+            Phase::Closing { deadline, acks } => Some(
+                acks.front()
+                    .map_or(*deadline, |a| a.deadline.min(*deadline)),
+            ),
+            Phase::Closed => None,
+        }
+    }
+}
+
 /// The POS side of one connection (created when a link opens; a new link = a new session).
 pub struct HostSession {
     cfg: HostConfig,
     key: Key,
-    phase: HostPhase,
+    phase: Phase,
     out: VecDeque<HostEvent>,
     serial: Option<Vec<u8>>,
     cert: Option<CertInfo>,
     fiscal: Vec<u8>,
+    /// A `getFiscalInfo` is waiting (it may span phases: type 2 is allowed during the
+    /// handshake too).
     fiscal_deadline: Option<Instant>,
-    acks: VecDeque<PendingAck>,
-    closing_deadline: Option<Instant>,
-    handshake_deadline: Option<Instant>,
     sales: SaleRing,
 }
 
@@ -214,15 +268,12 @@ impl HostSession {
         HostSession {
             cfg,
             key: Key::DEFAULT,
-            phase: HostPhase::AwaitCert,
+            phase: Phase::AwaitCert { deadline: None },
             out: VecDeque::new(),
             serial: None,
             cert: None,
             fiscal: Vec::new(),
             fiscal_deadline: None,
-            acks: VecDeque::new(),
-            closing_deadline: None,
-            handshake_deadline: None,
             sales: SaleRing::default(),
         }
     }
@@ -241,10 +292,10 @@ impl HostSession {
     }
 
     pub fn phase(&self) -> HostPhase {
-        self.phase
+        self.phase.public()
     }
     pub fn is_active(&self) -> bool {
-        self.phase == HostPhase::Active
+        matches!(self.phase, Phase::Active { .. })
     }
     pub fn key(&self) -> &Key {
         &self.key
@@ -278,8 +329,8 @@ impl HostSession {
             tag::HELLO | tag::SHARE_KEY | tag::DEVICE_INFO | tag::FISCAL_INFO
         );
         let allowed = allowed_inactive
-            || self.phase == HostPhase::Active
-            || (t == tag::DISCONNECT && self.phase == HostPhase::Closing);
+            || self.is_active()
+            || (t == tag::DISCONNECT && matches!(self.phase, Phase::Closing { .. }));
         if !allowed {
             self.log(
                 Level::Debug,
@@ -297,18 +348,29 @@ impl HostSession {
     }
 
     /// Send the Hello (after the link opened; the vendor waits 100 ms first) and start the
-    /// handshake timer.
+    /// handshake timer. On a re-handshake (type 8) baskets still waiting for their ACK are
+    /// answered `NotActive`: they were not sent.
     pub fn start(&mut self, now: Instant) {
         self.key = Key::DEFAULT;
-        self.phase = HostPhase::AwaitCert;
-        self.handshake_deadline = self.cfg.handshake_timeout.map(|t| now + t);
+        let old = std::mem::replace(
+            &mut self.phase,
+            Phase::AwaitCert {
+                deadline: self.cfg.handshake_timeout.map(|t| now + t),
+            },
+        );
+        if let Phase::Active { acks } | Phase::Closing { acks, .. } = old {
+            for p in acks {
+                self.out
+                    .push_back(HostEvent::SendDone(p.op, SendResult::NotActive));
+            }
+        }
         self.send(tag::HELLO, HELLO);
     }
 
     /// Request fiscal info (type 2); answered by a `FiscalInfo` event (fresh or timed out).
     /// Unlike the vendor, an unsolicited type 2 received earlier does not satisfy it.
     pub fn request_fiscal_info(&mut self, now: Instant) {
-        if self.phase == HostPhase::Closing || self.phase == HostPhase::Closed {
+        if matches!(self.phase, Phase::Closing { .. } | Phase::Closed) {
             self.out
                 .push_back(HostEvent::FiscalInfo(Err(self.fiscal.clone())));
             return;
@@ -321,7 +383,7 @@ impl HostSession {
     /// Send a basket (type 1) or payment (type 10). X30TR: sent at once. 300TR: an ACK
     /// request (type 11) goes first and the data follows when the device answers it.
     pub fn send_data(&mut self, now: Instant, op: OpId, t: u16, payload: &[u8]) {
-        if self.phase != HostPhase::Active {
+        if !self.is_active() {
             self.out
                 .push_back(HostEvent::SendDone(op, SendResult::NotActive));
             return;
@@ -335,11 +397,14 @@ impl HostSession {
             DeviceModel::T300tr => {
                 let message = build_message(&self.key, t, payload);
                 self.send(tag::ACK, b"");
-                self.acks.push_back(PendingAck {
-                    op,
-                    message,
-                    deadline: now + self.cfg.ack_timeout,
-                });
+                let deadline = now + self.cfg.ack_timeout;
+                if let Some(acks) = self.phase.acks() {
+                    acks.push_back(PendingAck {
+                        op,
+                        message,
+                        deadline,
+                    });
+                }
             }
         }
     }
@@ -347,13 +412,16 @@ impl HostSession {
     /// Start an orderly disconnect (`deleteCommunication`): type 7, then wait (bounded) for
     /// the device's type 7. Ends with `Closed`.
     pub fn disconnect(&mut self, now: Instant) {
-        match self.phase {
-            HostPhase::Closed | HostPhase::Closing => {}
-            HostPhase::Active => {
-                self.phase = HostPhase::Closing;
+        match &mut self.phase {
+            Phase::Closed | Phase::Closing { .. } => {}
+            Phase::Active { acks } => {
+                let acks = std::mem::take(acks);
+                self.phase = Phase::Closing {
+                    deadline: now + self.cfg.disconnect_timeout,
+                    acks,
+                };
                 self.log(Level::Info, "Sending DISCONNECT data");
                 self.send(tag::DISCONNECT, b"");
-                self.closing_deadline = Some(now + self.cfg.disconnect_timeout);
             }
             _ => self.close(),
         }
@@ -361,22 +429,22 @@ impl HostSession {
 
     /// The link is gone (unplug, EOF): fail everything pending and end.
     pub fn link_lost(&mut self) {
-        if self.phase != HostPhase::Closed {
+        if !matches!(self.phase, Phase::Closed) {
             self.close();
         }
     }
 
     fn close(&mut self) {
-        self.phase = HostPhase::Closed;
+        let old = std::mem::replace(&mut self.phase, Phase::Closed);
         self.key = Key::DEFAULT;
-        self.closing_deadline = None;
-        self.handshake_deadline = None;
         if self.fiscal_deadline.take().is_some() {
             self.out.push_back(HostEvent::FiscalInfo(Err(Vec::new())));
         }
-        while let Some(p) = self.acks.pop_front() {
-            self.out
-                .push_back(HostEvent::SendDone(p.op, SendResult::NotActive));
+        if let Phase::Active { acks } | Phase::Closing { acks, .. } = old {
+            for p in acks {
+                self.out
+                    .push_back(HostEvent::SendDone(p.op, SendResult::NotActive));
+            }
         }
         self.serial = None;
         self.fiscal.clear();
@@ -385,15 +453,10 @@ impl HostSession {
 
     /// The earliest instant at which `on_tick` has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.fiscal_deadline,
-            self.acks.front().map(|a| a.deadline),
-            self.closing_deadline,
-            self.handshake_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.fiscal_deadline, self.phase.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Advance time: fire the timeouts that have expired.
@@ -404,8 +467,13 @@ impl HostSession {
             self.out
                 .push_back(HostEvent::FiscalInfo(Err(self.fiscal.clone())));
         }
-        while self.acks.front().is_some_and(|a| now >= a.deadline) {
-            let p = self.acks.pop_front().expect("checked");
+        while let Some(p) = self.phase.acks().and_then(|a| {
+            if a.front().is_some_and(|f| now >= f.deadline) {
+                a.pop_front()
+            } else {
+                None
+            }
+        }) {
             self.log(Level::Warn, "ACK Timeout");
             self.out.push_back(HostEvent::SerialIn(
                 9,
@@ -414,32 +482,36 @@ impl HostSession {
             self.out
                 .push_back(HostEvent::SendDone(p.op, SendResult::AckTimeout));
         }
-        if self.closing_deadline.is_some_and(|d| now >= d) {
-            self.log(
-                Level::Warn,
-                "no DISCONNECT reply from the device; closing anyway",
-            );
-            self.close();
-        }
-        if self.handshake_deadline.is_some_and(|d| now >= d) {
-            let step = match self.phase {
-                HostPhase::AwaitCert => "step 2 of 3: no valid certificate after the Hello",
-                _ => "step 3 of 3: the key share was not acknowledged",
-            };
-            self.log(
-                Level::Warn,
-                format!(
-                    "handshake not completed within {} ms ({step}): closing the link",
-                    self.cfg.handshake_timeout.unwrap_or_default().as_millis()
-                ),
-            );
-            self.close();
-        }
+        let step = match &self.phase {
+            Phase::Closing { deadline, .. } if now >= *deadline => {
+                self.log(
+                    Level::Warn,
+                    "no DISCONNECT reply from the device; closing anyway",
+                );
+                self.close();
+                return;
+            }
+            Phase::AwaitCert { deadline: Some(d) } if now >= *d => {
+                "step 2 of 3: no valid certificate after the Hello"
+            }
+            Phase::AwaitKeyAck { deadline: Some(d) } if now >= *d => {
+                "step 3 of 3: the key share was not acknowledged"
+            }
+            _ => return,
+        };
+        self.log(
+            Level::Warn,
+            format!(
+                "handshake not completed within {} ms ({step}): closing the link",
+                self.cfg.handshake_timeout.unwrap_or_default().as_millis()
+            ),
+        );
+        self.close();
     }
 
     /// A whole message arrived from the link.
     pub fn on_message(&mut self, now: Instant, bytes: &[u8]) {
-        if self.phase == HostPhase::Closed {
+        if matches!(self.phase, Phase::Closed) {
             return;
         }
         // RECONNECT: reset to the default key before decoding, on every transport
@@ -494,15 +566,16 @@ impl HostSession {
                 self.start(now);
             }
             tag::DISCONNECT => {
-                if self.phase == HostPhase::Closing {
+                if matches!(self.phase, Phase::Closing { .. }) {
                     self.log(Level::Info, "Disconnected");
                     self.close();
                 }
             }
             tag::SHARE_KEY if is_ok => {
-                if self.phase == HostPhase::AwaitKeyAck {
-                    self.phase = HostPhase::Active;
-                    self.handshake_deadline = None;
+                if matches!(self.phase, Phase::AwaitKeyAck { .. }) {
+                    self.phase = Phase::Active {
+                        acks: VecDeque::new(),
+                    };
                     self.log(Level::Info, "ConnectionState is 1 (Active)");
                     self.out.push_back(HostEvent::Active);
                     let req = device_info_request(&self.cfg.company_name, &self.cfg.version);
@@ -510,7 +583,7 @@ impl HostSession {
                 }
             }
             tag::ACK => {
-                if let Some(p) = self.acks.pop_front() {
+                if let Some(p) = self.phase.acks().and_then(|a| a.pop_front()) {
                     self.out.push_back(HostEvent::Send(p.message));
                     self.out
                         .push_back(HostEvent::SendDone(p.op, SendResult::Sent));
@@ -601,7 +674,11 @@ impl HostSession {
         self.key = Key::DEFAULT;
         self.send(tag::SHARE_KEY, k.as_bytes());
         self.key = k;
-        self.phase = HostPhase::AwaitKeyAck;
+        let deadline = match self.phase {
+            Phase::AwaitCert { deadline } | Phase::AwaitKeyAck { deadline } => deadline,
+            _ => None,
+        };
+        self.phase = Phase::AwaitKeyAck { deadline };
     }
 }
 
