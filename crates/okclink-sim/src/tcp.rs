@@ -22,6 +22,8 @@ struct Shared {
     /// Generation of the current connection; older handlers exit.
     current: AtomicU64,
     connections: AtomicU64,
+    /// Unplugged: connections are closed as soon as they are accepted.
+    unplugged: AtomicBool,
 }
 
 /// A running TCP simulator.
@@ -41,6 +43,7 @@ pub fn serve_tcp(addr: &str, cfg: SimConfig) -> std::io::Result<SimServer> {
         stop: AtomicBool::new(false),
         current: AtomicU64::new(0),
         connections: AtomicU64::new(0),
+        unplugged: AtomicBool::new(false),
     });
     let s2 = shared.clone();
     let accept = std::thread::Builder::new()
@@ -110,6 +113,22 @@ impl SimServer {
     pub fn stats(&self) -> super::SimStats {
         self.shared.sim.lock().stats().clone()
     }
+    /// Pull the cable: the current connection is closed, new ones are closed as soon as
+    /// they are accepted (and not counted) until [`SimServer::plug`]. The receipt state stays.
+    pub fn unplug(&self) {
+        let mut sim = self.shared.sim.lock();
+        self.shared.unplugged.store(true, Ordering::SeqCst);
+        // No connection is current any more: its handler closes it.
+        self.shared.current.fetch_add(1, Ordering::SeqCst);
+        sim.link_reset();
+    }
+    /// Plug the device back in: connections are served again.
+    pub fn plug(&self) {
+        self.shared.unplugged.store(false, Ordering::SeqCst);
+    }
+    pub fn is_plugged(&self) -> bool {
+        !self.shared.unplugged.load(Ordering::SeqCst)
+    }
     /// Run `f` on the simulator (under its lock).
     pub fn with<R>(&self, f: impl FnOnce(&mut Simulator) -> R) -> R {
         f(&mut self.shared.sim.lock())
@@ -126,6 +145,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut handlers: Vec<JoinHandle<()>> = Vec::new();
     while !shared.stop.load(Ordering::SeqCst) {
         match listener.accept() {
+            Ok((stream, _)) if shared.unplugged.load(Ordering::SeqCst) => {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
             Ok((stream, _)) => {
                 let gen = shared.current.fetch_add(1, Ordering::SeqCst) + 1;
                 shared.connections.fetch_add(1, Ordering::SeqCst);
