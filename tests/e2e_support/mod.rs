@@ -209,3 +209,65 @@ pub fn flag() -> Arc<AtomicBool> {
 pub fn set(f: &AtomicBool) {
     f.store(true, Ordering::SeqCst)
 }
+
+/// A fresh directory for a hub's log file.
+pub fn log_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("okc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// The text of the one log file the hub wrote into `dir`.
+pub fn log_text(dir: &std::path::Path) -> String {
+    let files: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "one log file");
+    std::fs::read_to_string(files[0].path()).unwrap()
+}
+
+/// What the hub's stream reader rejected (its "rejected incoming data: …" log lines).
+pub fn garbage_in_log(dir: &std::path::Path) -> Vec<String> {
+    log_text(dir)
+        .lines()
+        .filter_map(|l| {
+            l.split_once("rejected incoming data: ")
+                .map(|x| x.1.to_string())
+        })
+        .collect()
+}
+
+/// A hub on `spec` (test timeouts, no log file) with a recorder attached.
+pub fn hub_on(spec: TransportSpec) -> (Hub, Recorder) {
+    hub_with(test_config(spec))
+}
+
+/// A hub with `config` and a recorder attached.
+pub fn hub_with(config: Config) -> (Hub, Recorder) {
+    let hub = Hub::new(config).unwrap();
+    let rec = Recorder::default();
+    rec.attach(&hub);
+    (hub, rec)
+}
+
+/// The sale infos (serialIn type 3) delivered so far, parsed.
+pub fn sale_infos(ev: &[Ev]) -> Vec<serde_json::Value> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Ev::Serial(3, v) => Some(serde_json::from_str(v).expect("sale info is JSON")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many `(true, …)` state callbacks were delivered.
+pub fn trues(ev: &[Ev]) -> usize {
+    ev.iter()
+        .filter(|e| matches!(e, Ev::State(true, _)))
+        .count()
+}
+
+/// How many `(false, "")` state callbacks were delivered.
+pub fn falses(ev: &[Ev]) -> usize {
+    ev.iter()
+        .filter(|e| matches!(e, Ev::State(false, _)))
+        .count()
+}

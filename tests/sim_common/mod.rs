@@ -367,89 +367,15 @@ pub fn sale_json(v: &[u8]) -> serde_json::Value {
     serde_json::from_str(&s).expect("sale info is JSON")
 }
 
-/// A minimal TCP host link for the tests (the hub's own TCP transport lives in
-/// src/transport/tcp.rs): bytes out as they are, bytes in split by TLV lengths.
-pub struct TestTcpLink {
-    pub stream: std::net::TcpStream,
-    pub model: DeviceModel,
-}
-
-pub struct TestTcpReader {
-    stream: std::net::TcpStream,
-    splitter: okclink::proto::stream::MessageSplitter,
-}
-
-pub struct TestTcpWriter {
-    stream: std::net::TcpStream,
-}
-
-impl Link for TestTcpLink {
-    fn model(&self) -> DeviceModel {
-        self.model
-    }
-    fn describe(&self) -> String {
-        "test tcp".into()
-    }
-    fn split(self: Box<Self>) -> (Box<dyn LinkReader>, Box<dyn LinkWriter>) {
-        let w = self.stream.try_clone().unwrap();
-        (
-            Box::new(TestTcpReader {
-                stream: self.stream,
-                splitter: okclink::proto::stream::MessageSplitter::new(1 << 22),
-            }),
-            Box::new(TestTcpWriter { stream: w }),
-        )
-    }
-}
-
-impl LinkReader for TestTcpReader {
-    fn recv(&mut self, timeout: Duration) -> Result<Incoming, LinkError> {
-        use std::io::Read;
-        loop {
-            if let Some(m) = self.splitter.next_message() {
-                return Ok(match m {
-                    Ok(m) => Incoming::Message(m),
-                    Err(t) => Incoming::Garbage(t),
-                });
-            }
-            self.stream
-                .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
-                .unwrap();
-            let mut buf = [0u8; 8192];
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Err(LinkError::Gone("eof".into())),
-                Ok(n) => self.splitter.push(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Ok(Incoming::Idle)
-                }
-                Err(e) => return Err(LinkError::Gone(e.to_string())),
-            }
-        }
-    }
-}
-
-impl LinkWriter for TestTcpWriter {
-    fn send(&mut self, message: &[u8]) -> Result<(), LinkError> {
-        use std::io::Write;
-        self.stream
-            .write_all(message)
-            .map_err(|e| LinkError::Gone(e.to_string()))
-    }
-    fn close(&mut self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-/// Open a test TCP link to `addr`.
+/// Open a link to `addr` with the real TCP transport (the model fixed, as a `?model=` does).
 pub fn tcp_link(addr: std::net::SocketAddr, model: DeviceModel) -> Box<dyn Link> {
-    let stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_nodelay(true).unwrap();
-    Box::new(TestTcpLink { stream, model })
+    use okclink::transport::Connector;
+    okclink::transport::tcp::TcpConnector::new(&addr.to_string())
+        .unwrap()
+        .with_model(model)
+        .connect(Duration::from_secs(5))
+        .unwrap()
+        .expect("the simulator accepts")
 }
 
 /// Host events: is the session active and identified?
