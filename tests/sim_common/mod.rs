@@ -1,5 +1,5 @@
 //! Shared helpers of the simulator tests: a HostSession driving a sans-IO Simulator with a
-//! virtual clock, and a HostSession driving any transport Link in real time.
+//! virtual clock.
 #![allow(dead_code)]
 
 /// A decoded device message: its data TLVs as (type, payload).
@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use okclink::proto::message::{decode_tlvs, TAG_END, TAG_START};
 use okclink::proto::pipeline::Key;
 use okclink::proto::session::{HostConfig, HostEvent, HostSession, SendResult};
-use okclink::transport::{DeviceModel, Incoming, Link, LinkError, LinkReader, LinkWriter};
 use okclink_sim::{SimConfig, Simulator};
 
 /// Decode a device message with `key`, falling back to the default key. `None` if neither
@@ -196,158 +195,6 @@ impl Rig {
     }
 }
 
-/// A HostSession over a real transport Link, driven in real time (what the hub does, without
-/// its threads).
-pub struct LinkHost {
-    pub host: HostSession,
-    pub reader: Box<dyn LinkReader>,
-    pub writer: Box<dyn LinkWriter>,
-    /// Host events other than Send/Log, in order.
-    pub events: Vec<HostEvent>,
-    /// Types of the messages the host sent, in order.
-    pub sent: Vec<u16>,
-    pub gone: bool,
-    pub garbage: Vec<&'static str>,
-    /// How long one `reader.recv` waits for input before the session's timers are ticked.
-    pub poll: Duration,
-}
-
-impl LinkHost {
-    pub fn start(link: Box<dyn Link>, model: DeviceModel) -> LinkHost {
-        let (reader, writer) = link.split();
-        let mut h = LinkHost {
-            host: HostSession::new(HostConfig::new("YourCompanyName", model)),
-            reader,
-            writer,
-            events: vec![],
-            sent: vec![],
-            gone: false,
-            garbage: vec![],
-            poll: Duration::from_millis(10),
-        };
-        h.host.start(Instant::now());
-        h
-    }
-
-    /// Hand the session's queued messages to the link and collect its events, stopping at (and
-    /// returning) the first event `stop` accepts; later events stay queued in the session. With
-    /// `strict` a write error panics; otherwise a gone link sets `gone` and others are ignored.
-    fn flush_until(
-        &mut self,
-        stop: impl Fn(&HostEvent) -> bool,
-        strict: bool,
-    ) -> Option<HostEvent> {
-        while let Some(e) = self.host.poll_event() {
-            match e {
-                HostEvent::Send(m) => {
-                    self.sent.push(u16::from_be_bytes([m[24], m[25]]));
-                    match self.writer.send(&m) {
-                        Ok(()) => {}
-                        Err(e) if strict => {
-                            panic!("link write failed: {e}; events: {:?}", self.events)
-                        }
-                        Err(LinkError::Gone(_)) => self.gone = true,
-                        Err(_) => {}
-                    }
-                }
-                HostEvent::Log(..) => {}
-                other => {
-                    self.events.push(other.clone());
-                    if stop(&other) {
-                        return Some(other);
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    fn flush(&mut self) {
-        self.flush_until(|_| false, false);
-    }
-
-    /// Wait up to `poll` for input, hand it to the session, then tick the session. With
-    /// `strict` a read error panics; otherwise a gone link sets `gone` (and tells the session)
-    /// and others are ignored.
-    fn step(&mut self, strict: bool) {
-        match self.reader.recv(self.poll) {
-            Ok(Incoming::Message(m)) => self.host.on_message(Instant::now(), &m),
-            Ok(Incoming::Garbage(t)) => {
-                self.garbage.push(t);
-                self.host.garbage(t)
-            }
-            Ok(Incoming::Idle) => {}
-            Err(e) if strict => panic!("link read failed: {e}; events: {:?}", self.events),
-            Err(LinkError::Gone(_)) => {
-                self.gone = true;
-                self.host.link_lost();
-            }
-            Err(_) => {}
-        }
-        self.host.on_tick(Instant::now());
-    }
-
-    /// Run the session until an event matching `pred` (returned), failing after `timeout`.
-    /// Any link error fails too.
-    pub fn until(&mut self, pred: impl Fn(&HostEvent) -> bool, timeout: Duration) -> HostEvent {
-        let end = Instant::now() + timeout;
-        loop {
-            if let Some(e) = self.flush_until(&pred, true) {
-                return e;
-            }
-            assert!(
-                Instant::now() < end,
-                "timed out after {timeout:?}; events: {:?}",
-                self.events
-            );
-            self.step(true);
-        }
-    }
-
-    /// Run until `pred(events)` holds or the link is gone; panics after `limit`.
-    pub fn run_until(&mut self, limit: Duration, mut pred: impl FnMut(&[HostEvent]) -> bool) {
-        let end = Instant::now() + limit;
-        loop {
-            self.flush();
-            if pred(&self.events) {
-                return;
-            }
-            if self.gone {
-                return;
-            }
-            assert!(
-                Instant::now() < end,
-                "condition not reached within {limit:?}; events: {:?}",
-                self.events
-            );
-            self.step(false);
-        }
-    }
-
-    /// Run for `d` regardless (collecting events).
-    pub fn run_for(&mut self, d: Duration) {
-        let end = Instant::now() + d;
-        self.run_until(d + Duration::from_secs(5), |_| Instant::now() >= end);
-    }
-
-    pub fn serial_in(&self, t: u16) -> Vec<Vec<u8>> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                HostEvent::SerialIn(tt, v) if *tt == t => Some(v.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    pub fn identified(&self) -> Option<Vec<u8>> {
-        self.events.iter().find_map(|e| match e {
-            HostEvent::Identified(s) => Some(s.clone()),
-            _ => None,
-        })
-    }
-}
-
 /// The X30TR basket of `samples/basket-x30tr.json` (1000 kuruş, paid 1000 cash).
 pub const BASKET_X30TR: &[u8] = br#"{
   "basketID": "00000000-0000-4000-8000-000000000001",
@@ -365,20 +212,4 @@ pub const BASKET_X30TR: &[u8] = br#"{
 pub fn sale_json(v: &[u8]) -> serde_json::Value {
     let s = okclink_sim::fiscal::decode_text(v);
     serde_json::from_str(&s).expect("sale info is JSON")
-}
-
-/// Open a link to `addr` with the real TCP transport (the model fixed, as a `?model=` does).
-pub fn tcp_link(addr: std::net::SocketAddr, model: DeviceModel) -> Box<dyn Link> {
-    use okclink::transport::Connector;
-    okclink::transport::tcp::TcpConnector::new(&addr.to_string())
-        .unwrap()
-        .with_model(model)
-        .connect(Duration::from_secs(5))
-        .unwrap()
-        .expect("the simulator accepts")
-}
-
-/// Host events: is the session active and identified?
-pub fn identified(ev: &[HostEvent]) -> bool {
-    ev.iter().any(|e| matches!(e, HostEvent::Identified(_)))
 }
