@@ -6,62 +6,13 @@ mod e2e_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use e2e_support::{wait_until, Ev, Recorder, Via};
+use e2e_support::{test_config, wait_until, Dev, Ev, Recorder, Via};
 use okclink::hub::text::decode_device_text;
 use okclink::hub::{Config, Hub, HubError, SendOutcome, TransportSpec};
 use okclink::proto::message::tag;
 use okclink::transport::DeviceModel;
-use okclink_sim::{self as sim, fiscal, Faults, SaleRecord, SimConfig, SimControl, SimServer};
+use okclink_sim::{self as sim, fiscal, Faults, SimConfig};
 use serde_json::Value;
-
-enum Dev {
-    Mem(SimControl),
-    Tcp(SimServer),
-}
-
-impl Dev {
-    fn set_faults(&self, f: Faults) {
-        match self {
-            Dev::Mem(c) => c.set_faults(f),
-            Dev::Tcp(s) => s.set_faults(f),
-        }
-    }
-    fn faults(&self) -> Faults {
-        match self {
-            Dev::Mem(c) => c.faults(),
-            Dev::Tcp(s) => s.with(|x| x.faults().clone()),
-        }
-    }
-    fn fault(&self, f: impl FnOnce(&mut Faults)) {
-        let mut x = self.faults();
-        f(&mut x);
-        self.set_faults(x);
-    }
-    fn received_types(&self) -> Vec<u16> {
-        match self {
-            Dev::Mem(c) => c.received_types(),
-            Dev::Tcp(s) => s.received_types(),
-        }
-    }
-    fn sales(&self) -> Vec<SaleRecord> {
-        match self {
-            Dev::Mem(c) => c.sales(),
-            Dev::Tcp(s) => s.sales(),
-        }
-    }
-    fn request_reconnect(&self) {
-        match self {
-            Dev::Mem(c) => c.request_reconnect(),
-            Dev::Tcp(s) => s.request_reconnect(),
-        }
-    }
-    /// Bring a vanished device back (TCP: the server accepts again by itself).
-    fn plug(&self) {
-        if let Dev::Mem(c) = self {
-            c.plug()
-        }
-    }
-}
 
 fn sim_config(model: DeviceModel) -> SimConfig {
     let mut c = SimConfig::for_model(model);
@@ -72,29 +23,8 @@ fn sim_config(model: DeviceModel) -> SimConfig {
 }
 
 fn start(cfg: SimConfig, via: Via) -> (Dev, Hub, Recorder) {
-    let model = cfg.model;
-    let (dev, spec) = match via {
-        Via::Mem => {
-            let (conn, ctl) = sim::mem_connector(cfg);
-            (Dev::Mem(ctl), TransportSpec::Custom(conn))
-        }
-        Via::Tcp => {
-            let s = sim::serve_tcp("127.0.0.1:0", cfg).unwrap();
-            let q = if model == DeviceModel::T300tr {
-                "?model=300tr"
-            } else {
-                ""
-            };
-            let spec = TransportSpec::Tcp(format!("{}{q}", s.local_addr()));
-            (Dev::Tcp(s), spec)
-        }
-    };
-    let mut c = Config::new("YourCompanyName");
-    c.transports = vec![spec];
-    c.log_dir = None;
-    c.fiscal_timeout = Duration::from_millis(500);
-    c.ack_timeout = Duration::from_millis(300);
-    c.disconnect_timeout = Duration::from_millis(500);
+    let (dev, spec) = Dev::start(cfg, via);
+    let mut c = test_config(spec);
     c.handshake_timeout = Duration::from_millis(300);
     let hub = Hub::new(c).unwrap();
     let rec = Recorder::default();
@@ -591,11 +521,7 @@ fn handshake_failure_retries(via: Via) {
     let mut cfg = sim_config(DeviceModel::X30tr);
     cfg.faults.bad_certificate = true;
     let (dev, hub, rec) = start(cfg, via);
-    let links = || match &dev {
-        Dev::Mem(c) => c.links_opened(),
-        Dev::Tcp(s) => s.connections(),
-    };
-    wait_until("a second attempt", || links() >= 2);
+    wait_until("a second attempt", || dev.links_opened() >= 2);
     assert_eq!(hub.active_device_index(), -1);
     assert!(
         rec.events().is_empty(),

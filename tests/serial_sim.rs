@@ -1,10 +1,10 @@
 //! A whole 300TR session over a real pseudo-terminal: the simulator (sans-IO engine) plays the
-//! device on the master side, the serial connector opens the slave side by path, and the host
-//! protocol session runs over the link: RSA certificate, key share, fiscal info, ACK before the
-//! basket and before the payment, sale info, disconnect.
+//! device on the master side, the serial connector opens the slave side by path, and the hub
+//! runs over it: RSA certificate, key share, fiscal info, ACK before the basket and before the
+//! payment, sale info, disconnect.
 #![cfg(all(feature = "serial", unix))]
 
-mod sim_common;
+mod e2e_support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::path::PathBuf;
@@ -13,15 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use e2e_support::{hub_with, log_text, sale_infos, test_config, Ev};
+use okclink::hub::text::decode_device_text;
+use okclink::hub::{LogLevel, SendOutcome, TransportSpec};
 use okclink::proto::message::tag;
-use okclink::proto::session::{HostEvent, SendResult};
 use okclink::proto::stream::MessageSplitter;
 use okclink::transport::serial::{SerialConfig, SerialConnector};
-use okclink::transport::{Connector, DeviceModel};
 use okclink_sim::{SimConfig, Simulator};
 use serde_json::{json, Value};
 use serialport::{SerialPort, TTYPort};
-use sim_common::{t300tr_immediate, LinkHost};
 
 /// The simulator served on the master side of a pty.
 struct Device {
@@ -84,36 +84,31 @@ impl Drop for Device {
 
 #[test]
 fn t300tr_sale_over_a_pty_against_the_simulator() {
-    let (dev, path) = Device::start(t300tr_immediate());
+    let (dev, path) = Device::start(SimConfig::t300tr_immediate());
     let c = SerialConnector::new(SerialConfig {
         path: Some(path),
         read_slice: Duration::from_millis(20),
         ..SerialConfig::default()
     });
-    let link = c.connect(Duration::ZERO).unwrap().expect("pty opens");
-    assert_eq!(link.model(), DeviceModel::T300tr);
-    let mut h = LinkHost::start(link, DeviceModel::T300tr);
-    h.poll = Duration::from_millis(20);
+    let dir = e2e_support::log_dir("serial-sim");
+    let mut config = test_config(TransportSpec::Custom(Arc::new(c)));
+    config.fiscal_timeout = Duration::from_secs(5);
+    config.ack_timeout = Duration::from_secs(2);
+    config.disconnect_timeout = Duration::from_secs(2);
+    config.log_dir = Some(dir.clone());
+    config.log_level = LogLevel::Debug;
+    let (hub, rec) = hub_with(config);
 
-    let id = h.until(
-        |e| matches!(e, HostEvent::Identified(_)),
-        Duration::from_secs(20),
-    );
-    assert_eq!(id, HostEvent::Identified(b"AT0000000001".to_vec()));
-    assert!(
-        matches!(&h.events[0], HostEvent::CertificateOk(_)),
-        "RSA certificate not accepted: {:?}",
-        h.events
-    );
-
-    h.host.request_fiscal_info(Instant::now());
-    let fi = h.until(
-        |e| matches!(e, HostEvent::FiscalInfo(_)),
-        Duration::from_secs(10),
-    );
     assert_eq!(
-        fi,
-        HostEvent::FiscalInfo(Ok(SimConfig::t300tr().fiscal_info))
+        hub.wait_connected(Duration::from_secs(20)).as_deref(),
+        Some("AT0000000001")
+    );
+    // The serial link is a 300TR's.
+    assert_eq!(hub.active_device_index(), 1);
+
+    assert_eq!(
+        hub.fiscal_info(None).unwrap(),
+        decode_device_text(&SimConfig::t300tr().fiscal_info)
     );
 
     let basket = json!({
@@ -124,54 +119,43 @@ fn t300tr_sale_over_a_pty_against_the_simulator() {
         "paymentItems": []
     })
     .to_string();
-    h.host
-        .send_data(Instant::now(), 1, tag::BASKET, basket.as_bytes());
-    let done = h.until(
-        |e| matches!(e, HostEvent::SendDone(1, _)),
-        Duration::from_secs(10),
-    );
-    assert_eq!(done, HostEvent::SendDone(1, SendResult::Sent));
-    let reply = h.until(
-        |e| matches!(e, HostEvent::SerialIn(1, _)),
-        Duration::from_secs(10),
-    );
-    let HostEvent::SerialIn(_, reply) = reply else {
-        unreachable!()
-    };
-    let v: Value = serde_json::from_slice(&reply).unwrap();
-    assert_eq!(
-        v["status"],
-        json!(0),
-        "basket rejected: {}",
-        String::from_utf8_lossy(&reply)
-    );
+    assert_eq!(hub.send_basket(&basket).unwrap(), SendOutcome::Accepted);
+    let ev = rec.wait_for("basket reply", |e| {
+        e.iter().any(|e| matches!(e, Ev::Serial(1, _)))
+    });
+    let reply = ev
+        .iter()
+        .find_map(|e| match e {
+            Ev::Serial(1, v) => Some(v.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let v: Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(v["status"], json!(0), "basket rejected: {reply}");
 
-    let payment = std::fs::read(
+    let payment = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/protocol/samples/payment.json"),
     )
     .unwrap();
-    h.host.send_data(Instant::now(), 2, tag::PAYMENT, &payment);
-    let done = h.until(
-        |e| matches!(e, HostEvent::SendDone(2, _)),
-        Duration::from_secs(10),
+    assert_eq!(hub.send_payment(&payment).unwrap(), SendOutcome::Accepted);
+    let ev = rec.wait_for("sale info", |e| !sale_infos(e).is_empty());
+    assert_eq!(
+        sale_infos(&ev)[0]["basketID"],
+        json!("00000000-0000-4000-8000-000000000300")
     );
-    assert_eq!(done, HostEvent::SendDone(2, SendResult::Sent));
-    let info = h.until(
-        |e| matches!(e, HostEvent::SerialIn(3, _)),
-        Duration::from_secs(10),
-    );
-    let HostEvent::SerialIn(_, info) = info else {
-        unreachable!()
-    };
-    let v: Value = serde_json::from_slice(&info).unwrap();
-    assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000300"));
 
     // ACK (type 11) went out right before the basket and right before the payment.
-    let pos = |t: u16| h.sent.iter().position(|x| *x == t).unwrap();
-    assert_eq!(h.sent[pos(tag::BASKET) - 1], tag::ACK, "{:?}", h.sent);
-    assert_eq!(h.sent[pos(tag::PAYMENT) - 1], tag::ACK, "{:?}", h.sent);
+    let sent = dev.sim.lock().unwrap().received_types();
+    let pos = |t: u16| sent.iter().position(|x| *x == t).unwrap();
+    assert_eq!(sent[pos(tag::BASKET) - 1], tag::ACK, "{sent:?}");
+    assert_eq!(sent[pos(tag::PAYMENT) - 1], tag::ACK, "{sent:?}");
 
-    h.host.disconnect(Instant::now());
-    h.until(|e| *e == HostEvent::Closed, Duration::from_secs(10));
+    hub.disconnect();
+    assert_eq!(rec.events().last(), Some(&Ev::State(false, String::new())));
     assert_eq!(dev.sim.lock().unwrap().sales().len(), 1);
+    hub.close();
+    // The RSA certificate was accepted (the first thing the session reports).
+    let log = log_text(&dir);
+    assert!(log.contains("certificate ok"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

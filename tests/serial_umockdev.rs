@@ -5,25 +5,26 @@
 
 #[path = "umockdev/ctl.rs"]
 mod ctl;
-mod sim_common;
+mod e2e_support;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ctl::Ctl;
+use e2e_support::{hub_on, sale_infos, Ev};
+use okclink::hub::{SendOutcome, TransportSpec};
 use okclink::proto::message::tag;
-use okclink::proto::session::{HostEvent, SendResult};
 use okclink::transport::serial::{SerialConfig, SerialConnector};
 use okclink::transport::{Connector, DeviceModel, Incoming, LinkError};
-use okclink_sim::serve_tcp;
+use okclink_sim::{serve_tcp, SimConfig};
 use serde_json::{json, Value};
-use sim_common::{t300tr_immediate, LinkHost};
 
 #[test]
 #[ignore = "needs the umockdev fixture: run .ci/test-usb.sh"]
 fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
     let mut ctl = Ctl::new();
-    let sim = serve_tcp("127.0.0.1:0", t300tr_immediate()).unwrap();
+    let sim = serve_tcp("127.0.0.1:0", SimConfig::t300tr_immediate()).unwrap();
     // A Prolific adapter on ttyUSB0 (not ours), the 300TR's FTDI bridge on ttyUSB1.
     ctl.call(json!({"op": "add", "name": "prolific", "kind": "ftdi", "vid": 0x067b, "pid": 0x2303, "tty": 0}));
     ctl.call(
@@ -35,13 +36,15 @@ fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
     let link = c.connect(Duration::ZERO).unwrap().expect("FTDI port opens");
     assert_eq!(link.describe(), "serial /dev/ttyUSB1");
     assert_eq!(link.model(), DeviceModel::T300tr);
-    let mut h = LinkHost::start(link, DeviceModel::T300tr);
-    h.poll = Duration::from_millis(20);
-    let id = h.until(
-        |e| matches!(e, HostEvent::Identified(_)),
-        Duration::from_secs(20),
+    drop(link);
+    // The hub over that connector carries a sale.
+    let (hub, rec) = hub_on(TransportSpec::Custom(Arc::new(SerialConnector::new(
+        SerialConfig::default(),
+    ))));
+    assert_eq!(
+        hub.wait_connected(Duration::from_secs(20)).as_deref(),
+        Some("AT0000000001")
     );
-    assert_eq!(id, HostEvent::Identified(b"AT0000000001".to_vec()));
 
     let basket = json!({
         "basketID": "00000000-0000-4000-8000-000000000301",
@@ -51,34 +54,29 @@ fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
         "paymentItems": []
     })
     .to_string();
-    h.host
-        .send_data(Instant::now(), 1, tag::BASKET, basket.as_bytes());
-    let done = h.until(
-        |e| matches!(e, HostEvent::SendDone(1, _)),
-        Duration::from_secs(10),
+    assert_eq!(hub.send_basket(&basket).unwrap(), SendOutcome::Accepted);
+    rec.wait_for("basket reply", |e| {
+        e.iter().any(|e| matches!(e, Ev::Serial(1, _)))
+    });
+    assert_eq!(
+        hub.send_payment(r#"{"amount": 500, "description": "Cash", "type": 1}"#)
+            .unwrap(),
+        SendOutcome::Accepted
     );
-    assert_eq!(done, HostEvent::SendDone(1, SendResult::Sent));
-    h.host.send_data(
-        Instant::now(),
-        2,
-        tag::PAYMENT,
-        br#"{"amount": 500, "description": "Cash", "type": 1}"#,
+    let ev = rec.wait_for("sale info", |e| !sale_infos(e).is_empty());
+    assert_eq!(
+        sale_infos(&ev)[0]["basketID"],
+        json!("00000000-0000-4000-8000-000000000301")
     );
-    let info = h.until(
-        |e| matches!(e, HostEvent::SerialIn(3, _)),
-        Duration::from_secs(10),
-    );
-    let HostEvent::SerialIn(_, info) = info else {
-        unreachable!()
-    };
-    let v: Value = serde_json::from_slice(&info).unwrap();
-    assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000301"));
     assert_eq!(sim.sales_count(), 1);
+    hub.close();
 
     // Unplug: the link ends, discovery no longer finds the port; replug: found again.
+    let link = c.connect(Duration::ZERO).unwrap().expect("FTDI port opens");
+    let (mut reader, mut writer) = link.split();
     ctl.call(json!({"op": "unplug", "name": "t300"}));
     let err = loop {
-        match h.reader.recv(Duration::from_secs(5)) {
+        match reader.recv(Duration::from_secs(5)) {
             Ok(Incoming::Idle) | Ok(Incoming::Message(_)) => continue,
             Ok(other) => panic!("{other:?}"),
             Err(e) => break e,
@@ -90,7 +88,7 @@ fn ftdi_found_in_sysfs_carries_a_300tr_sale_and_unplug_ends_it() {
         "PERF serial unplug -> LinkError::Gone (upper bound): {:.1} ms",
         (ctl.now() - removed) * 1000.0
     );
-    h.writer.close();
+    writer.close();
     assert_eq!(c.find_port(), None);
     assert!(c.connect(Duration::ZERO).unwrap().is_none());
     // (umockdev cannot re-create a removed tty node, so the adapter comes back as ttyUSB2, as
@@ -114,7 +112,7 @@ fn hub_over_serial_finds_the_300tr_sells_and_sees_the_unplug() {
     use std::sync::mpsc;
 
     let mut ctl = Ctl::new();
-    let sim = serve_tcp("127.0.0.1:0", t300tr_immediate()).unwrap();
+    let sim = serve_tcp("127.0.0.1:0", SimConfig::t300tr_immediate()).unwrap();
     // (tty numbers differ from the other test: umockdev cannot re-create a removed tty node)
     ctl.call(
         json!({"op": "add", "name": "t300", "kind": "ftdi", "tty": 5,

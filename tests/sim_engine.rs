@@ -9,7 +9,7 @@ use okclink::proto::message::{tag, text};
 use okclink::proto::session::{HostEvent, HostPhase, SendResult, DEVICE_NOT_CONNECTED};
 use okclink_sim::fiscal::{FISCAL_300TR, FISCAL_X30TR};
 use okclink_sim::{Faults, SimConfig};
-use sim_common::{sale_json, t300tr_immediate, Rig, BASKET_X30TR};
+use sim_common::{sale_json, Rig, BASKET_X30TR};
 
 const OK: &[u8] = b"OK";
 
@@ -392,7 +392,7 @@ fn fault_silent_device_never_answers() {
 
 #[test]
 fn fault_bad_certificate_stops_the_handshake() {
-    for cfg in [SimConfig::x30tr(), t300tr_immediate()] {
+    for cfg in [SimConfig::x30tr(), SimConfig::t300tr_immediate()] {
         let r = with_faults(
             cfg,
             Faults {
@@ -434,7 +434,7 @@ fn fault_hello_ok_after_keyshare_is_the_race_the_host_survives() {
 fn fault_drop_every_loses_messages() {
     // Message 1 after the key share is the device-info serial: dropped.
     let r = with_faults(
-        t300tr_immediate(),
+        SimConfig::t300tr_immediate(),
         Faults {
             drop_every: Some(1),
             ..Faults::default()
@@ -461,7 +461,7 @@ fn fault_drop_every_loses_messages() {
 #[test]
 fn fault_duplicate_every_sends_twice() {
     let mut r = with_faults(
-        t300tr_immediate(),
+        SimConfig::t300tr_immediate(),
         Faults {
             duplicate_every: Some(1),
             ..Faults::default()
@@ -547,7 +547,7 @@ fn fault_vanish_cuts_a_message_in_half() {
 #[test]
 fn fault_ignore_ack_makes_the_300tr_host_time_out() {
     let mut r = with_faults(
-        t300tr_immediate(),
+        SimConfig::t300tr_immediate(),
         Faults {
             ignore_ack: true,
             ..Faults::default()
@@ -645,7 +645,7 @@ fn unacknowledged_sale_info_is_resent_after_a_new_link() {
 
 #[test]
 fn the_real_devices_certificates_complete_the_handshake() {
-    for mut cfg in [SimConfig::x30tr(), t300tr_immediate()] {
+    for mut cfg in [SimConfig::x30tr(), SimConfig::t300tr_immediate()] {
         let id = okclink_sim::DeviceIdentity::real(cfg.model);
         cfg.identity = Some(id.clone());
         let r = Rig::new(cfg);
@@ -660,7 +660,7 @@ fn the_real_devices_certificates_complete_the_handshake() {
 
 #[test]
 fn disconnect_is_answered_and_a_new_hello_starts_over() {
-    for cfg in [SimConfig::x30tr(), t300tr_immediate()] {
+    for cfg in [SimConfig::x30tr(), SimConfig::t300tr_immediate()] {
         let mut r = Rig::new(cfg);
         let mark = r.from_dev.len();
         r.host.disconnect(r.now);
@@ -746,7 +746,7 @@ fn fault_junk_every_writes_bytes_that_cannot_start_a_message() {
 #[test]
 fn fault_split_every_writes_messages_in_pieces_the_host_reassembles() {
     let mut r = with_faults(
-        t300tr_immediate(),
+        SimConfig::t300tr_immediate(),
         Faults {
             split_every: Some(1),
             ..Faults::default()

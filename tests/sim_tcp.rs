@@ -1,56 +1,67 @@
 //! The simulator on TCP (127.0.0.1:0): the stream carries the USB bytes, nothing added.
 
+mod e2e_support;
 mod sim_common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use e2e_support::{
+    falses, garbage_in_log, hub_on, hub_with, log_dir, sale_infos, test_config, trues, wait_until,
+    Ev,
+};
+use okclink::hub::{HubError, SendOutcome, TransportSpec};
 use okclink::proto::message::{build_message, tag, text};
 use okclink::proto::pipeline::Key;
-use okclink::proto::session::{HostEvent, HELLO};
+use okclink::proto::session::HELLO;
 use okclink::proto::stream::MessageSplitter;
 use okclink::transport::DeviceModel;
-use okclink_sim::{serve_tcp, Faults, SimConfig};
-use sim_common::{
-    decode, identified, sale_json, t300tr_immediate, tcp_link, LinkHost, BASKET_X30TR,
-};
+use okclink_sim::{serve_tcp, Faults, SimConfig, SimServer};
+use sim_common::{decode, BASKET_X30TR};
 
 const T: Duration = Duration::from_secs(10);
 
+/// The hub's TCP transport to `server` (model fixed as the device's).
+fn spec(server: &SimServer, model: DeviceModel) -> TransportSpec {
+    let q = if model == DeviceModel::T300tr {
+        "?model=300tr"
+    } else {
+        "?model=x30tr"
+    };
+    TransportSpec::Tcp(format!("{}{q}", server.local_addr()))
+}
+
 #[test]
 fn both_models_handshake_and_sell_over_tcp() {
-    for cfg in [SimConfig::x30tr(), t300tr_immediate()] {
+    for cfg in [SimConfig::x30tr(), SimConfig::t300tr_immediate()] {
         let model = cfg.model;
         let serial = cfg.serial.clone();
         let server = serve_tcp("127.0.0.1:0", cfg).unwrap();
-        let mut h = LinkHost::start(tcp_link(server.local_addr(), model), model);
-        h.run_until(T, identified);
-        assert_eq!(h.identified().unwrap(), serial.as_bytes());
-        let basket: &[u8] = match model {
-            DeviceModel::X30tr => BASKET_X30TR,
-            DeviceModel::T300tr => br#"{"basketID":"t","items":[{"price":700,"sectionNo":1}]}"#,
+        let (hub, rec) = hub_on(spec(&server, model));
+        assert_eq!(hub.wait_connected(T).as_deref(), Some(serial.as_str()));
+        let basket = match model {
+            DeviceModel::X30tr => std::str::from_utf8(BASKET_X30TR).unwrap(),
+            DeviceModel::T300tr => r#"{"basketID":"t","items":[{"price":700,"sectionNo":1}]}"#,
         };
-        h.host.send_data(Instant::now(), 1, tag::BASKET, basket);
+        assert_eq!(hub.send_basket(basket).unwrap(), SendOutcome::Accepted);
         if model == DeviceModel::T300tr {
-            h.run_until(T, |e| {
-                e.iter().any(|e| matches!(e, HostEvent::SerialIn(1, _)))
+            let ev = rec.wait_for("basket status", |e| {
+                e.iter().any(|e| matches!(e, Ev::Serial(1, _)))
             });
-            assert_eq!(h.serial_in(1)[0], br#"{"basketID":"t","status":0}"#);
-            h.host.send_data(
-                Instant::now(),
-                2,
-                tag::PAYMENT,
-                br#"{"amount":700,"type":3}"#,
+            assert!(ev.contains(&Ev::Serial(1, r#"{"basketID":"t","status":0}"#.into())));
+            assert_eq!(
+                hub.send_payment(r#"{"amount":700,"type":3}"#).unwrap(),
+                SendOutcome::Accepted
             );
         }
-        h.run_until(T, |e| {
-            e.iter().any(|e| matches!(e, HostEvent::SerialIn(3, _)))
+        let ev = rec.wait_for("sale info", |e| !sale_infos(e).is_empty());
+        assert_eq!(sale_infos(&ev)[0]["status"], 0);
+        wait_until("sale acked", || {
+            server.sales().first().is_some_and(|s| s.acked)
         });
-        let j = sale_json(&h.serial_in(3)[0]);
-        assert_eq!(j["status"], 0);
-        h.run_until(T, |_| server.sales().first().is_some_and(|s| s.acked));
         assert_eq!(server.connections(), 1);
+        hub.close();
         server.shutdown();
     }
 }
@@ -105,51 +116,40 @@ fn the_stream_carries_bare_messages_and_accepts_them_byte_by_byte() {
 
 #[test]
 fn vanish_closes_the_connection_after_half_a_message_and_the_server_goes_on() {
+    let dir = log_dir("sim-tcp-vanish");
     let server = serve_tcp("127.0.0.1:0", SimConfig::x30tr()).unwrap();
-    let mut h = LinkHost::start(
-        tcp_link(server.local_addr(), DeviceModel::X30tr),
-        DeviceModel::X30tr,
-    );
-    h.run_until(T, identified);
+    let mut c = test_config(spec(&server, DeviceModel::X30tr));
+    c.log_dir = Some(dir.clone());
+    let (hub, rec) = hub_with(c);
+    assert!(hub.wait_connected(T).is_some());
     server.set_faults(Faults {
         vanish_mid_message: true,
         ..Faults::default()
     });
-    h.host.request_fiscal_info(Instant::now());
-    h.run_until(T, |_| false);
-    assert!(h.gone);
-    assert!(!h
-        .events
-        .iter()
-        .any(|e| matches!(e, HostEvent::FiscalInfo(Ok(_)))));
+    assert_eq!(hub.fiscal_info(None), Err(HubError::NoDevice));
+    rec.wait_for("gone", |e| falses(e) == 1);
     assert_eq!(server.stats().vanished, 1);
-    let mut h = LinkHost::start(
-        tcp_link(server.local_addr(), DeviceModel::X30tr),
-        DeviceModel::X30tr,
-    );
-    h.run_until(T, identified);
-    h.host.request_fiscal_info(Instant::now());
-    h.run_until(T, |e| {
-        e.iter().any(|e| matches!(e, HostEvent::FiscalInfo(Ok(_))))
-    });
+    // The hub connects again and is served.
+    rec.wait_for("identified again", |e| trues(e) == 2);
+    assert!(hub.fiscal_info(None).is_ok());
     assert_eq!(server.connections(), 2);
+    hub.close();
+    assert!(garbage_in_log(&dir).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_second_host_is_refused_and_never_knocks_off_the_first() {
-    let mut cfg = t300tr_immediate();
+    let mut cfg = SimConfig::t300tr_immediate();
     cfg.sale_delay = Duration::from_millis(200);
     cfg.sale_resend_interval = Duration::from_millis(200);
     let server = serve_tcp("127.0.0.1:0", cfg).unwrap();
-    let mut a = LinkHost::start(
-        tcp_link(server.local_addr(), DeviceModel::T300tr),
-        DeviceModel::T300tr,
-    );
-    a.run_until(T, identified);
-    let basket = br#"{"basketID":"a-1","items":[{"price":700,"sectionNo":1}]}"#;
-    a.host.send_data(Instant::now(), 1, tag::BASKET, basket);
-    a.run_until(T, |e| {
-        e.iter().any(|e| matches!(e, HostEvent::SerialIn(1, _)))
+    let (hub, rec) = hub_on(spec(&server, DeviceModel::T300tr));
+    assert_eq!(hub.wait_connected(T).as_deref(), Some("AT0000000001"));
+    let basket = r#"{"basketID":"a-1","items":[{"price":700,"sectionNo":1}]}"#;
+    assert_eq!(hub.send_basket(basket).unwrap(), SendOutcome::Accepted);
+    rec.wait_for("basket status", |e| {
+        e.iter().any(|e| matches!(e, Ev::Serial(1, _)))
     });
     // Host B (e.g. `okc watch`) connects mid-sale, says hello, and is refused with a text.
     let mut b = TcpStream::connect(server.local_addr()).unwrap();
@@ -169,27 +169,23 @@ fn a_second_host_is_refused_and_never_knocks_off_the_first() {
     );
     assert_eq!(server.refused(), 1);
     // A finishes its sale on the same session: no disconnect, no new handshake.
-    a.host.send_data(
-        Instant::now(),
-        2,
-        tag::PAYMENT,
-        br#"{"amount":700,"type":1}"#,
+    assert_eq!(
+        hub.send_payment(r#"{"amount":700,"type":1}"#).unwrap(),
+        SendOutcome::Accepted
     );
-    a.run_until(T, |e| {
-        e.iter().any(|e| matches!(e, HostEvent::SerialIn(3, _)))
-    });
-    assert!(!a.gone);
-    let j = sale_json(&a.serial_in(3)[0]);
+    let ev = rec.wait_for("sale info", |e| !sale_infos(e).is_empty());
+    let j = &sale_infos(&ev)[0];
     assert_eq!(
         (j["basketID"].as_str(), j["status"].as_i64()),
         (Some("a-1"), Some(0))
     );
-    a.run_until(T, |_| server.sales().first().is_some_and(|s| s.acked));
-    assert!(!a.gone);
-    let st = server.stats();
-    assert_eq!(st.handshakes, 1, "B never got a session");
+    wait_until("sale acked", || {
+        server.sales().first().is_some_and(|s| s.acked)
+    });
+    assert_eq!(falses(&rec.events()), 0, "A never lost its device");
+    assert_eq!(server.stats().handshakes, 1, "B never got a session");
     assert_eq!(server.connections(), 1);
-    // Only A's messages reached the device: hello, key share, basket, ACKs, payment, OK.
+    // Only A's messages reached the device: one hello.
     let types = server.received_types();
     assert_eq!(
         types.iter().filter(|&&t| t == tag::HELLO).count(),
@@ -197,12 +193,9 @@ fn a_second_host_is_refused_and_never_knocks_off_the_first() {
         "{types:?}"
     );
     // After A leaves, the next host gets the device.
-    drop(a);
-    let mut c = LinkHost::start(
-        tcp_link(server.local_addr(), DeviceModel::T300tr),
-        DeviceModel::T300tr,
-    );
-    c.run_until(T, identified);
+    hub.close();
+    let (hub2, _rec2) = hub_on(spec(&server, DeviceModel::T300tr));
+    assert!(hub2.wait_connected(T).is_some());
     assert_eq!(server.connections(), 2);
 }
 
@@ -211,13 +204,11 @@ fn corrupted_messages_over_tcp_come_back_as_type_60() {
     let mut cfg = SimConfig::x30tr();
     cfg.faults.corrupt_every = Some(3);
     let server = serve_tcp("127.0.0.1:0", cfg).unwrap();
-    let mut h = LinkHost::start(
-        tcp_link(server.local_addr(), DeviceModel::X30tr),
-        DeviceModel::X30tr,
-    );
-    h.run_until(T, identified);
-    h.host.request_fiscal_info(Instant::now());
-    h.run_until(T, |_| server.received_types().contains(&tag::ERROR));
+    let (hub, _rec) = hub_on(spec(&server, DeviceModel::X30tr));
+    assert!(hub.wait_connected(T).is_some());
+    // Message 3 after the key share, the fiscal info, is corrupted.
+    assert_eq!(hub.fiscal_info(None), Err(HubError::Timeout));
+    wait_until("type 60", || server.received_types().contains(&tag::ERROR));
     let e = server
         .received()
         .into_iter()
@@ -228,19 +219,26 @@ fn corrupted_messages_over_tcp_come_back_as_type_60() {
 
 #[test]
 fn split_and_duplicated_messages_over_tcp_still_make_a_sale() {
+    let dir = log_dir("sim-tcp-split");
     let mut cfg = SimConfig::x30tr();
     cfg.faults.split_every = Some(1);
     cfg.faults.duplicate_every = Some(2);
     let server = serve_tcp("127.0.0.1:0", cfg).unwrap();
-    let mut h = LinkHost::start(
-        tcp_link(server.local_addr(), DeviceModel::X30tr),
-        DeviceModel::X30tr,
+    let mut c = test_config(spec(&server, DeviceModel::X30tr));
+    c.log_dir = Some(dir.clone());
+    let (hub, rec) = hub_with(c);
+    assert!(hub.wait_connected(T).is_some());
+    assert_eq!(
+        hub.send_basket(std::str::from_utf8(BASKET_X30TR).unwrap())
+            .unwrap(),
+        SendOutcome::Accepted
     );
-    h.run_until(T, identified);
-    h.host
-        .send_data(Instant::now(), 1, tag::BASKET, BASKET_X30TR);
-    h.run_until(T, |_| server.sales().first().is_some_and(|s| s.acked));
-    assert_eq!(h.serial_in(3).len(), 1);
-    assert!(h.garbage.is_empty());
+    wait_until("sale acked", || {
+        server.sales().first().is_some_and(|s| s.acked)
+    });
+    assert_eq!(sale_infos(&rec.events()).len(), 1);
+    hub.close();
+    assert!(garbage_in_log(&dir).is_empty());
     assert!(server.stats().split >= 4);
+    let _ = std::fs::remove_dir_all(&dir);
 }

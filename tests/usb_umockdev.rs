@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use okclink::proto::message::{build_message, tag};
 use okclink::proto::pipeline::Key;
-use okclink::proto::session::{HostEvent, SendResult};
 use okclink::transport::usb::{UsbConfig, UsbConnector};
-use okclink::transport::DeviceModel;
 use okclink::transport::{Connector, Incoming, Link, LinkError, LinkReader, LinkWriter};
 use okclink_sim::{serve_tcp, SimConfig};
 use serde_json::{json, Value};
@@ -24,8 +22,9 @@ use serde_json::{json, Value};
 #[path = "umockdev/ctl.rs"]
 mod ctl;
 use ctl::{shared, Ctl, Peer};
-mod sim_common;
-use sim_common::LinkHost;
+mod e2e_support;
+use e2e_support::{hub_with, log_text, sale_infos, test_config, Ev, Recorder};
+use okclink::hub::{Hub, LogLevel, SendOutcome, TransportSpec};
 
 /// The control transfers the vendor sent to the phone, as "setup data" lines.
 fn captured_control() -> Vec<String> {
@@ -326,11 +325,17 @@ fn a_message_split_across_bulk_transfers_is_reassembled() {
     assert_eq!(recv_message(&mut r), b);
 }
 
-/// The host protocol session driven over a USB link.
-fn host(link: Box<dyn Link>) -> LinkHost {
-    let mut h = LinkHost::start(link, DeviceModel::X30tr);
-    h.poll = Duration::from_millis(50);
-    h
+/// The hub over the USB connector, logging into `dir`.
+fn usb_hub(dir: &std::path::Path) -> (Hub, Recorder) {
+    let mut config = test_config(TransportSpec::Custom(std::sync::Arc::new(
+        UsbConnector::new(cfg()),
+    )));
+    config.fiscal_timeout = Duration::from_secs(10);
+    config.ack_timeout = Duration::from_secs(2);
+    config.disconnect_timeout = Duration::from_secs(2);
+    config.log_dir = Some(dir.to_path_buf());
+    config.log_level = LogLevel::Debug;
+    hub_with(config)
 }
 
 #[test]
@@ -340,56 +345,32 @@ fn aoa_switch_handshake_and_sale_against_the_simulator() {
     let sim = serve_tcp("127.0.0.1:0", SimConfig::x30tr()).unwrap();
     ctl.call(json!({"op": "add", "name": "phone", "kind": "android",
                     "bulk": sim.local_addr().to_string(), "reenum_delay_ms": 100}));
-    let c = UsbConnector::new(cfg());
-    let link = connect(&c, Duration::from_secs(8));
-    let mut h = host(link);
-    let serial = h.until(
-        |e| matches!(e, HostEvent::Identified(_)),
-        Duration::from_secs(10),
-    );
+    let dir = e2e_support::log_dir("usb-aoa-sale");
+    let (hub, rec) = usb_hub(&dir);
+    let serial = hub.wait_connected(Duration::from_secs(18));
     let t_ident = ctl.now();
-    assert_eq!(serial, HostEvent::Identified(b"AV0000000001".to_vec()));
-    assert!(
-        matches!(h.events[0], HostEvent::CertificateOk(_)),
-        "{:?}",
-        h.events
-    );
+    assert_eq!(serial.as_deref(), Some("AV0000000001"));
     let added = ctl.log("phone.acc")["t"]["added"].as_f64().unwrap();
     eprintln!(
         "PERF re-enumeration -> identified (deviceState(true)): {:.1} ms",
         (t_ident - added) * 1000.0
     );
 
-    h.host.request_fiscal_info(Instant::now());
-    let fi = h.until(
-        |e| matches!(e, HostEvent::FiscalInfo(_)),
-        Duration::from_secs(10),
-    );
     assert_eq!(
-        fi,
-        HostEvent::FiscalInfo(Ok(SimConfig::x30tr().fiscal_info))
+        hub.fiscal_info(None).unwrap(),
+        okclink::hub::text::decode_device_text(&SimConfig::x30tr().fiscal_info)
     );
 
-    let basket = std::fs::read(shared().join("protocol/samples/basket-x30tr.json")).unwrap();
-    h.host.send_data(Instant::now(), 1, tag::BASKET, &basket);
-    let done = h.until(
-        |e| matches!(e, HostEvent::SendDone(..)),
-        Duration::from_secs(10),
-    );
-    assert_eq!(done, HostEvent::SendDone(1, SendResult::Sent));
-    let info = h.until(
-        |e| matches!(e, HostEvent::SerialIn(3, _)),
-        Duration::from_secs(10),
-    );
-    let HostEvent::SerialIn(_, info) = info else {
-        unreachable!()
-    };
-    let v: Value = serde_json::from_slice(&info).expect("sale info is JSON");
+    let basket =
+        std::fs::read_to_string(shared().join("protocol/samples/basket-x30tr.json")).unwrap();
+    assert_eq!(hub.send_basket(&basket).unwrap(), SendOutcome::Accepted);
+    let ev = rec.wait_for("sale info", |e| !sale_infos(e).is_empty());
+    let v = &sale_infos(&ev)[0];
     assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000001"));
     assert_eq!(v["status"], json!(0));
 
-    h.host.disconnect(Instant::now());
-    h.until(|e| *e == HostEvent::Closed, Duration::from_secs(10));
+    hub.disconnect();
+    assert_eq!(rec.events().last(), Some(&Ev::State(false, String::new())));
     assert_eq!(sim.sales_count(), 1);
     let types = sim.received_types();
     for t in [
@@ -403,6 +384,11 @@ fn aoa_switch_handshake_and_sale_against_the_simulator() {
     ] {
         assert!(types.contains(&t), "device never got type {t}: {types:?}");
     }
+    hub.close();
+    // The ECDSA certificate was accepted (the first thing the session reports).
+    let log = log_text(&dir);
+    assert!(log.contains("certificate ok"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -415,48 +401,36 @@ fn unplug_mid_sale_then_replug_finishes_the_sale() {
     let sim = serve_tcp("127.0.0.1:0", sc).unwrap();
     let bulk = sim.local_addr().to_string();
     ctl.call(json!({"op": "add", "name": "acc", "kind": "accessory", "bulk": bulk}));
-    let c = UsbConnector::new(cfg());
-    let mut h = host(connect(&c, Duration::from_secs(5)));
-    h.until(
-        |e| matches!(e, HostEvent::Identified(_)),
-        Duration::from_secs(10),
-    );
-    let basket = std::fs::read(shared().join("protocol/samples/basket-x30tr.json")).unwrap();
-    h.host.send_data(Instant::now(), 1, tag::BASKET, &basket);
-    h.until(
-        |e| matches!(e, HostEvent::SendDone(..)),
-        Duration::from_secs(10),
-    );
+    let dir = e2e_support::log_dir("usb-unplug-mid-sale");
+    let (hub, rec) = usb_hub(&dir);
+    assert!(hub.wait_connected(Duration::from_secs(15)).is_some());
+    let basket =
+        std::fs::read_to_string(shared().join("protocol/samples/basket-x30tr.json")).unwrap();
+    assert_eq!(hub.send_basket(&basket).unwrap(), SendOutcome::Accepted);
+    // (The hub's writer thread carries it out: pull the cable once the device has it.)
+    e2e_support::wait_until("basket at the device", || {
+        sim.received_types().contains(&tag::BASKET)
+    });
 
     ctl.call(json!({"op": "unplug", "name": "acc"}));
-    let err = loop {
-        match h.reader.recv(Duration::from_secs(5)) {
-            Ok(Incoming::Idle) | Ok(Incoming::Message(_)) => continue,
-            Ok(other) => panic!("{other:?}"),
-            Err(e) => break e,
-        }
-    };
-    assert!(matches!(err, LinkError::Gone(_)), "{err:?}");
-    h.host.link_lost();
-    h.writer.close();
+    rec.wait_for("link gone", |e| {
+        e.contains(&Ev::State(false, String::new()))
+    });
+    assert!(sale_infos(&rec.events()).is_empty());
 
-    // Replugged (same simulator, receipt state kept): a new session gets the sale info.
+    // Replugged (same simulator, receipt state kept): the new session gets the sale info.
     ctl.call(json!({"op": "add", "name": "acc2", "kind": "accessory", "bulk": bulk}));
-    let mut h2 = host(connect(&c, Duration::from_secs(5)));
-    h2.until(
-        |e| matches!(e, HostEvent::Identified(_)),
-        Duration::from_secs(10),
+    let ev = rec.wait_for("sale info after the replug", |e| !sale_infos(e).is_empty());
+    assert_eq!(
+        e2e_support::trues(&ev),
+        2,
+        "delivered on the second session: {ev:?}"
     );
-    let info = h2.until(
-        |e| matches!(e, HostEvent::SerialIn(3, _)),
-        Duration::from_secs(10),
-    );
-    let HostEvent::SerialIn(_, info) = info else {
-        unreachable!()
-    };
-    let v: Value = serde_json::from_slice(&info).unwrap();
+    let v = &sale_infos(&ev)[0];
     assert_eq!(v["basketID"], json!("00000000-0000-4000-8000-000000000001"));
     assert_eq!(sim.sales_count(), 1);
+    hub.close();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Shared helpers of the simulator tests: a HostSession driving a sans-IO Simulator with a
-//! virtual clock, and a HostSession driving any transport Link in real time.
+//! virtual clock.
 #![allow(dead_code)]
 
 /// A decoded device message: its data TLVs as (type, payload).
@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use okclink::proto::message::{decode_tlvs, TAG_END, TAG_START};
 use okclink::proto::pipeline::Key;
 use okclink::proto::session::{HostConfig, HostEvent, HostSession, SendResult};
-use okclink::transport::{DeviceModel, Incoming, Link, LinkError, LinkReader, LinkWriter};
 use okclink_sim::{SimConfig, Simulator};
 
 /// Decode a device message with `key`, falling back to the default key. `None` if neither
@@ -79,7 +78,7 @@ impl Rig {
         Rig::new(SimConfig::x30tr())
     }
     pub fn t300tr() -> Rig {
-        Rig::new(t300tr_immediate())
+        Rig::new(SimConfig::t300tr_immediate())
     }
 
     /// A new host session (call `sim.link_reset()` first for a new link); events are
@@ -196,158 +195,6 @@ impl Rig {
     }
 }
 
-/// A HostSession over a real transport Link, driven in real time (what the hub does, without
-/// its threads).
-pub struct LinkHost {
-    pub host: HostSession,
-    pub reader: Box<dyn LinkReader>,
-    pub writer: Box<dyn LinkWriter>,
-    /// Host events other than Send/Log, in order.
-    pub events: Vec<HostEvent>,
-    /// Types of the messages the host sent, in order.
-    pub sent: Vec<u16>,
-    pub gone: bool,
-    pub garbage: Vec<&'static str>,
-    /// How long one `reader.recv` waits for input before the session's timers are ticked.
-    pub poll: Duration,
-}
-
-impl LinkHost {
-    pub fn start(link: Box<dyn Link>, model: DeviceModel) -> LinkHost {
-        let (reader, writer) = link.split();
-        let mut h = LinkHost {
-            host: HostSession::new(HostConfig::new("YourCompanyName", model)),
-            reader,
-            writer,
-            events: vec![],
-            sent: vec![],
-            gone: false,
-            garbage: vec![],
-            poll: Duration::from_millis(10),
-        };
-        h.host.start(Instant::now());
-        h
-    }
-
-    /// Hand the session's queued messages to the link and collect its events, stopping at (and
-    /// returning) the first event `stop` accepts; later events stay queued in the session. With
-    /// `strict` a write error panics; otherwise a gone link sets `gone` and others are ignored.
-    fn flush_until(
-        &mut self,
-        stop: impl Fn(&HostEvent) -> bool,
-        strict: bool,
-    ) -> Option<HostEvent> {
-        while let Some(e) = self.host.poll_event() {
-            match e {
-                HostEvent::Send(m) => {
-                    self.sent.push(u16::from_be_bytes([m[24], m[25]]));
-                    match self.writer.send(&m) {
-                        Ok(()) => {}
-                        Err(e) if strict => {
-                            panic!("link write failed: {e}; events: {:?}", self.events)
-                        }
-                        Err(LinkError::Gone(_)) => self.gone = true,
-                        Err(_) => {}
-                    }
-                }
-                HostEvent::Log(..) => {}
-                other => {
-                    self.events.push(other.clone());
-                    if stop(&other) {
-                        return Some(other);
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    fn flush(&mut self) {
-        self.flush_until(|_| false, false);
-    }
-
-    /// Wait up to `poll` for input, hand it to the session, then tick the session. With
-    /// `strict` a read error panics; otherwise a gone link sets `gone` (and tells the session)
-    /// and others are ignored.
-    fn step(&mut self, strict: bool) {
-        match self.reader.recv(self.poll) {
-            Ok(Incoming::Message(m)) => self.host.on_message(Instant::now(), &m),
-            Ok(Incoming::Garbage(t)) => {
-                self.garbage.push(t);
-                self.host.garbage(t)
-            }
-            Ok(Incoming::Idle) => {}
-            Err(e) if strict => panic!("link read failed: {e}; events: {:?}", self.events),
-            Err(LinkError::Gone(_)) => {
-                self.gone = true;
-                self.host.link_lost();
-            }
-            Err(_) => {}
-        }
-        self.host.on_tick(Instant::now());
-    }
-
-    /// Run the session until an event matching `pred` (returned), failing after `timeout`.
-    /// Any link error fails too.
-    pub fn until(&mut self, pred: impl Fn(&HostEvent) -> bool, timeout: Duration) -> HostEvent {
-        let end = Instant::now() + timeout;
-        loop {
-            if let Some(e) = self.flush_until(&pred, true) {
-                return e;
-            }
-            assert!(
-                Instant::now() < end,
-                "timed out after {timeout:?}; events: {:?}",
-                self.events
-            );
-            self.step(true);
-        }
-    }
-
-    /// Run until `pred(events)` holds or the link is gone; panics after `limit`.
-    pub fn run_until(&mut self, limit: Duration, mut pred: impl FnMut(&[HostEvent]) -> bool) {
-        let end = Instant::now() + limit;
-        loop {
-            self.flush();
-            if pred(&self.events) {
-                return;
-            }
-            if self.gone {
-                return;
-            }
-            assert!(
-                Instant::now() < end,
-                "condition not reached within {limit:?}; events: {:?}",
-                self.events
-            );
-            self.step(false);
-        }
-    }
-
-    /// Run for `d` regardless (collecting events).
-    pub fn run_for(&mut self, d: Duration) {
-        let end = Instant::now() + d;
-        self.run_until(d + Duration::from_secs(5), |_| Instant::now() >= end);
-    }
-
-    pub fn serial_in(&self, t: u16) -> Vec<Vec<u8>> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                HostEvent::SerialIn(tt, v) if *tt == t => Some(v.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    pub fn identified(&self) -> Option<Vec<u8>> {
-        self.events.iter().find_map(|e| match e {
-            HostEvent::Identified(s) => Some(s.clone()),
-            _ => None,
-        })
-    }
-}
-
 /// The X30TR basket of `samples/basket-x30tr.json` (1000 kuruş, paid 1000 cash).
 pub const BASKET_X30TR: &[u8] = br#"{
   "basketID": "00000000-0000-4000-8000-000000000001",
@@ -365,104 +212,4 @@ pub const BASKET_X30TR: &[u8] = br#"{
 pub fn sale_json(v: &[u8]) -> serde_json::Value {
     let s = okclink_sim::fiscal::decode_text(v);
     serde_json::from_str(&s).expect("sale info is JSON")
-}
-
-/// A minimal TCP host link for the tests (the hub's own TCP transport lives in
-/// src/transport/tcp.rs): bytes out as they are, bytes in split by TLV lengths.
-pub struct TestTcpLink {
-    pub stream: std::net::TcpStream,
-    pub model: DeviceModel,
-}
-
-pub struct TestTcpReader {
-    stream: std::net::TcpStream,
-    splitter: okclink::proto::stream::MessageSplitter,
-}
-
-pub struct TestTcpWriter {
-    stream: std::net::TcpStream,
-}
-
-impl Link for TestTcpLink {
-    fn model(&self) -> DeviceModel {
-        self.model
-    }
-    fn describe(&self) -> String {
-        "test tcp".into()
-    }
-    fn split(self: Box<Self>) -> (Box<dyn LinkReader>, Box<dyn LinkWriter>) {
-        let w = self.stream.try_clone().unwrap();
-        (
-            Box::new(TestTcpReader {
-                stream: self.stream,
-                splitter: okclink::proto::stream::MessageSplitter::new(1 << 22),
-            }),
-            Box::new(TestTcpWriter { stream: w }),
-        )
-    }
-}
-
-impl LinkReader for TestTcpReader {
-    fn recv(&mut self, timeout: Duration) -> Result<Incoming, LinkError> {
-        use std::io::Read;
-        loop {
-            if let Some(m) = self.splitter.next_message() {
-                return Ok(match m {
-                    Ok(m) => Incoming::Message(m),
-                    Err(t) => Incoming::Garbage(t),
-                });
-            }
-            self.stream
-                .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
-                .unwrap();
-            let mut buf = [0u8; 8192];
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Err(LinkError::Gone("eof".into())),
-                Ok(n) => self.splitter.push(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Ok(Incoming::Idle)
-                }
-                Err(e) => return Err(LinkError::Gone(e.to_string())),
-            }
-        }
-    }
-}
-
-impl LinkWriter for TestTcpWriter {
-    fn send(&mut self, message: &[u8]) -> Result<(), LinkError> {
-        use std::io::Write;
-        self.stream
-            .write_all(message)
-            .map_err(|e| LinkError::Gone(e.to_string()))
-    }
-    fn close(&mut self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-/// Open a test TCP link to `addr`.
-pub fn tcp_link(addr: std::net::SocketAddr, model: DeviceModel) -> Box<dyn Link> {
-    let stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_nodelay(true).unwrap();
-    Box::new(TestTcpLink { stream, model })
-}
-
-/// Host events: is the session active and identified?
-pub fn identified(ev: &[HostEvent]) -> bool {
-    ev.iter().any(|e| matches!(e, HostEvent::Identified(_)))
-}
-
-/// A 300TR that prints at once (no sale delay, 1 s re-sends): the engine tests step time by
-/// hand and count messages; the paced defaults of `SimConfig::t300tr()` are for people.
-#[allow(dead_code)]
-pub fn t300tr_immediate() -> SimConfig {
-    let mut c = SimConfig::t300tr();
-    c.sale_delay = std::time::Duration::ZERO;
-    c.sale_resend_interval = std::time::Duration::from_secs(1);
-    c
 }

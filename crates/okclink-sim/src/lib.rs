@@ -188,6 +188,17 @@ impl SimConfig {
         }
     }
 
+    /// A 300TR that prints at once (no sale delay, 1 s re-sends) — for tests and benches
+    /// that step time themselves or count messages; [`SimConfig::t300tr`]'s paced defaults
+    /// are for people and programs developed against the simulator.
+    pub fn t300tr_immediate() -> SimConfig {
+        SimConfig {
+            sale_delay: Duration::ZERO,
+            sale_resend_interval: Duration::from_secs(1),
+            ..SimConfig::t300tr()
+        }
+    }
+
     /// Defaults for `model`.
     pub fn for_model(model: DeviceModel) -> SimConfig {
         match model {

@@ -38,6 +38,8 @@ struct Shared {
     refused: AtomicU64,
     /// Print refusals to stderr (`okc sim`).
     announce: AtomicBool,
+    /// Unplugged: connections are closed as soon as they are accepted.
+    unplugged: AtomicBool,
 }
 
 /// A running TCP simulator.
@@ -61,6 +63,7 @@ pub fn serve_tcp(addr: &str, cfg: SimConfig) -> std::io::Result<SimServer> {
         connections: AtomicU64::new(0),
         refused: AtomicU64::new(0),
         announce: AtomicBool::new(false),
+        unplugged: AtomicBool::new(false),
     });
     let s2 = shared.clone();
     let accept = std::thread::Builder::new()
@@ -139,6 +142,21 @@ impl SimServer {
     pub fn stats(&self) -> super::SimStats {
         self.shared.sim.lock().stats().clone()
     }
+    /// Pull the cable: the current connection is closed, new ones are closed as soon as
+    /// they are accepted (and not counted) until [`SimServer::plug`]. The receipt state stays.
+    pub fn unplug(&self) {
+        let mut sim = self.shared.sim.lock();
+        // The owner's handler sees it at its next turn, closes its connection and lets go.
+        self.shared.unplugged.store(true, Ordering::SeqCst);
+        sim.link_reset();
+    }
+    /// Plug the device back in: connections are served again.
+    pub fn plug(&self) {
+        self.shared.unplugged.store(false, Ordering::SeqCst);
+    }
+    pub fn is_plugged(&self) -> bool {
+        !self.shared.unplugged.load(Ordering::SeqCst)
+    }
     /// Run `f` on the simulator (under its lock).
     pub fn with<R>(&self, f: impl FnOnce(&mut Simulator) -> R) -> R {
         f(&mut self.shared.sim.lock())
@@ -155,6 +173,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut handlers: Vec<JoinHandle<()>> = Vec::new();
     while !shared.stop.load(Ordering::SeqCst) {
         match listener.accept() {
+            Ok((stream, _)) if shared.unplugged.load(Ordering::SeqCst) => {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
             Ok((stream, peer)) => {
                 let id = shared.next_id.fetch_add(1, Ordering::SeqCst) + 1;
                 let s2 = shared.clone();
@@ -262,7 +283,7 @@ fn serve_owned(stream: &mut TcpStream, shared: &Shared) {
             Err(_) => closed = true,
         }
         let mut sim = shared.sim.lock();
-        if shared.stop.load(Ordering::SeqCst) {
+        if shared.stop.load(Ordering::SeqCst) || shared.unplugged.load(Ordering::SeqCst) {
             return;
         }
         if closed {
