@@ -88,6 +88,13 @@ c_sale() { start_sim && OKC_TRANSPORT=tcp://127.0.0.1:$SIM_PORT expect_pass vg "
 cpp_sale() {
   start_sim && (cd "$work" && OKC_TRANSPORT=tcp://127.0.0.1:$SIM_PORT expect_pass vg ./vendor_linux_test sale)
 }
+# Device text handed to the vendor C++ customer: UTF-8 by default, the vendor's Windows-1254
+# bytes with OKC_VENDOR_TEXT=cp1254 (the program checks the bytes it receives).
+cpp_text() {
+  start_sim && (cd "$work" && OKC_TRANSPORT=tcp://127.0.0.1:$SIM_PORT expect_pass vg ./vendor_linux_test text utf8) &&
+    start_sim && (cd "$work" && OKC_VENDOR_TEXT=cp1254 OKC_TRANSPORT=tcp://127.0.0.1:$SIM_PORT \
+      expect_pass vg ./vendor_linux_test text cp1254)
+}
 
 # Regressions of issue 17 (each mode of tests/c/okc_api_test.c fails without its fix).
 c_regressions_nodevice() {
@@ -189,6 +196,7 @@ if step "build Linux libraries and C/C++ programs" build_linux; then
   step "vendor C++ program, no device, valgrind" cpp_nodevice
   step "C program, sale against the simulator over TCP, valgrind" c_sale
   step "vendor C++ program (-lIntegrationHub), sale against the simulator over TCP, valgrind" cpp_sale
+  step "vendor C++ program, device text UTF-8 / OKC_VENDOR_TEXT=cp1254, valgrind" cpp_text
   step "C/C++ programs, issue-17 regressions without a device, valgrind" c_regressions_nodevice
   step "C program, issue-17 regressions against the simulator over TCP, valgrind" c_regressions_sim
 fi

@@ -81,6 +81,19 @@ typedef void (*OkcSerialInFn)(void *user_data, int32_t msg_type, const char *val
  */
 typedef void (*OkcDeviceStateFn)(void *user_data, bool connected, const char *serial_utf8);
 
+/**
+ * Vendor-layer data callback: `(user_data, type, text, len)`. `text` holds `len` bytes in
+ * the handle's `vendor_text` encoding (UTF-8 or Windows-1254), never a NUL among them, and
+ * is NUL-terminated too; valid only during the call.
+ */
+typedef void (*OkcVendorSerialInFn)(void *user_data, int32_t msg_type, const char *text, size_t len);
+
+/**
+ * Vendor-layer state callback: `(user_data, connected, serial, len)`, the serial as in
+ * [`OkcVendorSerialInFn`].
+ */
+typedef void (*OkcVendorDeviceStateFn)(void *user_data, bool connected, const char *serial, size_t len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -112,7 +125,8 @@ void okc_string_free(char *s);
  * `ack_timeout_ms`, `disconnect_timeout_ms`, `handshake_timeout_ms`, `log_dir` ("" or null disables file logs),
  * `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`
  * (largest basket/payment JSON accepted from the caller, default 1 MiB), `max_receive_bytes`
- * (largest message accepted from the device, 16 KiB to 64 MiB, default 1 MiB).
+ * (largest message accepted from the device, 16 KiB to 64 MiB, default 1 MiB), `vendor_text`
+ * (utf8|cp1254: device text of the `okc_vendor_*` functions, default utf8).
  * Unknown keys are an error (OKC_ERR_CONFIG); a thread that cannot be started is
  * OKC_ERR_RESOURCE. The `OKC_TRANSPORT` environment variable, when set, overrides
  * `transports`. Never blocks. On failure `*out` is set to NULL.
@@ -206,6 +220,81 @@ OkcStatus okc_disconnect(struct OkcHub *hub);
  * `serial_out` must be NULL or writable.
  */
 OkcStatus okc_wait_connected(struct OkcHub *hub, int32_t timeout_ms, char **serial_out);
+
+/**
+ * Vendor `createCommunication`: `len` bytes of company name at `company` (NULL = ""; not
+ * NUL-terminated; valid UTF-8 is taken as is, anything else is read as Windows-1254), the
+ * vendor defaults, then the `OKC_*` environment. OKC_ERR_TOO_LARGE over 64 KiB,
+ * OKC_ERR_CONFIG for a bad `OKC_*` value, OKC_ERR_RESOURCE. Never blocks; `*out` is NULL on
+ * failure.
+ *
+ * # Safety
+ * `company` must be NULL or point to `len` readable bytes; `out` must be NULL or writable.
+ */
+OkcStatus okc_vendor_create(const char *company, size_t len, struct OkcHub **out);
+
+/**
+ * Vendor `sendBasket`: `len` bytes of JSON at `text` (not NUL-terminated; valid UTF-8 is
+ * taken as is, anything else is read as Windows-1254; a NUL byte among them is refused).
+ * Returns the vendor integer: 1 accepted, −1 ACK timeout (serialIn 9 was delivered), 0
+ * anything else (no device, bad handle, bad JSON, too large, closed). If `status_out` is not
+ * NULL it receives the `okc_send_basket` status (OKC_ACCEPTED, OKC_ERR_NO_DEVICE, ...);
+ * every failure is also in `okc_last_error`.
+ *
+ * # Safety
+ * `text` must be NULL or point to `len` readable bytes; `status_out` NULL or writable.
+ */
+int32_t okc_vendor_send_basket(struct OkcHub *hub,
+                               const char *text,
+                               size_t len,
+                               OkcStatus *status_out);
+
+/**
+ * Vendor `sendPayment`: as `okc_vendor_send_basket` (protocol type 10).
+ *
+ * # Safety
+ * As `okc_vendor_send_basket`.
+ */
+int32_t okc_vendor_send_payment(struct OkcHub *hub,
+                                const char *text,
+                                size_t len,
+                                OkcStatus *status_out);
+
+/**
+ * Vendor `getFiscalInfo`: waits up to `timeout_ms` (< 0 = configured `fiscal_timeout_ms`)
+ * and returns the fresh fiscal info; after OKC_ERR_TIMEOUT the last value received (as
+ * `okc_last_fiscal_info`); "" with no device, a bad handle, or an answer over
+ * `max_receive_bytes`. The text is UTF-8, or, with `vendor_text` true, in the handle's
+ * `vendor_text` encoding (the Linux C++ layer); a NUL byte in it is written as `\u0000`.
+ * Free it with `okc_string_free` (NULL only after an internal panic). If `status_out` is
+ * not NULL it receives how the fresh request went (OKC_OK, OKC_ERR_TIMEOUT,
+ * OKC_ERR_NO_DEVICE, OKC_ERR_BAD_HANDLE, ...).
+ *
+ * # Safety
+ * `status_out` must be NULL or writable.
+ */
+char *okc_vendor_fiscal_info(struct OkcHub *hub,
+                             int32_t timeout_ms,
+                             bool vendor_text,
+                             OkcStatus *status_out);
+
+/**
+ * Set (or clear with NULL) the data callback of a vendor layer: the value arrives as bytes
+ * plus length in the handle's `vendor_text` encoding (UTF-8 by default, Windows-1254 with
+ * `vendor_text` = cp1254), otherwise as `okc_set_serial_in_callback` (it replaces that one).
+ */
+OkcStatus okc_vendor_set_serial_in_callback(struct OkcHub *hub,
+                                            OkcVendorSerialInFn cb,
+                                            void *user_data);
+
+/**
+ * Set (or clear with NULL) the state callback of a vendor layer: the serial arrives as in
+ * `okc_vendor_set_serial_in_callback`; the last known state is replayed at once, on the
+ * dispatcher thread (as `okc_set_device_state_callback`, which it replaces).
+ */
+OkcStatus okc_vendor_set_device_state_callback(struct OkcHub *hub,
+                                               OkcVendorDeviceStateFn cb,
+                                               void *user_data);
 
 #ifdef __cplusplus
 } // extern "C"

@@ -45,6 +45,36 @@ pub struct Config {
     /// certificate. A message over it is refused; a waiting `fiscal_info` gets
     /// `HubError::ReceiveTooLarge` at once.
     pub max_receive: usize,
+    /// Encoding of device text the Linux vendor layer (`libIntegrationHub.so`) hands to its
+    /// callers (callbacks, `getFiscalInfo`). Default UTF-8 (our fix); `Cp1254` gives the
+    /// vendor's raw Windows-1254 bytes. The `okc_*` API, the Windows exports and the .NET
+    /// assembly are not affected.
+    pub vendor_text: VendorText,
+}
+
+/// Encoding of device text handed out by the Linux vendor layer ([`Config::vendor_text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VendorText {
+    /// UTF-8 (default): what every other surface of the library hands out.
+    #[default]
+    Utf8,
+    /// Windows-1254 bytes, as the vendor's library passed the device's text on.
+    Cp1254,
+}
+
+impl FromStr for VendorText {
+    type Err = String;
+    /// The spellings of `text_encoding`: `utf8`/`utf-8`, `cp1254`/`windows-1254`.
+    fn from_str(s: &str) -> Result<VendorText, String> {
+        match s.parse::<TextEncoding>() {
+            Ok(TextEncoding::Utf8) => Ok(VendorText::Utf8),
+            Ok(TextEncoding::Cp1254) => Ok(VendorText::Cp1254),
+            Err(_) => Err(format!(
+                "unknown vendor text encoding {:?} (utf8 or cp1254)",
+                s.trim()
+            )),
+        }
+    }
 }
 
 /// Smallest `max_receive_bytes`: below it a device's certificate could not be received.
@@ -142,6 +172,10 @@ pub const SETTINGS: &[Setting] = &[
         key: "max_receive_bytes",
         env: "OKC_MAX_RECEIVE_BYTES",
     },
+    Setting {
+        key: "vendor_text",
+        env: "OKC_VENDOR_TEXT",
+    },
 ];
 
 impl Config {
@@ -160,6 +194,7 @@ impl Config {
             text_encoding: TextEncoding::Cp1254,
             max_payload: 1 << 20,
             max_receive: okclink_wire::pipeline::DEFAULT_MAX_PLAINTEXT,
+            vendor_text: VendorText::Utf8,
         }
     }
 
@@ -312,6 +347,7 @@ impl Config {
                 }
                 self.max_receive = n;
             }
+            "vendor_text" => self.vendor_text = raw.parse()?,
             other => unreachable!("setting {other} without a parser"),
         }
         Ok(())
@@ -473,6 +509,25 @@ mod tests {
         );
         assert!(Config::load_with(Some("[1]"), |_| None).is_err());
         assert!(Config::load_with(Some("{"), |_| None).is_err());
+        let e = Config::load_with(Some(r#"{"vendor_text":"latin1"}"#), |_| None).unwrap_err();
+        assert!(e
+            .0
+            .starts_with("config JSON: vendor_text: unknown vendor text encoding"));
+    }
+
+    #[test]
+    fn vendor_text_from_json_and_env() {
+        assert_eq!(Config::new("").vendor_text, VendorText::Utf8);
+        let c = Config::load_with(Some(r#"{"vendor_text":"Windows-1254"}"#), |_| None).unwrap();
+        assert_eq!(c.vendor_text, VendorText::Cp1254);
+        let c =
+            Config::from_vars("X", |k| (k == "OKC_VENDOR_TEXT").then(|| "cp1254".into())).unwrap();
+        assert_eq!(c.vendor_text, VendorText::Cp1254);
+        let c = Config::load_with(Some(r#"{"vendor_text":"cp1254"}"#), |k| {
+            (k == "OKC_VENDOR_TEXT").then(|| "utf-8".into())
+        })
+        .unwrap();
+        assert_eq!(c.vendor_text, VendorText::Utf8);
     }
 
     #[test]

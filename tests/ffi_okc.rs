@@ -280,3 +280,152 @@ fn config_json_maps_every_key() {
         .log_dir
         .is_none());
 }
+
+// ---------------------------------------------------------------------------------------
+// okc_vendor_*: the vendor's rules, decided once for every vendor-compatible layer.
+
+/// `okc_vendor_send_basket`/`_payment` on raw bytes: (vendor code, status, last error).
+fn vendor_send(h: *mut OkcHub, payment: bool, bytes: &[u8]) -> (i32, OkcStatus, String) {
+    let mut st = OKC_ERR_INTERNAL;
+    let p = bytes.as_ptr() as *const c_char;
+    let code = unsafe {
+        if payment {
+            okc_vendor_send_payment(h, p, bytes.len(), &mut st)
+        } else {
+            okc_vendor_send_basket(h, p, bytes.len(), &mut st)
+        }
+    };
+    (code, st, last_error())
+}
+
+/// `okc_vendor_fiscal_info` (UTF-8): (bytes, status).
+fn vendor_fiscal(h: *mut OkcHub, timeout_ms: i32) -> (Vec<u8>, OkcStatus) {
+    let mut st = OKC_ERR_INTERNAL;
+    let p = unsafe { okc_vendor_fiscal_info(h, timeout_ms, false, &mut st) };
+    assert!(!p.is_null());
+    let b = unsafe { CStr::from_ptr(p) }.to_bytes().to_vec();
+    okc_string_free(p);
+    (b, st)
+}
+
+#[test]
+fn vendor_functions_ignore_bad_handles() {
+    let mut local = [0u8; 64];
+    for h in [
+        null_mut(),
+        local.as_mut_ptr() as *mut OkcHub,
+        0xdead_beef_usize as *mut OkcHub,
+    ] {
+        for payment in [false, true] {
+            let (code, st, err) = vendor_send(h, payment, b"{}");
+            assert_eq!((code, st), (0, OKC_ERR_BAD_HANDLE), "{h:p}: {err}");
+        }
+        assert_eq!(vendor_fiscal(h, 0), (Vec::new(), OKC_ERR_BAD_HANDLE));
+        assert_eq!(
+            okc_vendor_set_serial_in_callback(h, None, null_mut()),
+            OKC_ERR_BAD_HANDLE
+        );
+        assert_eq!(
+            okc_vendor_set_device_state_callback(h, None, null_mut()),
+            OKC_ERR_BAD_HANDLE
+        );
+        // status_out may be NULL.
+        let code = unsafe { okc_vendor_send_basket(h, c("{}").as_ptr(), 2, null_mut()) };
+        assert_eq!(code, 0);
+    }
+    assert_eq!(local, [0u8; 64]);
+    let mut h = 0x1234usize as *mut OkcHub;
+    assert_eq!(
+        unsafe { okc_vendor_create(null(), 0, null_mut()) },
+        OKC_ERR_NULL
+    );
+    let big = vec![b'A'; 10 << 20];
+    let st = unsafe { okc_vendor_create(big.as_ptr() as *const c_char, big.len(), &mut h) };
+    assert_eq!(st, OKC_ERR_TOO_LARGE);
+    assert!(h.is_null());
+}
+
+/// A hub whose only transport is a closed loopback port: never a device.
+fn create_no_device(extra: &str) -> *mut OkcHub {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cfg = c(&format!(
+        r#"{{"transports":["tcp://127.0.0.1:{port}"],"log_dir":""{extra}}}"#
+    ));
+    let mut h = null_mut();
+    assert!(std::env::var_os("OKC_TRANSPORT").is_none());
+    assert_eq!(
+        unsafe { okc_create(cfg.as_ptr(), &mut h) },
+        OKC_OK,
+        "{}",
+        last_error()
+    );
+    h
+}
+
+#[test]
+fn vendor_send_codes_without_a_device() {
+    let h = create_no_device(r#","max_payload_bytes":64"#);
+    for payment in [false, true] {
+        // Valid JSON, UTF-8 or Windows-1254: no device → vendor 0.
+        let (code, st, err) = vendor_send(h, payment, "{\"name\":\"Şeker\"}".as_bytes());
+        assert_eq!((code, st), (0, OKC_ERR_NO_DEVICE), "{err}");
+        assert!(err.contains("no active device"), "{err}");
+        let (code, st, _) = vendor_send(h, payment, b"{\"name\":\"\xDEeker\"}");
+        assert_eq!((code, st), (0, OKC_ERR_NO_DEVICE));
+        // Bad JSON, a NUL byte inside, too large, NULL: 0 as well, each with its status.
+        let (code, st, _) = vendor_send(h, payment, b"{\"items\":");
+        assert_eq!((code, st), (0, OKC_ERR_INVALID_JSON));
+        let (code, st, err) = vendor_send(h, payment, b"{}\0{\"basketID\":\"b\"}");
+        assert_eq!((code, st), (0, OKC_ERR_INVALID_JSON));
+        assert!(err.contains("NUL"), "{err}");
+        let (code, st, _) = vendor_send(h, payment, &[b' '; 65]);
+        assert_eq!((code, st), (0, OKC_ERR_TOO_LARGE));
+        let mut st = OKC_OK;
+        let code = unsafe { okc_vendor_send_basket(h, null(), 0, &mut st) };
+        assert_eq!((code, st), (0, OKC_ERR_NULL));
+    }
+    assert_eq!(okc_destroy(h), OKC_OK);
+    // After destroy: a stale handle, still 0.
+    assert_eq!(vendor_send(h, false, b"{}").1, OKC_ERR_BAD_HANDLE);
+}
+
+#[test]
+fn vendor_fiscal_info_without_a_device_is_empty() {
+    let h = create_no_device("");
+    let t0 = std::time::Instant::now();
+    assert_eq!(vendor_fiscal(h, -1), (Vec::new(), OKC_ERR_NO_DEVICE));
+    assert!(t0.elapsed() < std::time::Duration::from_secs(2));
+    // With the vendor_text flag: the same "".
+    let mut st = OKC_OK;
+    let p = unsafe { okc_vendor_fiscal_info(h, 0, true, &mut st) };
+    assert_eq!(unsafe { CStr::from_ptr(p) }.to_bytes(), b"");
+    assert_eq!(st, OKC_ERR_NO_DEVICE);
+    okc_string_free(p);
+    assert_eq!(okc_destroy(h), OKC_OK);
+}
+
+#[test]
+fn vendor_text_setting_is_a_config_key() {
+    for (v, ok) in [
+        ("utf8", true),
+        ("cp1254", true),
+        ("Windows-1254", true),
+        ("latin1", false),
+    ] {
+        let j = c(&format!(
+            r#"{{"vendor_text":"{v}","transports":["tcp://127.0.0.1:9"],"log_dir":""}}"#
+        ));
+        let mut h = null_mut();
+        let st = unsafe { okc_create(j.as_ptr(), &mut h) };
+        if ok {
+            assert_eq!(st, OKC_OK, "{v}: {}", last_error());
+            assert_eq!(okc_destroy(h), OKC_OK);
+        } else {
+            assert_eq!(st, OKC_ERR_CONFIG, "{v}");
+            assert!(last_error().contains("vendor_text"), "{}", last_error());
+        }
+    }
+}

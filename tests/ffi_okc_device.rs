@@ -510,3 +510,217 @@ fn device_text_with_a_nul_is_delivered_whole() {
     assert_eq!(v["a"], "before\0after");
     assert_eq!(okc_destroy(h), OKC_OK);
 }
+
+// ---------------------------------------------------------------------------------------
+// okc_vendor_*: the vendor's rules with a device.
+
+#[derive(Default)]
+struct VendorEvents {
+    serial_in: Mutex<Vec<(i32, Vec<u8>)>>,
+    states: Mutex<Vec<(bool, Vec<u8>)>>,
+}
+
+/// Record (text, len) as bytes; the text must also be NUL-terminated right after `len`.
+unsafe fn vendor_bytes(p: *const c_char, len: usize) -> Vec<u8> {
+    let b = unsafe { std::slice::from_raw_parts(p as *const u8, len) }.to_vec();
+    assert_eq!(unsafe { *p.add(len) }, 0, "NUL after len bytes");
+    assert!(!b.contains(&0), "no NUL among the bytes");
+    b
+}
+
+unsafe extern "C" fn on_vendor_serial(ud: *mut c_void, t: i32, p: *const c_char, len: usize) {
+    let ev = unsafe { &*(ud as *const VendorEvents) };
+    let b = unsafe { vendor_bytes(p, len) };
+    ev.serial_in.lock().unwrap().push((t, b));
+}
+
+unsafe extern "C" fn on_vendor_state(ud: *mut c_void, c: bool, p: *const c_char, len: usize) {
+    let ev = unsafe { &*(ud as *const VendorEvents) };
+    let b = unsafe { vendor_bytes(p, len) };
+    ev.states.lock().unwrap().push((c, b));
+}
+
+fn vendor_send(h: *mut OkcHub, payment: bool, bytes: &[u8]) -> (i32, OkcStatus) {
+    let mut st = OKC_ERR_INTERNAL;
+    let p = bytes.as_ptr() as *const c_char;
+    let code = unsafe {
+        if payment {
+            okc_vendor_send_payment(h, p, bytes.len(), &mut st)
+        } else {
+            okc_vendor_send_basket(h, p, bytes.len(), &mut st)
+        }
+    };
+    (code, st)
+}
+
+fn vendor_fiscal(h: *mut OkcHub, timeout_ms: i32, vendor_text: bool) -> (Vec<u8>, OkcStatus) {
+    let mut st = OKC_ERR_INTERNAL;
+    let p = unsafe { okc_vendor_fiscal_info(h, timeout_ms, vendor_text, &mut st) };
+    assert!(!p.is_null());
+    let b = unsafe { CStr::from_ptr(p) }.to_bytes().to_vec();
+    okc_string_free(p);
+    (b, st)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// An X30TR basket (payments inside) whose basketID is `id` (raw bytes: UTF-8 or cp1254).
+fn basket_bytes(id: &[u8]) -> Vec<u8> {
+    let mut b = b"{\"basketID\":\"".to_vec();
+    b.extend_from_slice(id);
+    b.extend_from_slice(
+        b"\",\"items\":[{\"name\":\"\xC7ay\",\"price\":1000,\"quantity\":1000,\"sectionNo\":1,\"taxPercent\":2000,\"type\":0}],\"paymentItems\":[{\"amount\":1000,\"description\":\"Nakit\",\"type\":1}]}",
+    );
+    b
+}
+
+#[test]
+fn vendor_send_accepted_and_caller_text_utf8_or_cp1254() {
+    let s = sim();
+    let ev = Box::new(Events::default());
+    let ud = &*ev as *const Events as *mut c_void;
+    let h = create_with(&s, "");
+    assert_eq!(okc_set_serial_in_callback(h, Some(on_serial), ud), OKC_OK);
+    wait_connected(h);
+    // Windows-1254 bytes (not UTF-8) are read as Turkish text: "b-Şığ".
+    let cp = basket_bytes(b"b-\xDE\xFD\xF0");
+    assert!(std::str::from_utf8(&cp).is_err());
+    assert_eq!(vendor_send(h, false, &cp), (1, OKC_ACCEPTED));
+    wait_until("sale info of the cp1254 basket", || {
+        ev.serial_in
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(t, v)| *t == 3 && v.contains("\"basketID\":\"b-Şığ\""))
+    });
+    // Valid UTF-8 passes unchanged.
+    let utf8 = basket_bytes("b-ÇÜÖ".as_bytes());
+    assert_eq!(vendor_send(h, false, &utf8), (1, OKC_ACCEPTED));
+    wait_until("sale info of the UTF-8 basket", || {
+        ev.serial_in
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(t, v)| *t == 3 && v.contains("\"basketID\":\"b-ÇÜÖ\""))
+    });
+    assert_eq!(s.sales_count(), 2);
+    // Bad JSON with a device: still 0, nothing sent.
+    assert_eq!(
+        vendor_send(h, false, b"{\"items\":["),
+        (0, OKC_ERR_INVALID_JSON)
+    );
+    assert_eq!(s.sales_count(), 2);
+    assert_eq!(okc_destroy(h), OKC_OK);
+    drop(ev);
+    s.shutdown();
+}
+
+#[test]
+fn vendor_send_ack_timeout_is_minus_one() {
+    let mut cfg = SimConfig::t300tr();
+    cfg.faults.ignore_ack = true;
+    let s = serve_tcp("127.0.0.1:0", cfg).unwrap();
+    let h = create_with(&s, r#","ack_timeout_ms":300"#);
+    wait_connected(h);
+    let basket = br#"{"basketID":"b-vack","items":[{"name":"Su","price":500,"quantity":1000,"sectionNo":1,"taxPercent":2000,"type":0}]}"#;
+    assert_eq!(vendor_send(h, false, basket), (-1, OKC_ERR_ACK_TIMEOUT));
+    let payment = br#"{"amount":500,"description":"Nakit","type":1}"#;
+    assert_eq!(vendor_send(h, true, payment), (-1, OKC_ERR_ACK_TIMEOUT));
+    assert_eq!(s.sales_count(), 0);
+    assert_eq!(okc_destroy(h), OKC_OK);
+    s.shutdown();
+}
+
+#[test]
+fn vendor_fiscal_info_fresh_then_last_after_a_timeout() {
+    let s = sim();
+    let h = create_with(&s, "");
+    wait_connected(h);
+    let (fresh, st) = vendor_fiscal(h, -1, false);
+    assert_eq!(st, OKC_OK);
+    assert!(fresh.starts_with(b"{"));
+    assert!(contains(&fresh, "POŞET".as_bytes()), "device text as UTF-8");
+    // The same as okc_get_fiscal_info gives.
+    assert_eq!(
+        fiscal(h, -1),
+        (OKC_OK, Some(String::from_utf8(fresh.clone()).unwrap()))
+    );
+    // The device stops answering: after the timeout the last value.
+    s.with(|d| d.set_processing_delay(Duration::from_secs(60)));
+    let (last, st) = vendor_fiscal(h, 200, false);
+    assert_eq!(st, OKC_ERR_TIMEOUT);
+    assert_eq!(last, fresh);
+    // After a disconnect: no device → "" (not the last value).
+    assert_eq!(okc_disconnect(h), OKC_OK);
+    assert_eq!(vendor_fiscal(h, 200, true), (Vec::new(), OKC_ERR_NO_DEVICE));
+    assert_eq!(okc_destroy(h), OKC_OK);
+    s.shutdown();
+}
+
+/// The Linux vendor layer's device text: UTF-8 by default, Windows-1254 bytes with
+/// `vendor_text` = cp1254; the UTF-8 surfaces of the same handle are not affected.
+#[test]
+fn vendor_text_out_utf8_or_cp1254() {
+    for cp1254 in [false, true] {
+        let s = sim();
+        let ev = Box::new(VendorEvents::default());
+        let ud = &*ev as *const VendorEvents as *mut c_void;
+        let extra = if cp1254 {
+            r#","vendor_text":"cp1254""#
+        } else {
+            ""
+        };
+        let h = create_with(&s, extra);
+        assert_eq!(
+            okc_vendor_set_serial_in_callback(h, Some(on_vendor_serial), ud),
+            OKC_OK
+        );
+        assert_eq!(
+            okc_vendor_set_device_state_callback(h, Some(on_vendor_state), ud),
+            OKC_OK
+        );
+        let serial = wait_connected(h);
+        wait_until("state callback", || {
+            ev.states
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(c, b)| *c && b == serial.as_bytes())
+        });
+        let (text, st) = vendor_fiscal(h, -1, true);
+        assert_eq!(st, OKC_OK);
+        let (utf8, _) = vendor_fiscal(h, -1, false);
+        assert!(contains(&utf8, "POŞET".as_bytes()));
+        if cp1254 {
+            assert!(contains(&text, b"PO\xDEET"), "cp1254 bytes");
+            assert!(!contains(&text, "POŞET".as_bytes()));
+            assert_eq!(
+                okclink_wire::text::decode_device_text(&text),
+                String::from_utf8(utf8).unwrap()
+            );
+        } else {
+            assert_eq!(text, utf8);
+        }
+        assert_eq!(
+            vendor_send(h, false, &basket_bytes("b-Şç".as_bytes())),
+            (1, OKC_ACCEPTED)
+        );
+        let want: &[u8] = if cp1254 {
+            b"\"basketID\":\"b-\xDE\xE7\""
+        } else {
+            "\"basketID\":\"b-Şç\"".as_bytes()
+        };
+        wait_until("sale info in the vendor_text encoding", || {
+            ev.serial_in
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(t, v)| *t == 3 && contains(v, want))
+        });
+        assert_eq!(okc_destroy(h), OKC_OK);
+        drop(ev);
+        s.shutdown();
+    }
+}

@@ -173,8 +173,8 @@ namespace IntegrationHub
         /// <summary>Text of the last failure reported by the native library.</summary>
         public string LastError { get; private set; }
 
-        /// <summary>okclink status of the last sendBasket/sendPayment (1 accepted, -4 invalid
-        /// JSON, -5 too large, -6 no device, -8 ACK timeout, -9 closed; docs/C-API.md).</summary>
+        /// <summary>okclink status of the last sendBasket/sendPayment (1 accepted, -1 null JSON,
+        /// -4 invalid JSON, -5 too large, -6 no device, -8 ACK timeout, -9 closed; docs/C-API.md).</summary>
         public int LastStatus { get; private set; }
 
         /// <summary>Last reported device state.</summary>
@@ -345,32 +345,25 @@ namespace IntegrationHub
             return status;
         }
 
+        // The vendor's rules (send code 1 / -1 / 0, the fiscal-info fallback) are the library's
+        // (okc_vendor_*, shared with the native vendor layers); this class only marshals.
         int Send(string json, bool payment)
         {
-            int st;
             IntPtr h = _hub;
-            if (json == null)
-            {
-                LastError = "json is null";
-                st = -1; // OKC_ERR_NULL
-            }
-            else if (h == IntPtr.Zero)
+            if (h == IntPtr.Zero)
             {
                 LastError = "the connection object was destroyed";
-                st = -9; // OKC_ERR_CLOSED
+                LastStatus = -9; // OKC_ERR_CLOSED
+                return 0;
             }
-            else
-            {
-                byte[] body = Utf8.Z(json);
-                st = Check(payment ? Native.okc_send_payment(h, body) : Native.okc_send_basket(h, body));
-            }
-            LastStatus = st;
-            switch (st)
-            {
-                case 1: return 1;     // OKC_ACCEPTED
-                case -8: return -1;   // OKC_ERR_ACK_TIMEOUT → vendor -1
-                default: return 0;    // no device (vendor Linux 0, Windows: garbage), bad input, closed
-            }
+            byte[] body = json == null ? null : Encoding.UTF8.GetBytes(json);
+            UIntPtr len = new UIntPtr(body == null ? 0u : (uint)body.Length);
+            int st;
+            int code = payment
+                ? Native.okc_vendor_send_payment(h, body, len, out st)
+                : Native.okc_vendor_send_basket(h, body, len, out st);
+            LastStatus = Check(st);
+            return code;
         }
 
         string FiscalInfo(int timeoutMs)
@@ -378,17 +371,10 @@ namespace IntegrationHub
             IntPtr h = _hub;
             if (h == IntPtr.Zero)
                 return "";
-            IntPtr p;
-            int st = Check(Native.okc_get_fiscal_info(h, timeoutMs, out p));
-            string s = Utf8.Take(p);
-            if (st == 0)
-                return s;
-            if (st == -7) // OKC_ERR_TIMEOUT: the vendor answers with the last value it has
-            {
-                if (Native.okc_last_fiscal_info(h, out p) == 0)
-                    return Utf8.Take(p);
-            }
-            return "";
+            int st;
+            IntPtr p = Native.okc_vendor_fiscal_info(h, timeoutMs, 0, out st);
+            Check(st);
+            return Utf8.Take(p);
         }
 
         static string BuildConfig(string companyName, string extra)
@@ -647,16 +633,14 @@ namespace IntegrationHub
         public static extern int okc_set_device_state_callback(IntPtr hub, DeviceStateFn cb, IntPtr userData);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        public static extern int okc_send_basket(IntPtr hub, byte[] json);
+        public static extern int okc_vendor_send_basket(IntPtr hub, byte[] text, UIntPtr len, out int status);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        public static extern int okc_send_payment(IntPtr hub, byte[] json);
+        public static extern int okc_vendor_send_payment(IntPtr hub, byte[] text, UIntPtr len, out int status);
 
+        /// <summary>vendorText: a C bool (one byte); 0 = UTF-8.</summary>
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        public static extern int okc_get_fiscal_info(IntPtr hub, int timeoutMs, out IntPtr json);
-
-        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        public static extern int okc_last_fiscal_info(IntPtr hub, out IntPtr json);
+        public static extern IntPtr okc_vendor_fiscal_info(IntPtr hub, int timeoutMs, byte vendorText, out int status);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         public static extern int okc_active_device_index(IntPtr hub);

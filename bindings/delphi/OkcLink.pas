@@ -112,6 +112,7 @@ const
   OKC_ERR_CLOSED = -9;
   OKC_ERR_CONFIG = -10;
   OKC_ERR_IO = -11;
+  OKC_ERR_RESOURCE = -12;  { out of a system resource: okc_create could not start a thread }
   OKC_ERR_PANIC = -98;
   OKC_ERR_INTERNAL = -99;
 
@@ -201,7 +202,9 @@ type
     function GetHandle: POkcHub;
   public
     // CompanyName goes to the device (vendor createCommunication). ConfigJson: further keys
-    // of the C API config, e.g. '{"transports":["tcp://127.0.0.1:7700"],"log_dir":"./logs"}'.
+    // of the C API config, e.g. '{"transports":["tcp://127.0.0.1:7700"],"log_dir":"./logs"}';
+    // also "max_payload_bytes" (largest basket/payment sent) and "max_receive_bytes" (largest
+    // device message accepted, 16384 to 67108864) — every key: docs/C-API.md.
     // The OKC_TRANSPORT environment variable overrides "transports". Never blocks.
     constructor Create(const CompanyName: TOkcString; const ConfigJson: TOkcString = '';
       ADelivery: TOkcDelivery = odQueue);
@@ -405,6 +408,7 @@ begin
     OKC_ERR_CLOSED: Result := 'OKC_ERR_CLOSED';
     OKC_ERR_CONFIG: Result := 'OKC_ERR_CONFIG';
     OKC_ERR_IO: Result := 'OKC_ERR_IO';
+    OKC_ERR_RESOURCE: Result := 'OKC_ERR_RESOURCE';
     OKC_ERR_PANIC: Result := 'OKC_ERR_PANIC';
     OKC_ERR_INTERNAL: Result := 'OKC_ERR_INTERNAL';
   else

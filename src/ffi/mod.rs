@@ -33,6 +33,7 @@ use crate::hub::{Hub, HubError};
 #[cfg(feature = "usb")]
 pub(crate) mod libusb_async;
 pub mod okc;
+pub(crate) mod vendor;
 #[cfg(all(windows, feature = "vendor-abi"))]
 pub mod vendor_win;
 
@@ -196,6 +197,8 @@ pub(crate) struct HubEntry {
     pub max_payload: usize,
     /// How long closing the hub may take (its disconnect timeout).
     pub close_bound: Duration,
+    /// Encoding of device text the Linux vendor layer hands out (`vendor_text`).
+    pub vendor_text: crate::config::VendorText,
 }
 
 /// Live handles. Ids come from a counter that never repeats (`BASE + n * STEP`), so a
@@ -466,7 +469,16 @@ fn release(addr: usize) {
 
 /// Hand a string to the caller (freed with `okc_string_free`).
 pub(crate) fn give_string(s: &str) -> *mut c_char {
-    let c = cstring_lossy(s);
+    give_cstring(cstring_lossy(s))
+}
+
+/// Hand bytes without a NUL (e.g. Windows-1254 text) to the caller as a C string (freed with
+/// `okc_string_free`); a NUL among them would end the string there, so callers escape it.
+pub(crate) fn give_bytes(bytes: Vec<u8>) -> *mut c_char {
+    give_cstring(CString::new(bytes).unwrap_or_default())
+}
+
+fn give_cstring(c: CString) -> *mut c_char {
     let bytes = c.as_bytes_with_nul().len();
     let p = c.into_raw();
     OUT_STRINGS
@@ -553,6 +565,33 @@ pub(crate) unsafe fn read_utf8<'a>(p: *const c_char, max: usize, what: &str) -> 
             format!("{what} is not valid UTF-8: {e}"),
         )
     })
+}
+
+/// Borrow `len` input bytes at `p` (a pointer + length from the vendor C++ layer), at most
+/// `max` of them (the length is checked before anything is read).
+///
+/// # Safety
+/// `p` must be NULL or point to `len` readable bytes that stay valid for `'a`.
+pub(crate) unsafe fn read_bytes<'a>(
+    p: *const c_char,
+    len: usize,
+    max: usize,
+    what: &str,
+) -> FfiResult<&'a [u8]> {
+    if p.is_null() {
+        return Err(FfiError::new(
+            OkcStatus::OKC_ERR_NULL,
+            format!("{what} is NULL"),
+        ));
+    }
+    if len > max {
+        return Err(FfiError::new(
+            OkcStatus::OKC_ERR_TOO_LARGE,
+            format!("{what} exceeds the limit of {max} bytes"),
+        ));
+    }
+    // SAFETY: the caller guarantees `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
 }
 
 /// `timeout_ms < 0` → `None` (configured default).

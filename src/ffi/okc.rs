@@ -5,12 +5,15 @@
 #![allow(unsafe_code)]
 #![allow(non_camel_case_types)]
 
+use super::vendor::{self, SendKind};
 use super::{
-    cstring_lossy, give_string, guard, guard_status, last_error_ptr, lookup, opt_timeout,
-    read_utf8, register, set_last_error, take_string, CallbackScope, FfiError, FfiResult, HubEntry,
-    UserData, MAX_CONFIG_LEN,
+    cstring_lossy, give_bytes, give_string, guard, guard_status, last_error_ptr, lookup,
+    opt_timeout, read_bytes, read_utf8, register, set_last_error, take_string, CallbackScope,
+    FfiError, FfiResult, HubEntry, UserData, MAX_CONFIG_LEN,
 };
+use crate::config::VendorText;
 use crate::hub::{Config, Hub, SendOutcome};
+use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
@@ -61,6 +64,24 @@ pub type OkcDeviceStateFn = Option<
     unsafe extern "C" fn(user_data: *mut c_void, connected: bool, serial_utf8: *const c_char),
 >;
 
+/// Vendor-layer data callback: `(user_data, type, text, len)`. `text` holds `len` bytes in
+/// the handle's `vendor_text` encoding (UTF-8 or Windows-1254), never a NUL among them, and
+/// is NUL-terminated too; valid only during the call.
+pub type OkcVendorSerialInFn = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, msg_type: i32, text: *const c_char, len: usize),
+>;
+
+/// Vendor-layer state callback: `(user_data, connected, serial, len)`, the serial as in
+/// [`OkcVendorSerialInFn`].
+pub type OkcVendorDeviceStateFn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        connected: bool,
+        serial: *const c_char,
+        len: usize,
+    ),
+>;
+
 // ---------------------------------------------------------------------------------------
 // Config
 
@@ -74,6 +95,7 @@ pub fn config_from_json(json: Option<&str>) -> Result<Config, String> {
 pub(crate) fn create_handle(config: Config) -> FfiResult<usize> {
     let max_payload = config.max_payload;
     let close_bound = config.disconnect_timeout;
+    let vendor_text = config.vendor_text;
     register(|id| {
         let hub = Hub::new(config)?;
         Ok(HubEntry {
@@ -81,6 +103,7 @@ pub(crate) fn create_handle(config: Config) -> FfiResult<usize> {
             hub,
             max_payload,
             close_bound,
+            vendor_text,
         })
     })
 }
@@ -150,7 +173,8 @@ pub extern "C" fn okc_string_free(s: *mut c_char) {
 /// `ack_timeout_ms`, `disconnect_timeout_ms`, `handshake_timeout_ms`, `log_dir` ("" or null disables file logs),
 /// `log_level` (error|warn|info|debug), `text_encoding` (cp1254|utf8), `max_payload_bytes`
 /// (largest basket/payment JSON accepted from the caller, default 1 MiB), `max_receive_bytes`
-/// (largest message accepted from the device, 16 KiB to 64 MiB, default 1 MiB).
+/// (largest message accepted from the device, 16 KiB to 64 MiB, default 1 MiB), `vendor_text`
+/// (utf8|cp1254: device text of the `okc_vendor_*` functions, default utf8).
 /// Unknown keys are an error (OKC_ERR_CONFIG); a thread that cannot be started is
 /// OKC_ERR_RESOURCE. The `OKC_TRANSPORT` environment variable, when set, overrides
 /// `transports`. Never blocks. On failure `*out` is set to NULL.
@@ -387,5 +411,245 @@ pub unsafe extern "C" fn okc_wait_connected(
                 "no device connected in time",
             )),
         }
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Vendor semantics (`okc_vendor_*`): the rules of the vendor's nine functions, decided here
+// once (src/ffi/vendor.rs); the vendor-compatible layers only marshal around them.
+
+/// Largest company name `okc_vendor_create` accepts (bytes), as much as a config JSON.
+const VENDOR_MAX_COMPANY: usize = MAX_CONFIG_LEN;
+
+/// Vendor `createCommunication`: `len` bytes of company name at `company` (NULL = ""; not
+/// NUL-terminated; valid UTF-8 is taken as is, anything else is read as Windows-1254), the
+/// vendor defaults, then the `OKC_*` environment. OKC_ERR_TOO_LARGE over 64 KiB,
+/// OKC_ERR_CONFIG for a bad `OKC_*` value, OKC_ERR_RESOURCE. Never blocks; `*out` is NULL on
+/// failure.
+///
+/// # Safety
+/// `company` must be NULL or point to `len` readable bytes; `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn okc_vendor_create(
+    company: *const c_char,
+    len: usize,
+    out: *mut *mut OkcHub,
+) -> OkcStatus {
+    guard_status("okc_vendor_create", || {
+        if out.is_null() {
+            return Err(null_out("out"));
+        }
+        // SAFETY: checked non-NULL; the caller provides a writable pointer.
+        unsafe { *out = std::ptr::null_mut() };
+        let name = if company.is_null() {
+            std::borrow::Cow::Borrowed("")
+        } else {
+            // SAFETY: caller contract.
+            let bytes = unsafe { read_bytes(company, len, VENDOR_MAX_COMPANY, "company") }?;
+            vendor::caller_text(bytes)
+        };
+        let id = vendor::create(&name)?;
+        // SAFETY: as above.
+        unsafe { *out = id as *mut OkcHub };
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// A vendor send: the vendor integer, the status in `*status_out`.
+///
+/// # Safety
+/// As `okc_vendor_send_basket`.
+unsafe fn vendor_send(
+    name: &str,
+    hub: *mut OkcHub,
+    text: *const c_char,
+    len: usize,
+    status_out: *mut OkcStatus,
+    kind: SendKind,
+) -> i32 {
+    let status = Cell::new(OkcStatus::OKC_ERR_INTERNAL);
+    let code = guard(
+        name,
+        |e| {
+            status.set(e.status);
+            0
+        },
+        || {
+            let e = lookup(handle_of(hub))?;
+            // SAFETY: caller contract.
+            let bytes = unsafe { read_bytes(text, len, e.max_payload, "text") }?;
+            let r = vendor::send(&e, &vendor::caller_text(bytes), kind);
+            let code = vendor::send_code(&r);
+            match r.and_then(send_status) {
+                Ok(st) => status.set(st),
+                Err(err) => {
+                    status.set(err.status);
+                    set_last_error(&format!("{name}: {}", err.message));
+                }
+            }
+            Ok(code)
+        },
+    );
+    if !status_out.is_null() {
+        // SAFETY: checked non-NULL; the caller provides a writable pointer.
+        unsafe { *status_out = status.get() };
+    }
+    code
+}
+
+/// Vendor `sendBasket`: `len` bytes of JSON at `text` (not NUL-terminated; valid UTF-8 is
+/// taken as is, anything else is read as Windows-1254; a NUL byte among them is refused).
+/// Returns the vendor integer: 1 accepted, −1 ACK timeout (serialIn 9 was delivered), 0
+/// anything else (no device, bad handle, bad JSON, too large, closed). If `status_out` is not
+/// NULL it receives the `okc_send_basket` status (OKC_ACCEPTED, OKC_ERR_NO_DEVICE, ...);
+/// every failure is also in `okc_last_error`.
+///
+/// # Safety
+/// `text` must be NULL or point to `len` readable bytes; `status_out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn okc_vendor_send_basket(
+    hub: *mut OkcHub,
+    text: *const c_char,
+    len: usize,
+    status_out: *mut OkcStatus,
+) -> i32 {
+    // SAFETY: caller contract, passed on.
+    unsafe {
+        vendor_send(
+            "okc_vendor_send_basket",
+            hub,
+            text,
+            len,
+            status_out,
+            SendKind::Basket,
+        )
+    }
+}
+
+/// Vendor `sendPayment`: as `okc_vendor_send_basket` (protocol type 10).
+///
+/// # Safety
+/// As `okc_vendor_send_basket`.
+#[no_mangle]
+pub unsafe extern "C" fn okc_vendor_send_payment(
+    hub: *mut OkcHub,
+    text: *const c_char,
+    len: usize,
+    status_out: *mut OkcStatus,
+) -> i32 {
+    // SAFETY: caller contract, passed on.
+    unsafe {
+        vendor_send(
+            "okc_vendor_send_payment",
+            hub,
+            text,
+            len,
+            status_out,
+            SendKind::Payment,
+        )
+    }
+}
+
+/// Vendor `getFiscalInfo`: waits up to `timeout_ms` (< 0 = configured `fiscal_timeout_ms`)
+/// and returns the fresh fiscal info; after OKC_ERR_TIMEOUT the last value received (as
+/// `okc_last_fiscal_info`); "" with no device, a bad handle, or an answer over
+/// `max_receive_bytes`. The text is UTF-8, or, with `vendor_text` true, in the handle's
+/// `vendor_text` encoding (the Linux C++ layer); a NUL byte in it is written as `\u0000`.
+/// Free it with `okc_string_free` (NULL only after an internal panic). If `status_out` is
+/// not NULL it receives how the fresh request went (OKC_OK, OKC_ERR_TIMEOUT,
+/// OKC_ERR_NO_DEVICE, OKC_ERR_BAD_HANDLE, ...).
+///
+/// # Safety
+/// `status_out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn okc_vendor_fiscal_info(
+    hub: *mut OkcHub,
+    timeout_ms: i32,
+    vendor_text: bool,
+    status_out: *mut OkcStatus,
+) -> *mut c_char {
+    let status = Cell::new(OkcStatus::OKC_OK);
+    let p = guard(
+        "okc_vendor_fiscal_info",
+        |e| {
+            status.set(e.status);
+            std::panic::catch_unwind(|| give_string("")).unwrap_or(std::ptr::null_mut())
+        },
+        || {
+            let e = lookup(handle_of(hub))?;
+            let (text, r) = vendor::fiscal_info(&e, opt_timeout(timeout_ms));
+            if let Err(err) = r {
+                status.set(err.status);
+                set_last_error(&format!("okc_vendor_fiscal_info: {}", err.message));
+            }
+            let enc = if vendor_text {
+                e.vendor_text
+            } else {
+                VendorText::Utf8
+            };
+            Ok(give_bytes(vendor::device_text_out(&text, enc)))
+        },
+    );
+    if !status_out.is_null() {
+        // SAFETY: checked non-NULL; the caller provides a writable pointer.
+        unsafe { *status_out = status.get() };
+    }
+    p
+}
+
+/// Set (or clear with NULL) the data callback of a vendor layer: the value arrives as bytes
+/// plus length in the handle's `vendor_text` encoding (UTF-8 by default, Windows-1254 with
+/// `vendor_text` = cp1254), otherwise as `okc_set_serial_in_callback` (it replaces that one).
+#[no_mangle]
+pub extern "C" fn okc_vendor_set_serial_in_callback(
+    hub: *mut OkcHub,
+    cb: OkcVendorSerialInFn,
+    user_data: *mut c_void,
+) -> OkcStatus {
+    guard_status("okc_vendor_set_serial_in_callback", || {
+        let e = lookup(handle_of(hub))?;
+        let (id, enc) = (e.id, e.vendor_text);
+        let ud = UserData(user_data);
+        let boxed = cb.map(|f| -> crate::hub::SerialInFn {
+            Box::new(move |t: i32, v: &str| {
+                let mut b = vendor::device_text_out(v, enc);
+                let len = b.len();
+                b.push(0);
+                let _scope = CallbackScope::enter(id);
+                // SAFETY: the caller registered `f` for exactly this call shape; `b` holds
+                // `len` bytes and a NUL.
+                unsafe { f(ud.get(), t, b.as_ptr() as *const c_char, len) }
+            })
+        });
+        e.hub.set_serial_in_callback(boxed);
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// Set (or clear with NULL) the state callback of a vendor layer: the serial arrives as in
+/// `okc_vendor_set_serial_in_callback`; the last known state is replayed at once, on the
+/// dispatcher thread (as `okc_set_device_state_callback`, which it replaces).
+#[no_mangle]
+pub extern "C" fn okc_vendor_set_device_state_callback(
+    hub: *mut OkcHub,
+    cb: OkcVendorDeviceStateFn,
+    user_data: *mut c_void,
+) -> OkcStatus {
+    guard_status("okc_vendor_set_device_state_callback", || {
+        let e = lookup(handle_of(hub))?;
+        let (id, enc) = (e.id, e.vendor_text);
+        let ud = UserData(user_data);
+        let boxed = cb.map(|f| -> crate::hub::DeviceStateFn {
+            Box::new(move |connected: bool, serial: &str| {
+                let mut b = vendor::device_text_out(serial, enc);
+                let len = b.len();
+                b.push(0);
+                let _scope = CallbackScope::enter(id);
+                // SAFETY: as in okc_vendor_set_serial_in_callback.
+                unsafe { f(ud.get(), connected, b.as_ptr() as *const c_char, len) }
+            })
+        });
+        e.hub.set_device_state_callback(boxed);
+        Ok(OkcStatus::OKC_OK)
     })
 }

@@ -6,6 +6,10 @@
 //! Text is UTF-16 here and UTF-8 in the hub; the hub converts to Windows-1254 toward the
 //! device explicitly (`Config::text_encoding`), never through the system ANSI code page.
 //!
+//! The vendor's rules (send code, fiscal-info fallback, the defaults of createCommunication)
+//! are the ones of `src/ffi/vendor.rs`, shared with the Linux shim and the .NET assembly;
+//! this file only converts UTF-16/BSTR and wraps the `__stdcall` callbacks.
+//!
 //! Fixes over the vendor (DROP-IN.md §7/§8): `getFiscalInfo` without a device returns an
 //! empty BSTR (vendor: `(BSTR)-1`), `sendBasket`/`sendPayment` without a device return 0
 //! (vendor: the handle's low bits), `deleteCommunication` is bounded and idempotent, bad
@@ -23,9 +27,8 @@
 use std::ffi::c_void;
 use std::ptr::null_mut;
 
-use super::okc::create_handle;
+use super::vendor::{self, SendKind};
 use super::{escape_nul, guard, lookup, CallbackScope, FfiError, FfiResult, OkcStatus};
-use crate::hub::{Config, HubError, SendOutcome};
 
 /// `BSTR`: a UTF-16 string allocated by `SysAllocString*`.
 pub type Bstr = *mut u16;
@@ -115,9 +118,7 @@ pub unsafe extern "C" fn createCommunication(company_name: *const u16) -> *mut c
             pin_module();
             // SAFETY: caller contract.
             let name = unsafe { read_wide(company_name, MAX_COMPANY_UNITS, "companyName") }?;
-            // Vendor defaults plus OKC_TRANSPORT / OKC_LOG_DIR / OKC_LOG_LEVEL.
-            let config = Config::from_env(name.as_deref().unwrap_or("")).map_err(HubError::from)?;
-            Ok(create_handle(config)? as *mut c_void)
+            Ok(vendor::create(name.as_deref().unwrap_or(""))? as *mut c_void)
         },
     )
 }
@@ -159,12 +160,7 @@ pub extern "C" fn getActiveDeviceIndex(h: *mut c_void) -> i32 {
     )
 }
 
-fn send(
-    name: &str,
-    h: *mut c_void,
-    json: *const u16,
-    op: impl FnOnce(&crate::hub::Hub, &str) -> Result<SendOutcome, HubError>,
-) -> i32 {
+fn send(name: &str, h: *mut c_void, json: *const u16, kind: SendKind) -> i32 {
     guard(
         name,
         |_| 0,
@@ -173,7 +169,11 @@ fn send(
             // SAFETY: the caller passes a NUL-terminated UTF-16 string (or NULL).
             let text = unsafe { read_wide(json, e.max_payload, "jsonData") }?
                 .ok_or_else(|| FfiError::new(OkcStatus::OKC_ERR_NULL, "jsonData is NULL"))?;
-            Ok(op(&e.hub, &text)?.vendor_code())
+            let r = vendor::send(&e, &text, kind);
+            if let Err(err) = &r {
+                super::set_last_error(&format!("{name}: {}", err.message));
+            }
+            Ok(vendor::send_code(&r))
         },
     )
 }
@@ -185,7 +185,7 @@ fn send(
 /// `json` must be NULL or a NUL-terminated UTF-16 string.
 #[no_mangle]
 pub unsafe extern "C" fn sendBasket(h: *mut c_void, json: *const u16) -> i32 {
-    send("sendBasket", h, json, |hub, s| hub.send_basket(s))
+    send("sendBasket", h, json, SendKind::Basket)
 }
 
 /// `int sendPayment(void*, const wchar_t*)`: as `sendBasket`.
@@ -194,7 +194,7 @@ pub unsafe extern "C" fn sendBasket(h: *mut c_void, json: *const u16) -> i32 {
 /// `json` must be NULL or a NUL-terminated UTF-16 string.
 #[no_mangle]
 pub unsafe extern "C" fn sendPayment(h: *mut c_void, json: *const u16) -> i32 {
-    send("sendPayment", h, json, |hub, s| hub.send_payment(s))
+    send("sendPayment", h, json, SendKind::Payment)
 }
 
 /// `BSTR getFiscalInfo(void*)`: fresh fiscal info, the previous value after the timeout, or
@@ -206,12 +206,7 @@ pub extern "C" fn getFiscalInfo(h: *mut c_void) -> Bstr {
         |_| bstr(""),
         || {
             let e = lookup(h as usize)?;
-            let text = match e.hub.fiscal_info(None) {
-                Ok(s) => s,
-                Err(HubError::Timeout) => e.hub.last_fiscal_info(),
-                Err(_) => String::new(),
-            };
-            Ok(bstr(&text))
+            Ok(bstr(&vendor::fiscal_info(&e, None).0))
         },
     )
 }

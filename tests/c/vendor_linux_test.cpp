@@ -8,6 +8,12 @@
 //                                       getFiscalInfo, sendBasket, sale info, sendPayment,
 //                                       deleteCommunication, reconnect, delete again; a
 //                                       basket with an embedded NUL is refused (0)
+//        vendor_linux_test text utf8|cp1254
+//                                     — a device (X30TR simulator): device text handed to
+//                                       the customer (serialIn, getFiscalInfo) is UTF-8 by
+//                                       default and Windows-1254 bytes with
+//                                       OKC_VENDOR_TEXT=cp1254; the caller's cp1254 basket
+//                                       bytes are read as Turkish text either way
 //        vendor_linux_test threadexit — the library called from a C++ thread_local
 //                                       destructor that runs after the library's own
 //                                       per-thread storage is gone (issue 17)
@@ -165,6 +171,38 @@ static int sale() {
     return 0;
 }
 
+// Device text out in the configured encoding (OKC_VENDOR_TEXT), caller text in as cp1254.
+static int text(const std::string &want) {
+    bool cp = want == "cp1254";
+    ConnectionWrapper *h = createCommunication("\xDE" "irket Metin");
+    CHECK(h != nullptr, "createCommunication");
+    setSerialInCallback(h, on_serial);
+    setDeviceStateCallback(h, on_state);
+    CHECK(wait_for(connected, 1, 20000), "device connected");
+    CHECK(getActiveDeviceIndex(h) == 0, "X30TR");
+    std::string fiscal = getFiscalInfo(h);
+    const std::string poset_utf8 = "PO\xC5\x9E" "ET", poset_cp = "PO\xDE" "ET";
+    CHECK(fiscal.size() > 2 && fiscal[0] == '{', "fiscal info JSON");
+    CHECK(fiscal.find(cp ? poset_cp : poset_utf8) != std::string::npos, "fiscal info encoding");
+    CHECK(fiscal.find(cp ? poset_utf8 : poset_cp) == std::string::npos, "not the other encoding");
+    // The basket as the vendor's customers send it: Windows-1254 bytes ("b-Şç").
+    std::string basket =
+        "{\"basketID\":\"b-\xDE\xE7\",\"items\":[{\"name\":\"\xDE" "eker\",\"price\":1000,"
+        "\"quantity\":1000,\"sectionNo\":1,\"taxPercent\":2000,\"type\":0}],"
+        "\"paymentItems\":[{\"amount\":1000,\"description\":\"Nakit\",\"type\":1}]}";
+    CHECK(sendBasket(h, basket) == 1, "sendBasket (cp1254 bytes) accepted");
+    CHECK(wait_for(sale_infos, 1, 20000), "sale info (serialIn 3)");
+    {
+        std::lock_guard<std::mutex> g(mu);
+        const std::string id = cp ? "\"basketID\":\"b-\xDE\xE7\"" : "\"basketID\":\"b-\xC5\x9E\xC3\xA7\"";
+        CHECK(last_sale.find(id) != std::string::npos, "serialIn value in the configured encoding");
+        CHECK(last_sale.find('\0') == std::string::npos, "no NUL in the value");
+        CHECK(!last_serial.empty(), "device serial delivered");
+    }
+    deleteCommunication(h);
+    return 0;
+}
+
 // A 300TR that never answers the ACK request: sendBasket returns -1 after serialIn(9).
 static int noack() {
     ConnectionWrapper *h = createCommunication("noack");
@@ -223,6 +261,8 @@ int main(int argc, char **argv) {
         sale();
     } else if (mode == "noack") {
         noack();
+    } else if (mode == "text") {
+        text(argc > 2 ? argv[2] : "utf8");
     } else if (mode == "threadexit") {
         threadexit();
     } else {

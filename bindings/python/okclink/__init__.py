@@ -32,6 +32,7 @@ from .errors import (
     OkcIOError,
     OkcTimeoutError,
     PayloadTooLargeError,
+    ResourceError,
 )
 from .hub import (
     BASKET_REPLY,
@@ -73,6 +74,7 @@ __all__ = [
     "OkcIOError",
     "OkcTimeoutError",
     "PayloadTooLargeError",
+    "ResourceError",
     "BASKET_REPLY",
     "NOT_CONNECTED",
     "PAYMENT_REPLY",

@@ -72,6 +72,12 @@ class OkcIOError(OkcError, OSError):
     status = n.OKC_ERR_IO
 
 
+class ResourceError(OkcError):
+    """Out of a system resource, e.g. the hub's threads could not be started."""
+
+    status = n.OKC_ERR_RESOURCE
+
+
 class InternalError(OkcError):
     status = n.OKC_ERR_INTERNAL
 
@@ -104,6 +110,7 @@ _BY_STATUS: Dict[int, Type[OkcError]] = {
         ClosedError,
         ConfigError,
         OkcIOError,
+        ResourceError,
         InternalError,
     )
 }

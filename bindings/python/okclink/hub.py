@@ -80,8 +80,9 @@ class Hub:
     swallowed) and queued for :meth:`events` / :meth:`next_event`.
 
     Configuration keywords are the keys of the C API config (docs/C-API.md), e.g.
-    ``transports=["tcp://127.0.0.1:7700"]``, ``fiscal_timeout_ms=5000``, ``log_dir="./logs"``;
-    ``config`` takes a dict of further keys. ``OKC_TRANSPORT`` in the environment overrides
+    ``transports=["tcp://127.0.0.1:7700"]``, ``fiscal_timeout_ms=5000``, ``log_dir="./logs"``,
+    ``max_payload_bytes`` (largest basket/payment you send), ``max_receive_bytes`` (largest
+    device message accepted, 16 KiB to 64 MiB); ``config`` takes a dict of further keys. ``OKC_TRANSPORT`` in the environment overrides
     ``transports``.
     """
 
