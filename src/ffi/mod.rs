@@ -139,15 +139,7 @@ pub fn inject_panic_once() {
     let _ = INJECT_PANIC.try_with(|p| p.set(true));
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_string()
-    }
-}
+use crate::fiscal::supervise::panic_text;
 
 /// Run the body of an export: catch panics, record the error text, return a value.
 /// `on_error` turns a failure into the export's return value. Nothing in here unwinds out:
