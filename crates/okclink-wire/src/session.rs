@@ -145,6 +145,9 @@ pub enum HostEvent {
     SendDone(OpId, SendResult),
     /// The certificate verified (details for logs).
     CertificateOk(CertInfo),
+    /// A device message was refused for its size (over `max_plaintext`): a caller waiting
+    /// for an answer should hear so instead of timing out.
+    RefusedTooLarge,
     /// The session is over (disconnect answered or timed out, or a fatal check failed):
     /// close the link and report `(false, "")`.
     Closed,
@@ -544,6 +547,9 @@ impl HostSession {
                             return;
                         }
                     }
+                }
+                if rej.text == super::message::text::TOO_LARGE {
+                    self.out.push_back(HostEvent::RefusedTooLarge);
                 }
                 self.garbage(rej.text);
             }

@@ -402,13 +402,8 @@ impl HostCore {
                     self.log(LogLevel::Debug, format!("certificate ok: {info:?}"));
                 }
                 HostEvent::Closed => closed = true,
-                HostEvent::Log(level, msg) => {
-                    let refused = msg.ends_with(okclink_wire::message::text::TOO_LARGE);
-                    self.log(map_level(level), msg);
-                    if refused {
-                        self.refused_too_large();
-                    }
-                }
+                HostEvent::RefusedTooLarge => self.refused_too_large(),
+                HostEvent::Log(level, msg) => self.log(map_level(level), msg),
             }
         }
         // An unsolicited type 2 updates the stored value too.
@@ -426,8 +421,7 @@ impl HostCore {
     }
 
     /// The session refused a device message for its size: say so (instead of letting a
-    /// waiting `fiscal_info` time out). The session reports the refusal only as its log text
-    /// (the vendor's type-60 text), which is why it is recognised by that text.
+    /// waiting `fiscal_info` time out).
     fn refused_too_large(&mut self) {
         let max = self.cfg.max_receive;
         self.log(
