@@ -7,7 +7,9 @@
 //!
 //! When one side is dropped (or its writer closed), the other side's `recv` returns
 //! [`LinkError::Gone`] once everything already sent has been read, and its `send` fails with
-//! `Gone`.
+//! `Gone`; the closing side's own blocked `recv` returns `Gone` at once, so the runtime's
+//! reader can block without waking while the link idles. Both are explicit `Closed` items on
+//! the channels (a channel stays connected while the other end's close can still wake it).
 
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -18,12 +20,19 @@ use crate::proto::stream::MessageSplitter;
 /// Largest whole message the in-memory reader accepts (bytes on the wire).
 pub const MAX_MESSAGE: usize = 4 << 20;
 
+/// What travels on a channel.
+enum Chunk {
+    Data(Vec<u8>),
+    /// The link is closed: by the peer (after its last data) or by this end itself.
+    Closed,
+}
+
 /// One end of an in-memory link.
 pub struct MemLink {
     model: DeviceModel,
     name: String,
-    tx: Sender<Vec<u8>>,
-    rx: Receiver<Vec<u8>>,
+    /// (to the peer's reader, from the peer, to this end's own reader); `None` once split.
+    chans: Option<(Sender<Chunk>, Receiver<Chunk>, Sender<Chunk>)>,
 }
 
 /// Create two connected ends. `model` is what both ends report from [`Link::model`];
@@ -31,33 +40,44 @@ pub struct MemLink {
 pub fn pair(model: DeviceModel, name: &str) -> (MemLink, MemLink) {
     let (atx, arx) = channel();
     let (btx, brx) = channel();
+    let (a_wake, b_wake) = (btx.clone(), atx.clone());
     (
         MemLink {
             model,
             name: name.to_string(),
-            tx: atx,
-            rx: brx,
+            chans: Some((atx, brx, a_wake)),
         },
         MemLink {
             model,
             name: name.to_string(),
-            tx: btx,
-            rx: arx,
+            chans: Some((btx, arx, b_wake)),
         },
     )
 }
 
 impl MemLink {
     /// Split without boxing (for in-crate users that want the concrete types).
-    pub fn into_parts(self) -> (MemReader, MemWriter) {
+    pub fn into_parts(mut self) -> (MemReader, MemWriter) {
+        let (tx, rx, wake) = self.chans.take().expect("a MemLink is split once");
         (
             MemReader {
-                rx: self.rx,
+                rx,
                 splitter: MessageSplitter::new(MAX_MESSAGE),
                 gone: false,
             },
-            MemWriter { tx: Some(self.tx) },
+            MemWriter {
+                tx: Some((tx, wake)),
+            },
         )
+    }
+}
+
+impl Drop for MemLink {
+    /// An end dropped without being split closes the link.
+    fn drop(&mut self) {
+        if let Some((tx, _, _)) = self.chans.take() {
+            let _ = tx.send(Chunk::Closed);
+        }
     }
 }
 
@@ -76,7 +96,7 @@ impl Link for MemLink {
 
 /// Reading half of a [`MemLink`].
 pub struct MemReader {
-    rx: Receiver<Vec<u8>>,
+    rx: Receiver<Chunk>,
     splitter: MessageSplitter,
     gone: bool,
 }
@@ -102,14 +122,14 @@ impl LinkReader for MemReader {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
-                Ok(chunk) => {
+                Ok(Chunk::Data(chunk)) => {
                     self.splitter.push(&chunk);
                     if let Some(i) = self.pop() {
                         return Ok(i);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => return Ok(Incoming::Idle),
-                Err(RecvTimeoutError::Disconnected) => {
+                Ok(Chunk::Closed) | Err(RecvTimeoutError::Disconnected) => {
                     self.gone = true;
                     // A partial message left in the splitter is lost with the peer.
                     self.splitter.clear();
@@ -118,24 +138,39 @@ impl LinkReader for MemReader {
             }
         }
     }
+
+    /// Closing either end wakes a blocked `recv` at once (`Closed` on the channel).
+    fn wait_slice(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
 }
 
-/// Writing half of a [`MemLink`].
+/// Writing half of a [`MemLink`]: (to the peer, to this end's own reader).
 pub struct MemWriter {
-    tx: Option<Sender<Vec<u8>>>,
+    tx: Option<(Sender<Chunk>, Sender<Chunk>)>,
 }
 
 impl LinkWriter for MemWriter {
     fn send(&mut self, message: &[u8]) -> Result<(), LinkError> {
         match &self.tx {
-            Some(tx) => tx
-                .send(message.to_vec())
+            Some((tx, _)) => tx
+                .send(Chunk::Data(message.to_vec()))
                 .map_err(|_| LinkError::Gone("peer closed the in-memory link".into())),
             None => Err(LinkError::Gone("in-memory link closed".into())),
         }
     }
+    /// Close the link: the peer reads `Gone` after what was sent, this end's reader at once.
     fn close(&mut self) {
-        self.tx = None;
+        if let Some((tx, wake)) = self.tx.take() {
+            let _ = tx.send(Chunk::Closed);
+            let _ = wake.send(Chunk::Closed);
+        }
+    }
+}
+
+impl Drop for MemWriter {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
