@@ -59,6 +59,41 @@ mod pty;
 mod tcp;
 
 pub use engine::{Received, SaleRecord, SimStats, Simulator, JUNK};
+
+/// What a running simulator recorded, read under its lock. [`SimControl`] (in-process) and
+/// [`SimServer`] (TCP) both dereference to it, so the inspection methods are written once.
+pub struct SimRecords(parking_lot::Mutex<Simulator>);
+
+impl SimRecords {
+    pub(crate) fn new(sim: Simulator) -> SimRecords {
+        SimRecords(parking_lot::Mutex::new(sim))
+    }
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, Simulator> {
+        self.0.lock()
+    }
+    /// The fault switches in force.
+    pub fn faults(&self) -> Faults {
+        self.lock().faults().clone()
+    }
+    /// Everything the device received so far (decoded).
+    pub fn received(&self) -> Vec<Received> {
+        self.lock().received().to_vec()
+    }
+    /// Types of everything received so far.
+    pub fn received_types(&self) -> Vec<u16> {
+        self.lock().received_types()
+    }
+    /// Receipts produced so far.
+    pub fn sales(&self) -> Vec<SaleRecord> {
+        self.lock().sales().to_vec()
+    }
+    pub fn sales_count(&self) -> usize {
+        self.lock().sales().len()
+    }
+    pub fn stats(&self) -> SimStats {
+        self.lock().stats().clone()
+    }
+}
 pub use identity::DeviceIdentity;
 pub use mem::{mem_connector, SimControl};
 #[cfg(unix)]

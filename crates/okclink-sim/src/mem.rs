@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::{Faults, Received, SimConfig, Simulator};
+use super::{Faults, SimConfig, SimRecords, Simulator};
 use okclink::transport::mem::{pair, MemLink, MemReader, MemWriter};
 use okclink::transport::{Connector, Incoming, Link, LinkError, LinkReader, LinkWriter};
 
@@ -23,7 +23,7 @@ enum Cmd {
 }
 
 struct Shared {
-    sim: Mutex<Simulator>,
+    sim: SimRecords,
     plugged: AtomicBool,
     links: AtomicU64,
     name: String,
@@ -35,7 +35,7 @@ struct Shared {
 pub fn mem_connector(cfg: SimConfig) -> (Arc<dyn Connector>, SimControl) {
     let name = format!("sim {}", cfg.serial);
     let shared = Arc::new(Shared {
-        sim: Mutex::new(Simulator::new(cfg)),
+        sim: SimRecords::new(Simulator::new(cfg)),
         plugged: AtomicBool::new(true),
         links: AtomicU64::new(0),
         name,
@@ -125,9 +125,6 @@ impl SimControl {
         self.shared.sim.lock().set_faults(faults);
         self.wake();
     }
-    pub fn faults(&self) -> Faults {
-        self.shared.sim.lock().faults().clone()
-    }
     /// Change the processing delay.
     pub fn set_processing_delay(&self, d: Duration) {
         self.shared.sim.lock().set_processing_delay(d);
@@ -140,24 +137,6 @@ impl SimControl {
     pub fn request_reconnect(&self) {
         self.shared.sim.lock().request_reconnect();
         self.wake();
-    }
-    /// Everything the device received so far (decoded).
-    pub fn received(&self) -> Vec<Received> {
-        self.shared.sim.lock().received().to_vec()
-    }
-    /// Types of everything received so far.
-    pub fn received_types(&self) -> Vec<u16> {
-        self.shared.sim.lock().received_types()
-    }
-    /// Receipts produced so far.
-    pub fn sales(&self) -> Vec<super::SaleRecord> {
-        self.shared.sim.lock().sales().to_vec()
-    }
-    pub fn sales_count(&self) -> usize {
-        self.shared.sim.lock().sales().len()
-    }
-    pub fn stats(&self) -> super::SimStats {
-        self.shared.sim.lock().stats().clone()
     }
     /// Links handed out by the connector so far.
     pub fn links_opened(&self) -> u64 {
@@ -275,5 +254,13 @@ fn device_thread(shared: Arc<Shared>, rx: Receiver<Cmd>) {
             }
             sim.link_reset();
         }
+    }
+}
+
+impl std::ops::Deref for SimControl {
+    type Target = SimRecords;
+    /// The recorded state: `faults`, `received`, `received_types`, `sales`, `stats`, ….
+    fn deref(&self) -> &SimRecords {
+        &self.shared.sim
     }
 }

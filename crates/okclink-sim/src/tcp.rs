@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::{Faults, Received, SimConfig, Simulator};
+use super::{Faults, SimConfig, SimRecords, Simulator};
 use okclink::transport::mem::MAX_MESSAGE;
 use okclink_wire::stream::MessageSplitter;
 
@@ -27,7 +27,7 @@ use okclink_wire::stream::MessageSplitter;
 pub const BUSY_GRACE: Duration = Duration::from_millis(1000);
 
 struct Shared {
-    sim: Mutex<Simulator>,
+    sim: SimRecords,
     stop: AtomicBool,
     /// Id of the connection that owns the device (0: none).
     current: AtomicU64,
@@ -55,7 +55,7 @@ pub fn serve_tcp(addr: &str, cfg: SimConfig) -> std::io::Result<SimServer> {
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let shared = Arc::new(Shared {
-        sim: Mutex::new(Simulator::new(cfg)),
+        sim: SimRecords::new(Simulator::new(cfg)),
         stop: AtomicBool::new(false),
         current: AtomicU64::new(0),
         owner: Mutex::new(None),
@@ -121,26 +121,8 @@ impl SimServer {
     pub fn set_faults(&self, faults: Faults) {
         self.shared.sim.lock().set_faults(faults);
     }
-    pub fn faults(&self) -> Faults {
-        self.shared.sim.lock().faults().clone()
-    }
     pub fn request_reconnect(&self) {
         self.shared.sim.lock().request_reconnect();
-    }
-    pub fn received(&self) -> Vec<Received> {
-        self.shared.sim.lock().received().to_vec()
-    }
-    pub fn received_types(&self) -> Vec<u16> {
-        self.shared.sim.lock().received_types()
-    }
-    pub fn sales(&self) -> Vec<super::SaleRecord> {
-        self.shared.sim.lock().sales().to_vec()
-    }
-    pub fn sales_count(&self) -> usize {
-        self.shared.sim.lock().sales().len()
-    }
-    pub fn stats(&self) -> super::SimStats {
-        self.shared.sim.lock().stats().clone()
     }
     /// Pull the cable: the current connection is closed, new ones are closed as soon as
     /// they are accepted (and not counted) until [`SimServer::plug`]. The receipt state stays.
@@ -307,5 +289,13 @@ fn serve_owned(stream: &mut TcpStream, shared: &Shared) {
             sim.link_reset();
             return;
         }
+    }
+}
+
+impl std::ops::Deref for SimServer {
+    type Target = SimRecords;
+    /// The recorded state: `faults`, `received`, `received_types`, `sales`, `stats`, ….
+    fn deref(&self) -> &SimRecords {
+        &self.shared.sim
     }
 }
