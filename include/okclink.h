@@ -58,6 +58,15 @@ enum OkcStatus
    * Out of a system resource, e.g. `okc_create` could not start a thread.
    */
   OKC_ERR_RESOURCE = -12,
+  /**
+   * A cloud back end refused the request; `okc_last_error` has its HTTP status, the
+   * cloud's status code and description.
+   */
+  OKC_ERR_REJECTED = -13,
+  /**
+   * The configured back end does not offer this call (e.g. `send_payment` on the cloud).
+   */
+  OKC_ERR_UNSUPPORTED = -14,
   OKC_ERR_PANIC = -98,
   OKC_ERR_INTERNAL = -99,
 };

@@ -50,6 +50,135 @@ pub struct Config {
     /// vendor's raw Windows-1254 bytes. The `okc_*` API, the Windows exports and the .NET
     /// assembly are not affected.
     pub vendor_text: VendorText,
+    /// The TokenX Connect cloud back end's settings (used with a `tokenx+…` transport).
+    pub tokenx: TokenxSettings,
+}
+
+/// A setting that must never reach a log or an error message: its `Debug` shows only
+/// whether it is set.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+/// Settings of the TokenX Connect cloud back end (`OKC_TOKENX_*`; docs/C-API.md).
+#[derive(Debug, Clone, Default)]
+pub struct TokenxSettings {
+    /// The integrator's client id (HTTP Basic user of the auth call).
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// `HOST:PORT` the webhook receiver binds (none: no receiver, results by polling).
+    pub webhook_listen: Option<String>,
+    /// The public URL registered with Token through client settings at start; the receiver
+    /// serves its path. None: nothing is registered.
+    pub callback_url: Option<String>,
+    /// The `Authorization` value Token sends with each webhook (and the receiver checks).
+    /// None with a callback URL: a random one is made and registered.
+    pub callback_auth: Option<Secret>,
+    /// Wait this long for a webhook before polling (None: 120 s with a webhook, 2 s without).
+    pub poll_after: Option<Duration>,
+    /// Base URL of the auth call (None: the transport's base).
+    pub auth_url: Option<String>,
+    /// Base URL of the client-settings calls (None: the transport's base).
+    pub settings_url: Option<String>,
+    /// Which status-code table gives errors their meaning.
+    pub status_table: crate::fiscal::tokenx::api::StatusTable,
+}
+
+/// Where a `tokenx+http(s)://…` transport points: the API base and the terminal (instant
+/// baskets) or the branch (list mode).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenxTarget {
+    /// `http(s)://HOST[:PORT][/BASE]`, no trailing slash.
+    pub base: String,
+    pub terminal_id: Option<String>,
+    pub branch_id: Option<String>,
+}
+
+impl std::fmt::Debug for TokenxTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tokenx+{}", self.base)?;
+        match (&self.terminal_id, &self.branch_id) {
+            (Some(t), _) => write!(f, "?terminal-id={t}"),
+            (None, Some(b)) => write!(f, "?branch-id={b}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromStr for TokenxTarget {
+    type Err = String;
+    /// `tokenx+https://HOST/BASE?terminal-id=AV…` or `…?branch-id=…` (`tokenx+http://` for a
+    /// local simulator).
+    fn from_str(s: &str) -> Result<TokenxTarget, String> {
+        let t = s.trim();
+        let url = t
+            .strip_prefix("tokenx+")
+            .ok_or_else(|| format!("{t:?}: a TokenX transport starts with tokenx+https://"))?;
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let rest = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .ok_or_else(|| format!("{t:?}: expected tokenx+https://HOST/BASE or tokenx+http://"))?;
+        let host = rest.split('/').next().unwrap_or("");
+        if host.is_empty() || host.contains(char::is_whitespace) || host.contains('@') {
+            return Err(format!("{t:?}: no host (credentials belong in OKC_TOKENX_CLIENT_ID/_SECRET, not in the URL)"));
+        }
+        let (mut terminal_id, mut branch_id) = (None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = v.trim();
+            if v.is_empty()
+                || !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(format!(
+                    "{t:?}: {k} needs a value of letters, digits, '-', '_' or '.'"
+                ));
+            }
+            match k {
+                "terminal-id" | "terminalId" | "terminal_id" => terminal_id = Some(v.to_string()),
+                "branch-id" | "branchId" | "branch_id" => branch_id = Some(v.to_string()),
+                o => {
+                    return Err(format!(
+                        "{t:?}: unknown parameter {o:?} (terminal-id or branch-id)"
+                    ))
+                }
+            }
+        }
+        if terminal_id.is_none() && branch_id.is_none() {
+            return Err(format!(
+                "{t:?}: needs ?terminal-id=… (instant baskets) or ?branch-id=… (list mode)"
+            ));
+        }
+        Ok(TokenxTarget {
+            base: base.trim_end_matches('/').to_string(),
+            terminal_id,
+            branch_id,
+        })
+    }
 }
 
 /// Encoding of device text handed out by the Linux vendor layer ([`Config::vendor_text`]).
@@ -105,6 +234,8 @@ pub enum TransportSpec {
     Tcp(String),
     /// Any connector (in-memory simulator, tests).
     Custom(Arc<dyn Connector>),
+    /// The TokenX Connect cloud (`tokenx+https://HOST/BASE?terminal-id=…`); alone in the list.
+    Tokenx(TokenxTarget),
 }
 
 /// A configuration value that could not be used: which setting, from where, and why.
@@ -176,6 +307,42 @@ pub const SETTINGS: &[Setting] = &[
         key: "vendor_text",
         env: "OKC_VENDOR_TEXT",
     },
+    Setting {
+        key: "tokenx_client_id",
+        env: "OKC_TOKENX_CLIENT_ID",
+    },
+    Setting {
+        key: "tokenx_client_secret",
+        env: "OKC_TOKENX_CLIENT_SECRET",
+    },
+    Setting {
+        key: "tokenx_webhook_listen",
+        env: "OKC_TOKENX_WEBHOOK_LISTEN",
+    },
+    Setting {
+        key: "tokenx_callback_url",
+        env: "OKC_TOKENX_CALLBACK_URL",
+    },
+    Setting {
+        key: "tokenx_callback_auth",
+        env: "OKC_TOKENX_CALLBACK_AUTH",
+    },
+    Setting {
+        key: "tokenx_poll_after_ms",
+        env: "OKC_TOKENX_POLL_AFTER_MS",
+    },
+    Setting {
+        key: "tokenx_auth_url",
+        env: "OKC_TOKENX_AUTH_URL",
+    },
+    Setting {
+        key: "tokenx_settings_url",
+        env: "OKC_TOKENX_SETTINGS_URL",
+    },
+    Setting {
+        key: "tokenx_status_table",
+        env: "OKC_TOKENX_STATUS_TABLE",
+    },
 ];
 
 impl Config {
@@ -195,6 +362,7 @@ impl Config {
             max_payload: 1 << 20,
             max_receive: okclink_wire::pipeline::DEFAULT_MAX_PLAINTEXT,
             vendor_text: VendorText::Utf8,
+            tokenx: TokenxSettings::default(),
         }
     }
 
@@ -348,6 +516,35 @@ impl Config {
                 self.max_receive = n;
             }
             "vendor_text" => self.vendor_text = raw.parse()?,
+            "tokenx_client_id" => self.tokenx.client_id = raw.trim().to_string(),
+            "tokenx_client_secret" => self.tokenx.client_secret = Secret::new(raw.trim()),
+            "tokenx_webhook_listen" => {
+                let a = raw.trim();
+                a.parse::<std::net::SocketAddr>()
+                    .map_err(|_| format!("not a HOST:PORT address with a numeric host: {a:?}"))?;
+                self.tokenx.webhook_listen = Some(a.to_string());
+            }
+            "tokenx_callback_url" => {
+                let u = raw.trim();
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    return Err(format!("not an http(s) URL: {u:?}"));
+                }
+                self.tokenx.callback_url = Some(u.to_string());
+            }
+            "tokenx_callback_auth" => self.tokenx.callback_auth = Some(Secret::new(raw.trim())),
+            "tokenx_poll_after_ms" => self.tokenx.poll_after = Some(ms(raw)?),
+            "tokenx_auth_url" | "tokenx_settings_url" => {
+                let u = raw.trim().trim_end_matches('/');
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    return Err(format!("not an http(s) URL: {u:?}"));
+                }
+                if s.key == "tokenx_auth_url" {
+                    self.tokenx.auth_url = Some(u.to_string());
+                } else {
+                    self.tokenx.settings_url = Some(u.to_string());
+                }
+            }
+            "tokenx_status_table" => self.tokenx.status_table = raw.parse()?,
             other => unreachable!("setting {other} without a parser"),
         }
         Ok(())
@@ -381,6 +578,7 @@ impl std::fmt::Debug for TransportSpec {
             TransportSpec::SerialPort(p) => write!(f, "serial:{}", p.display()),
             TransportSpec::Tcp(a) => write!(f, "tcp://{a}"),
             TransportSpec::Custom(c) => write!(f, "custom({})", c.name()),
+            TransportSpec::Tokenx(t) => write!(f, "{t:?}"),
         }
     }
 }
@@ -401,12 +599,16 @@ impl FromStr for TransportSpec {
             }
             return Ok(TransportSpec::SerialPort(path.trim().into()));
         }
+        if t.starts_with("tokenx+") {
+            return t.parse().map(TransportSpec::Tokenx);
+        }
         if let Some(rest) = t.strip_prefix("tcp://") {
             crate::transport::tcp::parse_address(rest)?;
             return Ok(TransportSpec::Tcp(rest.to_string()));
         }
         Err(format!(
-            "unknown transport {t:?} (expected usb, serial, serial:PATH or tcp://host:port)"
+            "unknown transport {t:?} (expected usb, serial, serial:PATH, tcp://host:port or \
+             tokenx+https://HOST/BASE?terminal-id=…)"
         ))
     }
 }
@@ -426,6 +628,9 @@ impl TransportSpec {
             .collect::<Result<_, _>>()?;
         if v.is_empty() {
             return Err("empty transport list".into());
+        }
+        if v.len() > 1 && v.iter().any(|t| matches!(t, TransportSpec::Tokenx(_))) {
+            return Err("a tokenx+… transport cannot be combined with others".into());
         }
         Ok(v)
     }
@@ -528,6 +733,62 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.vendor_text, VendorText::Utf8);
+    }
+
+    #[test]
+    fn tokenx_transport_and_settings() {
+        let c = Config::load_with(
+            Some(r#"{"transports":"tokenx+https://api.example/app-store/external/?terminal-id=AV00000000001","tokenx_client_id":"cid","tokenx_poll_after_ms":250}"#),
+            |k| match k {
+                "OKC_TOKENX_CLIENT_SECRET" => Some("s3cret".into()),
+                "OKC_TOKENX_CALLBACK_AUTH" => Some("Bearer h00k-xyz".into()),
+                "OKC_TOKENX_WEBHOOK_LISTEN" => Some("127.0.0.1:0".into()),
+                "OKC_TOKENX_STATUS_TABLE" => Some("legacy".into()),
+                _ => None,
+            },
+        )
+        .unwrap();
+        let [TransportSpec::Tokenx(t)] = c.transports.as_slice() else {
+            panic!("{:?}", c.transports)
+        };
+        assert_eq!(t.base, "https://api.example/app-store/external");
+        assert_eq!(t.terminal_id.as_deref(), Some("AV00000000001"));
+        assert_eq!(c.tokenx.client_id, "cid");
+        assert_eq!(c.tokenx.client_secret.expose(), "s3cret");
+        assert_eq!(c.tokenx.poll_after, Some(Duration::from_millis(250)));
+        assert_eq!(
+            c.tokenx.status_table,
+            crate::fiscal::tokenx::api::StatusTable::Legacy
+        );
+        // Secrets never show in Debug output (logs print configurations).
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("h00k-xyz"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"));
+        let t: TokenxTarget = "tokenx+http://127.0.0.1:9/?branch-id=BR-1".parse().unwrap();
+        assert_eq!(
+            (t.base.as_str(), t.branch_id.as_deref()),
+            ("http://127.0.0.1:9", Some("BR-1"))
+        );
+        for bad in [
+            "tokenx+https://h/x",
+            "tokenx+ftp://h?terminal-id=A",
+            "tokenx+https://user:pw@h?terminal-id=A",
+            "tokenx+https://h?terminal-id=",
+            "tokenx+https://h?terminal-id=A&colour=red",
+            "tokenx+https://h?terminal-id=A/B",
+        ] {
+            assert!(bad.parse::<TokenxTarget>().is_err(), "{bad}");
+        }
+        let e = TransportSpec::parse_list("usb,tokenx+https://h?terminal-id=A").unwrap_err();
+        assert!(e.contains("cannot be combined"), "{e}");
+        let e = Config::load_with(None, |k| {
+            (k == "OKC_TOKENX_WEBHOOK_LISTEN").then(|| "localhost".into())
+        })
+        .unwrap_err();
+        assert!(e.0.starts_with("OKC_TOKENX_WEBHOOK_LISTEN: "), "{e}");
     }
 
     #[test]

@@ -113,6 +113,8 @@ const
   OKC_ERR_CONFIG = -10;
   OKC_ERR_IO = -11;
   OKC_ERR_RESOURCE = -12;  { out of a system resource: okc_create could not start a thread }
+  OKC_ERR_REJECTED = -13;  { a cloud back end refused the request: see okc_last_error }
+  OKC_ERR_UNSUPPORTED = -14;  { the configured back end does not offer this call }
   OKC_ERR_PANIC = -98;
   OKC_ERR_INTERNAL = -99;
 
@@ -409,6 +411,8 @@ begin
     OKC_ERR_CONFIG: Result := 'OKC_ERR_CONFIG';
     OKC_ERR_IO: Result := 'OKC_ERR_IO';
     OKC_ERR_RESOURCE: Result := 'OKC_ERR_RESOURCE';
+    OKC_ERR_REJECTED: Result := 'OKC_ERR_REJECTED';
+    OKC_ERR_UNSUPPORTED: Result := 'OKC_ERR_UNSUPPORTED';
     OKC_ERR_PANIC: Result := 'OKC_ERR_PANIC';
     OKC_ERR_INTERNAL: Result := 'OKC_ERR_INTERNAL';
   else

@@ -69,6 +69,8 @@ impl From<HubError> for FfiError {
             HubError::Config(_) => OkcStatus::OKC_ERR_CONFIG,
             HubError::ReceiveTooLarge { .. } => OkcStatus::OKC_ERR_TOO_LARGE,
             HubError::Resource(_) => OkcStatus::OKC_ERR_RESOURCE,
+            HubError::Rejected { .. } => OkcStatus::OKC_ERR_REJECTED,
+            HubError::Unsupported(_) => OkcStatus::OKC_ERR_UNSUPPORTED,
         };
         FfiError::new(status, e.to_string())
     }

@@ -33,6 +33,7 @@ use crate::transport::Connector;
 mod dispatch;
 mod log;
 pub(crate) mod supervise;
+pub mod tokenx;
 pub mod wired;
 
 pub use crate::config::{Config, ConfigError, LogLevel, TextEncoding, TransportSpec};
@@ -88,6 +89,15 @@ pub enum HubError {
     },
     /// A system resource ran out (e.g. no thread could be started).
     Resource(String),
+    /// A cloud back end refused the request: HTTP status, the cloud's status code and its
+    /// description (with the meaning from the status table).
+    Rejected {
+        http: u16,
+        code: i64,
+        message: String,
+    },
+    /// The configured back end does not offer this call (e.g. `sendPayment` on the cloud).
+    Unsupported(String),
 }
 
 impl std::fmt::Display for HubError {
@@ -107,6 +117,15 @@ impl std::fmt::Display for HubError {
                  (max_receive_bytes); it was refused"
             ),
             HubError::Resource(e) => write!(f, "out of resources: {e}"),
+            HubError::Rejected {
+                http,
+                code,
+                message,
+            } => write!(
+                f,
+                "refused by the cloud (HTTP {http}, status {code}): {message}"
+            ),
+            HubError::Unsupported(e) => write!(f, "not supported by this back end: {e}"),
         }
     }
 }
@@ -164,6 +183,9 @@ fn check_json_shape(json: &str) -> Result<(), HubError> {
 pub fn connector_for(spec: &TransportSpec) -> Result<Arc<dyn Connector>, HubError> {
     match spec {
         TransportSpec::Custom(c) => Ok(c.clone()),
+        TransportSpec::Tokenx(t) => Err(HubError::Config(format!(
+            "{t:?} is a cloud back end, not a link (it cannot be combined with others)"
+        ))),
         TransportSpec::Tcp(a) => Ok(Arc::new(
             crate::transport::tcp::TcpConnector::new(a).map_err(HubError::Config)?,
         )),
@@ -253,6 +275,20 @@ pub trait FiscalBackend: Send + Sync {
 
 /// The back end the configuration asks for.
 fn backend_for(ctx: BackendContext) -> Result<Box<dyn FiscalBackend>, HubError> {
+    if ctx
+        .config
+        .transports
+        .iter()
+        .any(|t| matches!(t, TransportSpec::Tokenx(_)))
+    {
+        #[cfg(feature = "tokenx")]
+        return Ok(Box::new(tokenx::TokenxBackend::start(ctx)?));
+        #[cfg(not(feature = "tokenx"))]
+        return Err(HubError::Config(
+            "the TokenX cloud back end is not available in this build (cargo feature tokenx)"
+                .into(),
+        ));
+    }
     Ok(Box::new(wired::WiredBackend::start(ctx)?))
 }
 

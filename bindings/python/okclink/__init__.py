@@ -22,6 +22,7 @@ from .errors import (
     BadHandleError,
     BasketRejectedError,
     ClosedError,
+    CloudRejectedError,
     ConfigError,
     InternalError,
     InvalidJsonError,
@@ -33,6 +34,7 @@ from .errors import (
     OkcTimeoutError,
     PayloadTooLargeError,
     ResourceError,
+    UnsupportedError,
 )
 from .hub import (
     BASKET_REPLY,
@@ -64,6 +66,7 @@ __all__ = [
     "BadHandleError",
     "BasketRejectedError",
     "ClosedError",
+    "CloudRejectedError",
     "ConfigError",
     "InternalError",
     "InvalidJsonError",
@@ -75,6 +78,7 @@ __all__ = [
     "OkcTimeoutError",
     "PayloadTooLargeError",
     "ResourceError",
+    "UnsupportedError",
     "BASKET_REPLY",
     "NOT_CONNECTED",
     "PAYMENT_REPLY",

@@ -43,6 +43,8 @@ OKC_ERR_CLOSED = -9
 OKC_ERR_CONFIG = -10
 OKC_ERR_IO = -11
 OKC_ERR_RESOURCE = -12  # out of a system resource (okc_create could not start a thread)
+OKC_ERR_REJECTED = -13  # a cloud back end refused the request (HTTP status, code, description)
+OKC_ERR_UNSUPPORTED = -14  # the configured back end does not offer this call
 OKC_ERR_PANIC = -98
 OKC_ERR_INTERNAL = -99
 
@@ -61,6 +63,8 @@ STATUS_NAMES = {
     OKC_ERR_CONFIG: "OKC_ERR_CONFIG",
     OKC_ERR_IO: "OKC_ERR_IO",
     OKC_ERR_RESOURCE: "OKC_ERR_RESOURCE",
+    OKC_ERR_REJECTED: "OKC_ERR_REJECTED",
+    OKC_ERR_UNSUPPORTED: "OKC_ERR_UNSUPPORTED",
     OKC_ERR_PANIC: "OKC_ERR_PANIC",
     OKC_ERR_INTERNAL: "OKC_ERR_INTERNAL",
 }

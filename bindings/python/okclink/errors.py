@@ -78,6 +78,19 @@ class ResourceError(OkcError):
     status = n.OKC_ERR_RESOURCE
 
 
+class CloudRejectedError(OkcError):
+    """A cloud back end (TokenX) refused the request; the message has the HTTP status, the
+    cloud's status code and its description."""
+
+    status = n.OKC_ERR_REJECTED
+
+
+class UnsupportedError(OkcError):
+    """The configured back end does not offer this call (e.g. send_payment on the cloud)."""
+
+    status = n.OKC_ERR_UNSUPPORTED
+
+
 class InternalError(OkcError):
     status = n.OKC_ERR_INTERNAL
 
@@ -111,6 +124,8 @@ _BY_STATUS: Dict[int, Type[OkcError]] = {
         ConfigError,
         OkcIOError,
         ResourceError,
+        CloudRejectedError,
+        UnsupportedError,
         InternalError,
     )
 }

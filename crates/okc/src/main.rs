@@ -192,6 +192,8 @@ impl From<HubError> for Fail {
             | HubError::ReceiveTooLarge { .. } => EXIT_BAD_INPUT,
             HubError::NoDevice => EXIT_NO_DEVICE,
             HubError::Timeout => EXIT_TIMEOUT,
+            HubError::Rejected { .. } => EXIT_REJECTED,
+            HubError::Unsupported(_) => EXIT_BAD_INPUT,
             HubError::Closed | HubError::Config(_) | HubError::Resource(_) => EXIT_RUNTIME,
         };
         fail(code, e.to_string())
@@ -262,14 +264,15 @@ fn parse_opts(args: &[String]) -> Result<Opts, Fail> {
     Ok(o)
 }
 
-fn hub_config(o: &Opts, transports: Vec<TransportSpec>) -> Config {
-    let mut c = Config::new(&o.company);
+/// The environment's settings (e.g. `OKC_TOKENX_*` credentials) under the command's options.
+fn hub_config(o: &Opts, transports: Vec<TransportSpec>) -> Result<Config, Fail> {
+    let mut c = Config::from_env(&o.company).map_err(|e| fail(EXIT_USAGE, e.0))?;
     c.transports = transports;
     c.fiscal_timeout = o.timeout;
     c.text_encoding = o.encoding;
     c.log_dir = o.log_dir.as_ref().map(Into::into);
     c.log_level = o.log_level;
-    c
+    Ok(c)
 }
 
 fn transports_of(o: &Opts) -> Result<Vec<TransportSpec>, Fail> {
@@ -712,7 +715,7 @@ fn demo(o: Opts) -> Result<(), Fail> {
         }
     };
     let t = Instant::now();
-    let hub = Hub::new(hub_config(&o, transports.clone()))?;
+    let hub = Hub::new(hub_config(&o, transports.clone())?)?;
     let rx = attach(&hub);
     out.step(
         "create",
@@ -795,7 +798,7 @@ fn demo(o: Opts) -> Result<(), Fail> {
 
 fn open_hub(o: &Opts, out: &Out) -> Result<(Hub, Receiver<(Instant, Event)>), Fail> {
     let specs = transports_of(o)?;
-    let hub = Hub::new(hub_config(o, specs.clone()))?;
+    let hub = Hub::new(hub_config(o, specs.clone())?)?;
     let rx = attach(&hub);
     connect(&hub, o, &specs, out)?;
     Ok((hub, rx))
@@ -926,7 +929,7 @@ fn wait_reply(
 fn watch(o: Opts) -> Result<(), Fail> {
     let out = Out::new(o.json, false);
     let specs = transports_of(&o)?;
-    let hub = Arc::new(Hub::new(hub_config(&o, specs.clone()))?);
+    let hub = Arc::new(Hub::new(hub_config(&o, specs.clone())?)?);
     let rx = attach(&hub);
     eprintln!("okc watch: watching {specs:?} (Ctrl-C to stop)");
     let end = o.duration.map(|d| Instant::now() + d);
