@@ -5,3 +5,5 @@
 
 pub mod inspect;
 pub mod sim_cli;
+#[cfg(feature = "tokenx")]
+pub mod tokenx_cli;

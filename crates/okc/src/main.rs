@@ -53,6 +53,10 @@ USAGE:
       length, CRC ok/bad and plaintext.
   okc encode --type N [--key default|KEY32] [--payload TEXT|@FILE]
       Print the whole message (start, data, end TLV) as hex.
+  okc tokenx COMMAND [--transport tokenx+https://…]   (okc tokenx --help)
+      The TokenX Connect cloud's own operations: settings, get, delete, unlock,
+      open-baskets, terminals… A sale through the cloud: okc send-basket FILE
+      --transport tokenx+https://HOST/BASE?terminal-id=AV… (OKC_TOKENX_CLIENT_ID/_SECRET).
   okc COMMAND --help   that command's help
 
 {COMMON}
@@ -67,7 +71,9 @@ EXIT CODES:
 }
 
 const COMMON: &str = "COMMON OPTIONS:
-  --transport T        usb | serial | serial:PATH | tcp://HOST:PORT[?model=300tr], comma-separated
+  --transport T        usb | serial | serial:PATH | tcp://HOST:PORT[?model=300tr], comma-separated,
+                       or the TokenX cloud: tokenx+https://HOST/BASE?terminal-id=AV…
+                       (credentials: $OKC_TOKENX_CLIENT_ID, $OKC_TOKENX_CLIENT_SECRET)
                        (default: $OKC_TRANSPORT, else usb,serial,tcp://127.0.0.1:7700)
   --json               machine-readable output (one JSON object per line on stdout;
                        a failure is {\"error\":KIND,\"message\":…} there too)
@@ -123,6 +129,8 @@ fn command_help(cmd: &str) -> Option<String> {
             "Print the whole message (start, data, end TLV) as hex.",
         ),
         "sim" => return Some(okc_cli::sim_cli::help()),
+        #[cfg(feature = "tokenx")]
+        "tokenx" => return Some(okc_cli::tokenx_cli::USAGE.into()),
         "help" => return Some(usage()),
         "version" => return Some("okc version — print the version".into()),
         _ => return None,
@@ -498,6 +506,11 @@ fn diagnose_other(spec: &TransportSpec, waited: Duration) -> String {
         ),
         TransportSpec::Usb => format!(
             "no ÖKC answered on USB within {} ms (docs/USB-SERIAL.md: permissions, driver)",
+            waited.as_millis()
+        ),
+        TransportSpec::Tokenx(_) => format!(
+            "the TokenX cloud did not authenticate and confirm the terminal within {} ms \
+             (credentials OKC_TOKENX_CLIENT_ID/_SECRET, terminal-id; the log has the cloud's answer)",
             waited.as_millis()
         ),
         _ => format!("nothing within {} ms", waited.as_millis()),
@@ -986,6 +999,14 @@ fn main() -> ExitCode {
     }
     let r = match cmd.as_str() {
         "sim" => run_sim(rest),
+        #[cfg(feature = "tokenx")]
+        "tokenx" => match okc_cli::tokenx_cli::run(rest) {
+            Ok(line) => {
+                println!("{line}");
+                Ok(())
+            }
+            Err((code, msg)) => Err(fail(code, msg)),
+        },
         "decode" => inspect(okc_cli::inspect::decode_main(rest)),
         "encode" => inspect(okc_cli::inspect::encode_main(rest)),
         "help" | "--help" | "-h" => match rest.first().map(|c| (c, command_help(c))) {
