@@ -412,19 +412,7 @@ pub fn sale_info_json(model: DeviceModel, r: &Receipt) -> Vec<u8> {
 
 /// A random RFC 4122 version-4 UUID in lower-case hex.
 pub fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    getrandom::getrandom(&mut b).expect("OS random source");
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 #[cfg(test)]

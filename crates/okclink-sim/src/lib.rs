@@ -50,6 +50,7 @@
 
 use std::time::Duration;
 
+pub mod cloud;
 mod engine;
 pub mod fiscal;
 pub mod identity;
@@ -58,6 +59,10 @@ mod mem;
 mod pty;
 mod tcp;
 
+pub use cloud::{
+    BasketState, CloudBasket, CloudConfig, CloudFaults, CloudRequest, CloudSim, CloudTerminal,
+    DeviceOutcome, WebhookDelivery,
+};
 pub use engine::{Received, SaleRecord, SimStats, Simulator, JUNK};
 
 /// What a running simulator recorded, read under its lock. [`SimControl`] (in-process) and
