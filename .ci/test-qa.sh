@@ -2,7 +2,7 @@
 # QA: a short libFuzzer smoke run of every fuzz target (QA_FUZZ_SECONDS each, default 30; 0
 # skips it). The property, allocation, corpus-replay and okc decode/encode tests run in the
 # main `cargo test` of scripts/test-all.sh. The committed corpus
-# (crates/okclink-wire/tests/fuzz_corpus) is only read: new inputs go to a temporary directory.
+# (crates/okclink-wire/tests/fuzz_corpus, tests/data/tokenx/fuzz_corpus) is only read: new inputs go to a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +15,12 @@ if [ "$secs" != "0" ]; then
     export RUSTC_BOOTSTRAP=1
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
-    for t in usb_default usb_session serial cert; do
+    for t in usb_default usb_session serial cert tokenx_webhook; do
         mkdir -p "$work/$t"
+        corpus="../crates/okclink-wire/tests/fuzz_corpus/$t"
+        [ "$t" = tokenx_webhook ] && corpus="../tests/data/tokenx/fuzz_corpus/$t"
         echo "fuzz smoke: $t for ${secs}s"
-        if ! (cd fuzz && cargo fuzz run -O "$t" "$work/$t" "../crates/okclink-wire/tests/fuzz_corpus/$t" -- \
+        if ! (cd fuzz && cargo fuzz run -O "$t" "$work/$t" "$corpus" -- \
             -max_total_time="$secs" -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 \
             >"$work/$t.log" 2>&1); then
             tail -n 80 "$work/$t.log" >&2

@@ -7,7 +7,7 @@
 # Each file must show the wire crate's symbols (so the symbol table is really there to look
 # at) and none of the forbidden ones.
 set -uo pipefail
-forbidden='okclink_sim|okclink_wire[0-9a-z_]*fuzzing|fuzzing[0-9]*usb_default|inject_panic_once|live_handles|outstanding_strings'
+forbidden='okclink_sim|okclink_wire[0-9a-z_]*fuzzing|7okclink[0-9a-z_]*fuzzing|fuzzing[0-9]*usb_default|inject_panic_once|live_handles|outstanding_strings'
 expect_fail=0
 if [ "${1:-}" = --expect-fail ]; then expect_fail=1; shift; fi
 status=0

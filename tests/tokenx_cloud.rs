@@ -306,7 +306,9 @@ fn a_webhook_after_the_poll_delivered_is_not_delivered_again() {
     assert_eq!(seen.sale(Duration::from_secs(10))["basketID"], id.as_str());
     assert!(sim.webhooks().is_empty(), "the poll came first");
     eventually("the late webhook", Duration::from_secs(5), || {
-        sim.webhooks().iter().any(|w| w.response_status == Some(200))
+        sim.webhooks()
+            .iter()
+            .any(|w| w.response_status == Some(200))
     });
     assert!(seen.more(Duration::from_millis(300)).is_empty());
     hub.close();
@@ -350,7 +352,10 @@ fn a_refused_webhook_is_retried_by_the_cloud_and_the_poll_delivers_once() {
     let sale = seen.sale(Duration::from_secs(10));
     assert_eq!(sale["basketID"], id.as_str());
     let hooks = sim.webhooks();
-    assert!(hooks.iter().all(|w| w.response_status == Some(401)), "{hooks:?}");
+    assert!(
+        hooks.iter().all(|w| w.response_status == Some(401)),
+        "{hooks:?}"
+    );
     assert!(seen.more(Duration::from_millis(300)).is_empty());
     hub.close();
 }
@@ -551,12 +556,18 @@ fn cancel_and_void_on_the_device_arrive_as_sale_infos() {
     let a = uuid();
     hub.send_basket(&basket(&a)).unwrap();
     let s = seen.sale(Duration::from_secs(10));
-    assert_eq!((s["basketID"].as_str(), s["status"].as_i64()), (Some(&*a), Some(-1)));
+    assert_eq!(
+        (s["basketID"].as_str(), s["status"].as_i64()),
+        (Some(&*a), Some(-1))
+    );
     sim.set_device_outcome(DeviceOutcome::Void);
     let b = uuid();
     hub.send_basket(&basket(&b)).unwrap();
     let s = seen.sale(Duration::from_secs(10));
-    assert_eq!((s["basketID"].as_str(), s["status"].as_i64()), (Some(&*b), Some(99)));
+    assert_eq!(
+        (s["basketID"].as_str(), s["status"].as_i64()),
+        (Some(&*b), Some(99))
+    );
     assert_eq!(s["receiptNo"], -1);
     hub.close();
 }
@@ -578,7 +589,11 @@ fn refusals_carry_the_clouds_code_and_nothing_is_sent_twice() {
     assert_eq!(posts(&sim), 1);
     // A second basket while one is open on the terminal: 1100.
     match hub.send_basket(&basket(&uuid())) {
-        Err(HubError::Rejected { http, code, message }) => {
+        Err(HubError::Rejected {
+            http,
+            code,
+            message,
+        }) => {
             assert_eq!((http, code), (400, 1100));
             assert!(message.contains("already an open basket"), "{message}");
         }
@@ -681,13 +696,24 @@ fn the_receiver_refuses_wrong_auth_malformed_and_oversize_bodies() {
     );
     let path = "/tokenx/hook";
     assert_eq!(post(port, path, None, good.as_bytes()), 401);
-    assert_eq!(post(port, path, Some("Bearer hook-secret-4"), good.as_bytes()), 401);
-    assert_eq!(post(port, path, Some("bearer hook-secret-42"), good.as_bytes()), 401);
+    assert_eq!(
+        post(port, path, Some("Bearer hook-secret-4"), good.as_bytes()),
+        401
+    );
+    assert_eq!(
+        post(port, path, Some("bearer hook-secret-42"), good.as_bytes()),
+        401
+    );
     assert_eq!(post(port, "/other", Some(HOOK_AUTH), good.as_bytes()), 404);
     assert_eq!(post(port, path, Some(HOOK_AUTH), b"{not json"), 400);
     assert_eq!(post(port, path, Some(HOOK_AUTH), b"[]"), 400);
     assert_eq!(
-        post(port, path, Some(HOOK_AUTH), br#"{"operation":"BASKET_COMPLETED","data":{"status":0}}"#),
+        post(
+            port,
+            path,
+            Some(HOOK_AUTH),
+            br#"{"operation":"BASKET_COMPLETED","data":{"status":0}}"#
+        ),
         400
     );
     let mut big = good.clone().into_bytes();
@@ -703,7 +729,10 @@ fn the_receiver_refuses_wrong_auth_malformed_and_oversize_bodies() {
     assert_eq!(post(port, path, Some(HOOK_AUTH), good.as_bytes()), 200);
     assert_eq!(post(port, path, Some(HOOK_AUTH), good.as_bytes()), 200);
     let s = seen.sale(Duration::from_secs(5));
-    assert_eq!((s["basketID"].as_str(), s["receiptNo"].as_i64()), (Some(&*id), Some(9)));
+    assert_eq!(
+        (s["basketID"].as_str(), s["receiptNo"].as_i64()),
+        (Some(&*id), Some(9))
+    );
     assert!(seen.more(Duration::from_millis(300)).is_empty());
     hub.close();
 }
@@ -725,10 +754,7 @@ fn an_unreachable_cloud_is_reported_and_found_again() {
         seen.states.lock().unwrap().last() == Some(&(false, String::new()))
     });
     assert_eq!(hub.active_device_index(), -1);
-    assert_eq!(
-        hub.send_basket(&basket(&uuid())),
-        Ok(SendOutcome::NoDevice)
-    );
+    assert_eq!(hub.send_basket(&basket(&uuid())), Ok(SendOutcome::NoDevice));
     let s2 = CloudSim::start(CloudConfig::default(), &addr.to_string()).unwrap();
     assert_eq!(
         hub.wait_connected(Duration::from_secs(15)).as_deref(),

@@ -14,7 +14,8 @@ pub const EXIT_REJECTED: u8 = 3;
 pub const EXIT_BAD_INPUT: u8 = 6;
 pub const EXIT_RUNTIME: u8 = 7;
 
-pub const USAGE: &str = "okc tokenx COMMAND [--transport tokenx+https://HOST/BASE?terminal-id=AV…] [options]
+pub const USAGE: &str =
+    "okc tokenx COMMAND [--transport tokenx+https://HOST/BASE?terminal-id=AV…] [options]
 
 The TokenX Connect cloud's own operations (a sale: okc send-basket FILE --transport tokenx+…).
 Credentials: OKC_TOKENX_CLIENT_ID and OKC_TOKENX_CLIENT_SECRET (environment only).
@@ -115,9 +116,7 @@ pub fn run(args: &[String]) -> Result<String, Failure> {
                     .to_string(),
             )
         })?;
-    cfg.transports = vec![t
-        .parse::<TransportSpec>()
-        .map_err(|e| (EXIT_USAGE, e))?];
+    cfg.transports = vec![t.parse::<TransportSpec>().map_err(|e| (EXIT_USAGE, e))?];
     let cloud = Cloud::from_config(&cfg).map_err(|e| (EXIT_RUNTIME, e.to_string()))?;
     let terminal = a.terminal.clone().or(cloud.target().terminal_id.clone());
     let branch = a.branch.clone().or(cloud.target().branch_id.clone());
@@ -125,7 +124,10 @@ pub fn run(args: &[String]) -> Result<String, Failure> {
         v.clone().ok_or_else(|| {
             (
                 EXIT_USAGE,
-                format!("{} needs a {what} (?{what}-id=… in the transport, or --{what} ID)", a.cmd),
+                format!(
+                    "{} needs a {what} (?{what}-id=… in the transport, or --{what} ID)",
+                    a.cmd
+                ),
             )
         })
     };
@@ -149,7 +151,12 @@ pub fn run(args: &[String]) -> Result<String, Failure> {
                 callback_auth: a
                     .auth
                     .clone()
-                    .or_else(|| cfg.tokenx.callback_auth.as_ref().map(|s| s.expose().to_string()))
+                    .or_else(|| {
+                        cfg.tokenx
+                            .callback_auth
+                            .as_ref()
+                            .map(|s| s.expose().to_string())
+                    })
                     .ok_or_else(|| {
                         (
                             EXIT_USAGE,
@@ -166,9 +173,10 @@ pub fn run(args: &[String]) -> Result<String, Failure> {
             terminal: terminal.clone(),
         },
         "update" => {
-            let file = a.positional.get(1).ok_or_else(|| {
-                (EXIT_USAGE, "update needs ID FILE".to_string())
-            })?;
+            let file = a
+                .positional
+                .get(1)
+                .ok_or_else(|| (EXIT_USAGE, "update needs ID FILE".to_string()))?;
             let text = std::fs::read_to_string(file)
                 .map_err(|e| (EXIT_BAD_INPUT, format!("{file}: {e}")))?;
             let basket = okclink::fiscal::tokenx::api::without_basket_id(&text)
@@ -193,7 +201,12 @@ pub fn run(args: &[String]) -> Result<String, Failure> {
                 (None, Some(b), _, _) => Context::Branch(b.clone()),
                 (None, None, Some(t), _) => Context::Terminal(t.clone()),
                 (None, None, None, Some(b)) => Context::Branch(b.clone()),
-                _ => return Err((EXIT_USAGE, "terminals needs --merchant, --branch or --terminal".into())),
+                _ => {
+                    return Err((
+                        EXIT_USAGE,
+                        "terminals needs --merchant, --branch or --terminal".into(),
+                    ))
+                }
             },
         },
         "terminal" => Op::TerminalOrganisation {

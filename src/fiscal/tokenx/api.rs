@@ -920,6 +920,116 @@ pub fn without_basket_id(json: &str) -> Result<String, String> {
     Ok(serde_json::Value::Object(v).to_string())
 }
 
+/// Fuzz entry (feature `fuzzing`, never in a shipped library): the first byte picks the
+/// parser, the rest is its input; every invariant broken panics.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::*;
+
+    /// `0` webhook · `1` envelope (2 bytes HTTP status, then the body) · `2` basket result ·
+    /// `3` fiscal parameters · `4` auth result · `5` basket id helpers.
+    pub fn tokenx(data: &[u8]) {
+        let Some((&sel, rest)) = data.split_first() else {
+            return;
+        };
+        match sel % 6 {
+            0 => webhook(rest),
+            1 => {
+                if rest.len() < 2 {
+                    return;
+                }
+                let http = u16::from_be_bytes([rest[0], rest[1]]) % 600;
+                let auth = http % 2 == 1;
+                let table = if http % 3 == 0 {
+                    StatusTable::Legacy
+                } else {
+                    StatusTable::Current
+                };
+                match parse_envelope(auth, http, &rest[2..], Some("7"), table) {
+                    Ok(env) => {
+                        assert!(http < 400);
+                        assert!(env.status == 0 || auth && env.status == 201);
+                        serde_json::from_str::<serde::de::IgnoredAny>(&env.result)
+                            .expect("result is JSON");
+                        if auth {
+                            let _ = parse_token(&env.result);
+                        }
+                        let _ = parse_basket(&env.result);
+                    }
+                    Err(e) => {
+                        assert_eq!(e.http(), http);
+                        let _ = e.to_string();
+                        if let ApiError::Api { status, .. } = e {
+                            assert!(!(http < 400 && (status == 0 || auth && status == 201)));
+                        }
+                    }
+                }
+            }
+            2 => {
+                if let Ok(s) = std::str::from_utf8(rest) {
+                    if let Ok(BasketView::Finished { sale }) = parse_basket(s) {
+                        let v: serde_json::Value = serde_json::from_str(&sale).expect("sale");
+                        assert!(v.is_object());
+                    }
+                }
+            }
+            3 => {
+                if let Ok(s) = std::str::from_utf8(rest) {
+                    if let Ok(out) = fiscal_info_from_parameters(s) {
+                        let v: serde_json::Value = serde_json::from_str(&out).expect("fiscal");
+                        assert_eq!(
+                            v["sectionCount"].as_u64(),
+                            v["sections"].as_array().map(|a| a.len() as u64)
+                        );
+                        assert_eq!(
+                            v["pluCount"].as_u64(),
+                            v["plus"].as_array().map(|a| a.len() as u64)
+                        );
+                    }
+                }
+            }
+            4 => {
+                if let Ok(s) = std::str::from_utf8(rest) {
+                    if let Ok(t) = parse_token(s) {
+                        assert!(!t.access_token.trim().is_empty());
+                    }
+                }
+            }
+            _ => {
+                if let Ok(s) = std::str::from_utf8(rest) {
+                    if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(s).is_ok()
+                    {
+                        let with = with_basket_id(s, "fz-1");
+                        assert_eq!(basket_id_of(&with).as_deref(), Some("fz-1"), "{with}");
+                        let without = without_basket_id(&with).expect("still an object");
+                        assert!(basket_id_of(&without).is_none());
+                    }
+                }
+            }
+        }
+    }
+
+    fn webhook(body: &[u8]) {
+        match parse_webhook(body) {
+            Ok(e) => {
+                assert!(!e.basket_id.trim().is_empty());
+                let data: serde_json::Value =
+                    serde_json::from_str(&e.data).expect("data is the sent JSON");
+                assert!(data.is_object());
+                if e.operation == Operation::BasketCompleted {
+                    assert!(e.sale_status.is_some());
+                }
+                if let Some(d) = &e.operation_date {
+                    let _ = operation_date_ok(d);
+                }
+            }
+            Err(e) => {
+                let _ = e.to_string();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
