@@ -347,6 +347,7 @@ impl CloudSim {
         let _enter = rt.enter();
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let http = reqwest::Client::builder()
+            .no_proxy()
             .timeout(Duration::from_millis(assumptions::WEBHOOK_TIMEOUT_MS))
             .build()
             .map_err(std::io::Error::other)?;
