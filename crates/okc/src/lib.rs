@@ -5,3 +5,4 @@
 
 pub mod inspect;
 pub mod sim_cli;
+pub mod sim_cloud;
