@@ -39,7 +39,7 @@
 //! RS256 from a Keycloak realm); their header carries a `kid` and their claims are those of
 //! the real ones: `exp`, `iat`, `jti`, `iss` (…`/auth/realms/tokenx-dtokc`), `aud` "account",
 //! `sub`, `azp`, `clientId`, `merchantId`, `scope` "profile email", `preferred_username`
-//! "service-account-<clientId>".
+//! `"service-account-<clientId>"`.
 //!
 //! # The device
 //!
