@@ -5,5 +5,6 @@
 
 pub mod inspect;
 pub mod sim_cli;
+pub mod sim_cloud;
 #[cfg(feature = "tokenx")]
 pub mod tokenx_cli;

@@ -42,6 +42,8 @@ USAGE:
       With --transport the demo talks to that device instead of its own simulator.
   okc sim [--listen ADDR | --pty] [--model x30tr|300tr] [faults…]   (okc sim --help)
       Serve a simulated ÖKC on TCP (default 127.0.0.1:7700) or on a pseudo-terminal.
+  okc sim-cloud --listen HOST:PORT [options]   (okc sim-cloud --help)
+      Serve a simulated TokenX Connect cloud (REST API, webhooks, devices).
   okc fiscal-info [common options]
   okc send-basket FILE [common options] [--wait-ms N]
   okc send-payment FILE [common options] [--wait-ms N]
@@ -129,6 +131,7 @@ fn command_help(cmd: &str) -> Option<String> {
             "Print the whole message (start, data, end TLV) as hex.",
         ),
         "sim" => return Some(okc_cli::sim_cli::help()),
+        "sim-cloud" => return Some(okc_cli::sim_cloud::help()),
         #[cfg(feature = "tokenx")]
         "tokenx" => return Some(okc_cli::tokenx_cli::USAGE.into()),
         "help" => return Some(usage()),
@@ -999,6 +1002,10 @@ fn main() -> ExitCode {
     }
     let r = match cmd.as_str() {
         "sim" => run_sim(rest),
+        "sim-cloud" => match okc_cli::sim_cloud::parse_args(rest) {
+            Err(e) => Err(fail(EXIT_USAGE, e)),
+            Ok(a) => okc_cli::sim_cloud::serve(a).map_err(|e| fail(EXIT_RUNTIME, e)),
+        },
         #[cfg(feature = "tokenx")]
         "tokenx" => match okc_cli::tokenx_cli::run(rest) {
             Ok(line) => {

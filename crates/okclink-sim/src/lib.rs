@@ -13,8 +13,11 @@
 //!   host at a time, a second one is refused and never knocks off the first.
 //! - `serve_pty` (unix): `okc sim --pty`; the same byte stream on a pseudo-terminal, as
 //!   the 300TR's serial port.
+//! - [`CloudSim`] (module [`cloud`]): `okc sim-cloud`; the TokenX Connect cloud (Token's REST
+//!   API, webhooks, one simulated device per terminal, request log, faults) on its own tokio
+//!   runtime.
 //!
-//! Argument parsing and file reading (`okc sim …`) live in the `okc` crate.
+//! Argument parsing and file reading (`okc sim …`, `okc sim-cloud …`) live in the `okc` crate.
 //!
 //! Behaviour per model (WIRE §16.1 and the real logs in `samples/`):
 //!

@@ -39,7 +39,7 @@
 //! RS256 from a Keycloak realm); their header carries a `kid` and their claims are those of
 //! the real ones: `exp`, `iat`, `jti`, `iss` (…`/auth/realms/tokenx-dtokc`), `aud` "account",
 //! `sub`, `azp`, `clientId`, `merchantId`, `scope` "profile email", `preferred_username`
-//! "service-account-<clientId>".
+//! `"service-account-<clientId>"`.
 //!
 //! # The device
 //!
@@ -347,6 +347,7 @@ impl CloudSim {
         let _enter = rt.enter();
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let http = reqwest::Client::builder()
+            .no_proxy()
             .timeout(Duration::from_millis(assumptions::WEBHOOK_TIMEOUT_MS))
             .build()
             .map_err(std::io::Error::other)?;
