@@ -96,6 +96,28 @@ cpp_text() {
       expect_pass vg ./vendor_linux_test text cp1254)
 }
 
+# The same C and vendor C++ programs against the TokenX cloud simulator: only OKC_TRANSPORT
+# (and the cloud credentials in the environment) differ from the cable.
+start_cloud() {
+  CLOUD_PORT=$(free_port)
+  "$tdir/debug/okc" sim-cloud --listen "127.0.0.1:$CLOUD_PORT" --device-delay-ms 100 \
+    > "$work/cloud-$CLOUD_PORT.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    grep -q "^listening on" "$work/cloud-$CLOUD_PORT.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "cloud simulator did not start:"; cat "$work/cloud-$CLOUD_PORT.log"
+  return 1
+}
+cloud_env() (
+  export OKC_TRANSPORT="tokenx+http://127.0.0.1:$CLOUD_PORT?terminal-id=AV00000000001" \
+    OKC_TOKENX_CLIENT_ID=ffi-test OKC_TOKENX_CLIENT_SECRET=ffi-secret OKC_TOKENX_POLL_AFTER_MS=300
+  "$@"
+)
+c_cloud_sale() { start_cloud && cloud_env expect_pass vg "$work/okc_api_test" sale; }
+cpp_cloud_sale() { start_cloud && (cd "$work" && cloud_env expect_pass vg ./vendor_linux_test sale); }
+
 # Regressions of issue 17 (each mode of tests/c/okc_api_test.c fails without its fix).
 c_regressions_nodevice() {
   local m
@@ -197,6 +219,8 @@ if step "build Linux libraries and C/C++ programs" build_linux; then
   step "C program, sale against the simulator over TCP, valgrind" c_sale
   step "vendor C++ program (-lIntegrationHub), sale against the simulator over TCP, valgrind" cpp_sale
   step "vendor C++ program, device text UTF-8 / OKC_VENDOR_TEXT=cp1254, valgrind" cpp_text
+  step "C program, sale through the TokenX cloud simulator, valgrind" c_cloud_sale
+  step "vendor C++ program (-lIntegrationHub), sale through the TokenX cloud simulator, valgrind" cpp_cloud_sale
   step "C/C++ programs, issue-17 regressions without a device, valgrind" c_regressions_nodevice
   step "C program, issue-17 regressions against the simulator over TCP, valgrind" c_regressions_sim
 fi

@@ -617,6 +617,7 @@ pub(crate) fn fiscal_parameters(terminal: &str) -> Value {
             section(1, "GENEL %20", 2000, vec![
                 plu(1, "Çakmak", 2500, 1, "8690000000011"),
                 plu(2, "Şarj Kablosu", 14990, 1, "8690000000028"),
+                plu(9, "POŞET", 25, 1, "8690000000097"),
             ]),
             section(2, "GIDA %10", 1000, vec![
                 plu(3, "Döner Dürüm", 15000, 2, "8690000000035"),
