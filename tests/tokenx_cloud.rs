@@ -64,6 +64,13 @@ struct Opts {
     poll_after: Option<Duration>,
 }
 
+/// A fresh folder for a hub's log file.
+fn log_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("okc-tokenx-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
 fn config(sim: &CloudSim, o: &Opts) -> (Config, Option<u16>) {
     let mut c = Config::new("Test Ltd");
     c.log_dir = None;
@@ -145,12 +152,21 @@ fn eventually(what: &str, wait: Duration, f: impl Fn() -> bool) {
 #[test]
 fn a_sale_through_the_cloud_with_the_webhook() {
     let sim = sim(|_| {});
-    let (hub, seen, port) = start(
+    let logs = log_dir("sale");
+    let (mut c, port) = config(
         &sim,
-        Opts {
+        &Opts {
             webhook: true,
             poll_after: None,
         },
+    );
+    c.log_dir = Some(logs.clone());
+    c.log_level = okclink::hub::LogLevel::Debug;
+    let hub = Hub::new(c).unwrap();
+    let seen = attach(&hub);
+    assert_eq!(
+        hub.wait_connected(Duration::from_secs(10)).as_deref(),
+        Some(TERMINAL)
     );
     let id = uuid();
     assert_eq!(hub.send_basket(&basket(&id)), Ok(SendOutcome::Accepted));
@@ -189,6 +205,17 @@ fn a_sale_through_the_cloud_with_the_webhook() {
     hub.close();
     let states = seen.states.lock().unwrap().clone();
     assert_eq!(states.first(), Some(&(true, TERMINAL.to_string())));
+    // The log tells what happened and never holds a credential.
+    let mut text = String::new();
+    for e in std::fs::read_dir(&logs).unwrap() {
+        text.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
+    }
+    assert!(text.contains(&format!("basket {id}: accepted")), "{text}");
+    assert!(text.contains(&format!("basket {id}: result by webhook, delivered")), "{text}");
+    for secret in ["integrator-secret", "hook-secret-42", "Basic ", "eyJ"] {
+        assert!(!text.contains(secret), "{secret} in the log:\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&logs);
 }
 
 #[test]
