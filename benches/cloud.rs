@@ -68,7 +68,8 @@ fn hub(sim: &CloudSim, target: &str, webhook_port: Option<u16>) -> (Hub, Receive
             let _ = tx.send(Instant::now());
         }
     })));
-    hub.wait_connected(Duration::from_secs(10)).expect("connected");
+    hub.wait_connected(Duration::from_secs(10))
+        .expect("connected");
     (hub, rx)
 }
 
@@ -79,7 +80,11 @@ fn basket(id: &str) -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One request on a keep-alive connection; reads the whole answer (Content-Length).
@@ -105,12 +110,20 @@ fn exchange(r: &mut BufReader<TcpStream>, req: &[u8]) -> u16 {
 
 fn thread_ns(prefixes: &[&str]) -> u64 {
     let mut total = 0;
-    for e in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+    for e in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
         if prefixes.iter().any(|p| name.trim().starts_with(p)) {
             total += std::fs::read_to_string(e.path().join("schedstat"))
                 .ok()
-                .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+                .and_then(|s| {
+                    s.split_whitespace()
+                        .next()
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
                 .unwrap_or(0);
         }
     }
@@ -120,7 +133,13 @@ fn thread_ns(prefixes: &[&str]) -> u64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let smoke = !std::env::args().any(|a| a == "--bench");
-    let n = if smoke { 30 } else if quick { 500 } else { 3000 };
+    let n = if smoke {
+        30
+    } else if quick {
+        500
+    } else {
+        3000
+    };
 
     // 1. Webhook → callback.
     println!("== webhook received → sale-info callback delivered (receiver in the hub)");
@@ -156,7 +175,13 @@ fn main() {
 
     // 4. Idle cost (the same connected hub, nothing to do).
     println!("== idle cost of a connected cloud terminal (hub threads only)");
-    let secs = if smoke { 1 } else if quick { 3 } else { 10 };
+    let secs = if smoke {
+        1
+    } else if quick {
+        3
+    } else {
+        10
+    };
     let t0 = thread_ns(&["okc-tokenx", "okc-callbacks"]);
     let w0 = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));

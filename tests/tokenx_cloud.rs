@@ -211,7 +211,10 @@ fn a_sale_through_the_cloud_with_the_webhook() {
         text.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
     }
     assert!(text.contains(&format!("basket {id}: accepted")), "{text}");
-    assert!(text.contains(&format!("basket {id}: result by webhook, delivered")), "{text}");
+    assert!(
+        text.contains(&format!("basket {id}: result by webhook, delivered")),
+        "{text}"
+    );
     for secret in ["integrator-secret", "hook-secret-42", "Basic ", "eyJ"] {
         assert!(!text.contains(secret), "{secret} in the log:\n{text}");
     }

@@ -22,7 +22,13 @@ impl Drop for Cloud {
 
 fn cloud(extra: &[&str]) -> Cloud {
     let mut child = Command::new(env!("CARGO_BIN_EXE_okc"))
-        .args(["sim-cloud", "--listen", "127.0.0.1:0", "--user", "cid:secret"])
+        .args([
+            "sim-cloud",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "cid:secret",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -80,13 +86,20 @@ fn a_sale_fiscal_info_and_the_cloud_operations_from_the_command_line() {
     let c = cloud(&["--device-delay-ms", "100"]);
     let id = "5a0c7a52-0d7e-4b1e-9a55-1f1f2f3f4f5f";
     let file = basket_file(id);
-    let o = okc(&c, &["send-basket", file.to_str().unwrap(), "--json"], "secret");
+    let o = okc(
+        &c,
+        &["send-basket", file.to_str().unwrap(), "--json"],
+        "secret",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = lines(&o);
     let receipt = out.last().unwrap();
     assert_eq!(receipt["receipt"]["basketID"], id, "{out:?}");
     assert_eq!(receipt["receipt"]["status"], 0, "{out:?}");
-    assert!(out.iter().any(|l| l["serial"] == "AV00000000001"), "{out:?}");
+    assert!(
+        out.iter().any(|l| l["serial"] == "AV00000000001"),
+        "{out:?}"
+    );
 
     let o = okc(&c, &["fiscal-info"], "secret");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -101,14 +114,28 @@ fn a_sale_fiscal_info_and_the_cloud_operations_from_the_command_line() {
 
     let o = okc(&c, &["tokenx", "open-baskets"], "secret");
     assert!(o.status.success());
-    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap(), serde_json::json!([]));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        serde_json::json!([])
+    );
 
     let o = okc(&c, &["tokenx", "terminal"], "secret");
     assert!(o.status.success());
     let t: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(t["terminalId"], "AV00000000001");
 
-    let o = okc(&c, &["tokenx", "settings", "--set", "http://127.0.0.1:9/hook", "--auth", "Bearer x"], "secret");
+    let o = okc(
+        &c,
+        &[
+            "tokenx",
+            "settings",
+            "--set",
+            "http://127.0.0.1:9/hook",
+            "--auth",
+            "Bearer x",
+        ],
+        "secret",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = okc(&c, &["tokenx", "settings"], "secret");
     let s: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -123,7 +150,11 @@ fn a_sale_fiscal_info_and_the_cloud_operations_from_the_command_line() {
     // Wrong credentials: the auth call is refused (exit 3), and the secret is not printed.
     let o = okc(&c, &["tokenx", "auth"], "wrong-secret-xyz");
     assert_eq!(o.status.code(), Some(3));
-    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(!all.contains("wrong-secret-xyz"), "{all}");
     let o = okc(&c, &["tokenx", "frobnicate"], "secret");
     assert_eq!(o.status.code(), Some(1));

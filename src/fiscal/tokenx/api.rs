@@ -885,25 +885,43 @@ pub fn fiscal_info_from_parameters(result: &str) -> Result<String, String> {
     Ok(out.to_string())
 }
 
-/// The `basketID` of a basket JSON text (top level), if it has a non-empty string one.
+/// The `basketID` of a basket JSON text (top level), if it has a non-empty string one (a
+/// repeated key: the last one, as JSON parsers commonly read it).
 pub fn basket_id_of(json: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct B {
-        #[serde(rename = "basketID", alias = "basketId", default)]
-        id: Option<serde_json::Value>,
-    }
-    let b: B = serde_json::from_str(json).ok()?;
-    match b.id? {
-        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s),
+    let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).ok()?;
+    match m.get("basketID").or_else(|| m.get("basketId"))? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
         _ => None,
     }
 }
 
-/// `json` (a JSON object text) with `"basketID": id` as its first member.
+/// `json` (a JSON object text) with `"basketID": id` as its first member, replacing any
+/// `basketID` / `basketId` it had (empty, null, not a string, repeated). Without one the text
+/// is kept as it was after the new member; otherwise the object is written anew.
 pub fn with_basket_id(json: &str, id: &str) -> String {
+    let q = serde_json::to_string(id).expect("string");
+    let parsed: Option<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(json).ok();
+    let has_id = parsed
+        .as_ref()
+        .is_some_and(|m| m.contains_key("basketID") || m.contains_key("basketId"));
+    if has_id {
+        if let Some(mut m) = parsed {
+            m.remove("basketID");
+            m.remove("basketId");
+            let mut out = format!("{{\"basketID\":{q}");
+            for (k, v) in &m {
+                out.push(',');
+                out.push_str(&serde_json::to_string(k).expect("string"));
+                out.push(':');
+                out.push_str(&v.to_string());
+            }
+            out.push('}');
+            return out;
+        }
+    }
     let t = json.trim_start();
     let rest = t.strip_prefix('{').unwrap_or(t).trim_start();
-    let q = serde_json::to_string(id).expect("string");
     if rest.starts_with('}') {
         format!("{{\"basketID\":{q}{rest}")
     } else {
@@ -1332,6 +1350,20 @@ mod tests {
             r#"{"basketID":"n","items":[]}"#
         );
         assert_eq!(with_basket_id("{ }", "n"), r#"{"basketID":"n"}"#);
+        // An empty, null or repeated id is replaced, never doubled.
+        for b in [
+            r#"{"basketID":"","a":1}"#,
+            r#"{"basketID":null,"a":1}"#,
+            r#"{"a":1,"basketID":"x","basketID":""}"#,
+        ] {
+            let w = with_basket_id(b, "n");
+            assert_eq!(w.matches("basketI").count(), 1, "{w}");
+            assert_eq!(basket_id_of(&w).as_deref(), Some("n"), "{w}");
+        }
+        assert_eq!(
+            basket_id_of(r#"{"basketID":"a","basketID":"b"}"#).as_deref(),
+            Some("b")
+        );
         assert_eq!(
             without_basket_id(r#"{"basketID":"k","a":1}"#).unwrap(),
             r#"{"a":1}"#
