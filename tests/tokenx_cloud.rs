@@ -837,3 +837,34 @@ fn bad_configuration_is_refused_clearly() {
         other => panic!("{:?}", other.err()),
     }
 }
+
+#[test]
+fn baskets_reuse_one_connection() {
+    let sim = sim(|_| {});
+    let mut c = Config::new("Test Ltd");
+    c.log_dir = None;
+    c.transports = vec![format!("tokenx+{}?branch-id=BR-0001", sim.url())
+        .parse()
+        .unwrap()];
+    c.tokenx.client_id = "integrator-1".into();
+    c.tokenx.client_secret = Secret::new("integrator-secret");
+    let hub = Hub::new(c).unwrap();
+    assert_eq!(
+        hub.wait_connected(Duration::from_secs(10)).as_deref(),
+        Some("BR-0001")
+    );
+    for i in 0..200 {
+        assert_eq!(
+            hub.send_basket(&basket(&format!("list-{i}"))),
+            Ok(SendOutcome::Accepted)
+        );
+    }
+    let posted = sim.requests_to("POST", "/v1/basket");
+    assert_eq!(posted.len(), 200);
+    assert!(posted
+        .iter()
+        .all(|r| r.header("branch-id") == Some("BR-0001") && r.header("terminal-id").is_none()));
+    // Keep-alive: the auth, the terminal check and 200 baskets on one connection.
+    assert!(sim.connections() <= 2, "{} connections", sim.connections());
+    hub.close();
+}
