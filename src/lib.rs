@@ -13,4 +13,5 @@ pub mod config;
 pub mod ffi;
 pub mod fiscal;
 pub mod hub;
+pub mod pay;
 pub mod transport;

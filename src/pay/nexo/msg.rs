@@ -1,0 +1,1 @@
+//! nexo Retailer 3.1 messages (see mod.rs).

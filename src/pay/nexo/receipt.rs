@@ -1,0 +1,1 @@
+//! Swedbank Pay receipts (Base64 JSON) (see mod.rs).
