@@ -189,6 +189,10 @@ wine_sale() {
   start_sim && (cd "$work/x86_64" && OKC_TRANSPORT=tcp://127.0.0.1:$SIM_PORT \
     expect_pass timeout 120 wine ./vendor_win_test.exe sale)
 }
+# The Windows DLL (rustls, tokio and all) through the TokenX cloud simulator.
+wine_cloud_sale() {
+  start_cloud && (cd "$work/x86_64" && cloud_env expect_pass timeout 120 wine ./vendor_win_test.exe sale)
+}
 
 dist() {
   # CI packages the dev builds made above (a release build of three targets would cost
@@ -234,6 +238,7 @@ if step "cross-build IntegrationHubCpp.dll (i686, x86_64)" build_windows; then
   if step "wine64 setup" wine_setup; then
     step "x64 C program under wine64, no device" wine_nodevice
     step "x64 C program under wine64, sale against the simulator over TCP" wine_sale
+    step "x64 C program under wine64, sale through the TokenX cloud simulator" wine_cloud_sale
   fi
 fi
 step "scripts/dist.sh" dist
