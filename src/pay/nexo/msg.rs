@@ -1897,3 +1897,106 @@ pub mod fuzzing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts() {
+        let p = |s| Amount::parse(s, 2);
+        assert_eq!(p("56"), Ok(Amount(5600, 2)));
+        assert_eq!(p("56.00"), Ok(Amount(5600, 2)));
+        assert_eq!(p("0.5"), Ok(Amount(50, 2)));
+        assert_eq!(p("38.50"), Ok(Amount(3850, 2)));
+        for bad in [
+            "1,5", "1e3", "-", "-1", "+1", ".5", "5.", "", " 5", "5 ", "0.123", "1.2.3",
+        ] {
+            assert_eq!(
+                p(bad),
+                Err(XmlError(format!("bad amount {bad:?}"))),
+                "{bad}"
+            );
+        }
+        assert!(p("92233720368547758.08").is_err(), "overflow");
+        assert_eq!(Amount(3800, 2).to_string(), "38");
+        assert_eq!(Amount(3850, 2).to_string(), "38.50");
+        assert_eq!(Amount(5, 2).to_string(), "0.05");
+        assert_eq!(Amount(0, 2).to_string(), "0");
+        assert_eq!(Amount(56, 0).to_string(), "56");
+        assert_eq!(Amount(5600, 2), Amount(56, 0));
+        assert_ne!(Amount(5601, 2), Amount(56, 0));
+        assert_eq!(Amount(i64::MAX, 255).to_string().len(), 257);
+    }
+
+    #[test]
+    fn escaping_round_trips() {
+        let n = Node::new("A")
+            .attr("k", "a\"b'c<d>&e\tf\ng\rh")
+            .text("x<y>&z\r\n\t ");
+        let mut s = String::new();
+        n.write(&mut s);
+        let back = parse_dom(s.as_bytes()).unwrap();
+        assert_eq!(back.get("k"), Some("a\"b'c<d>&e\tf\ng\rh"));
+        assert_eq!(back.text, "x<y>&z\r\n\t ");
+    }
+
+    #[test]
+    fn dom_limits() {
+        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
+        assert!(parse_dom(deep.as_bytes()).unwrap_err().0.contains("deeper"));
+        let ok = "<a>".repeat(MAX_DEPTH) + &"</a>".repeat(MAX_DEPTH);
+        assert!(parse_dom(ok.as_bytes()).is_ok());
+        let wide = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS));
+        assert!(parse_dom(wide.as_bytes())
+            .unwrap_err()
+            .0
+            .contains("elements"));
+        let big = vec![b' '; MAX_XML_BYTES + 1];
+        assert!(parse_dom(&big).unwrap_err().0.contains("more than"));
+        for bad in [
+            "",
+            "<a>",
+            "<a></b>",
+            "</a>",
+            "<a/><b/>",
+            "x<a/>",
+            "<a/>x",
+            "<a>&foo;</a>",
+            "<!DOCTYPE a><a/>",
+            "<a b='1' b='2'/>",
+            "<a b=1/>",
+        ] {
+            assert!(parse_dom(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        assert!(parse_dom(b"\xff<a/>").unwrap_err().0.contains("UTF-8"));
+        let n = parse_dom("\u{feff}<?xml version=\"1.0\"?><!--c--><p:a xmlns:p=\"u\" p:k=\"v\">1&amp;<![CDATA[<2>]]>&#51;</p:a>".as_bytes()).unwrap();
+        assert_eq!(
+            (n.name.as_str(), n.get("k"), n.text.as_str()),
+            ("a", Some("v"), "1&<2>3")
+        );
+        assert!(n.attrs.iter().all(|(k, _)| k != "p"));
+    }
+
+    #[test]
+    fn listener_policies() {
+        let d = |f| DisplayRequest {
+            device: "CashierDisplay".into(),
+            info_qualify: "Status".into(),
+            response_required: f,
+            lines: vec![],
+        };
+        assert!(!assumptions::display_needs_response(&d(None)));
+        assert!(!assumptions::display_needs_response(&d(Some(false))));
+        assert!(assumptions::display_needs_response(&d(Some(true))));
+        let p = |m: Option<&str>| PrintRequest {
+            document_qualifier: "CashierReceipt".into(),
+            response_mode: m.map(Into::into),
+            lines: vec![],
+        };
+        assert!(!assumptions::print_needs_response(&p(None)));
+        assert!(!assumptions::print_needs_response(&p(Some("NoResponse"))));
+        assert!(assumptions::print_needs_response(&p(Some("PrintEnd"))));
+        assert!(assumptions::print_needs_response(&p(Some("Immediate"))));
+    }
+}
