@@ -16,6 +16,9 @@
 //! - [`CloudSim`] (module [`cloud`]): `okc sim-cloud`; the TokenX Connect cloud (Token's REST
 //!   API, webhooks, one simulated device per terminal, request log, faults) on its own tokio
 //!   runtime.
+//! - [`NexoSim`] (module [`nexo`]): `okc sim-terminal --nexo`; a Swedbank Pay PAX terminal
+//!   (nexo Retailer 3.1 XML over HTTP: login, payments, abort, TransactionStatus, reversal,
+//!   receipts, the terminal's calls to the POS listener, request log, faults).
 //!
 //! Argument parsing and file reading (`okc sim …`, `okc sim-cloud …`) live in the `okc` crate.
 //!
@@ -58,6 +61,7 @@ mod engine;
 pub mod fiscal;
 pub mod identity;
 mod mem;
+pub mod nexo;
 #[cfg(unix)]
 mod pty;
 mod tcp;
@@ -67,6 +71,10 @@ pub use cloud::{
     DeviceOutcome, WebhookDelivery,
 };
 pub use engine::{Received, SaleRecord, SimStats, Simulator, JUNK};
+pub use nexo::{
+    NexoConfig, NexoFaults, NexoListenerCall, NexoRequestLog, NexoSim, NexoTransaction,
+    PaymentOutcome,
+};
 
 /// What a running simulator recorded, read under its lock. [`SimControl`] (in-process) and
 /// [`SimServer`] (TCP) both dereference to it, so the inspection methods are written once.
