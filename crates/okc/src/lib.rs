@@ -6,5 +6,6 @@
 pub mod inspect;
 pub mod sim_cli;
 pub mod sim_cloud;
+pub mod sim_terminal;
 #[cfg(feature = "tokenx")]
 pub mod tokenx_cli;

@@ -44,6 +44,8 @@ USAGE:
       Serve a simulated ÖKC on TCP (default 127.0.0.1:7700) or on a pseudo-terminal.
   okc sim-cloud --listen HOST:PORT [options]   (okc sim-cloud --help)
       Serve a simulated TokenX Connect cloud (REST API, webhooks, devices).
+  okc sim-terminal --nexo --listen HOST:PORT [options]   (okc sim-terminal --help)
+      Serve a simulated card terminal (Swedbank Pay PAX, nexo XML over HTTP).
   okc fiscal-info [common options]
   okc send-basket FILE [common options] [--wait-ms N]
   okc send-payment FILE [common options] [--wait-ms N]
@@ -132,6 +134,7 @@ fn command_help(cmd: &str) -> Option<String> {
         ),
         "sim" => return Some(okc_cli::sim_cli::help()),
         "sim-cloud" => return Some(okc_cli::sim_cloud::help()),
+        "sim-terminal" => return Some(okc_cli::sim_terminal::help()),
         #[cfg(feature = "tokenx")]
         "tokenx" => return Some(okc_cli::tokenx_cli::USAGE.into()),
         "help" => return Some(usage()),
@@ -1005,6 +1008,10 @@ fn main() -> ExitCode {
         "sim-cloud" => match okc_cli::sim_cloud::parse_args(rest) {
             Err(e) => Err(fail(EXIT_USAGE, e)),
             Ok(a) => okc_cli::sim_cloud::serve(a).map_err(|e| fail(EXIT_RUNTIME, e)),
+        },
+        "sim-terminal" => match okc_cli::sim_terminal::parse_args(rest) {
+            Err(e) => Err(fail(EXIT_USAGE, e)),
+            Ok(a) => okc_cli::sim_terminal::serve(a).map_err(|e| fail(EXIT_RUNTIME, e)),
         },
         #[cfg(feature = "tokenx")]
         "tokenx" => match okc_cli::tokenx_cli::run(rest) {
