@@ -15,10 +15,11 @@ if [ "$secs" != "0" ]; then
     export RUSTC_BOOTSTRAP=1
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
-    for t in usb_default usb_session serial cert tokenx_webhook; do
+    for t in usb_default usb_session serial cert tokenx_webhook nexo_xml; do
         mkdir -p "$work/$t"
         corpus="../crates/okclink-wire/tests/fuzz_corpus/$t"
         [ "$t" = tokenx_webhook ] && corpus="../tests/data/tokenx/fuzz_corpus/$t"
+        [ "$t" = nexo_xml ] && corpus="../tests/data/nexo/fuzz_corpus/$t"
         echo "fuzz smoke: $t for ${secs}s"
         if ! (cd fuzz && cargo fuzz run -O "$t" "$work/$t" "$corpus" -- \
             -max_total_time="$secs" -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 \
