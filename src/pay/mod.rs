@@ -1,5 +1,480 @@
 //! The payment front: "take this amount by card, give me the authorisation and the receipt;
-//! refund, reverse, abort, status, close the batch" — one API over the card-terminal back
-//! ends (Swedbank Pay PAX over nexo Retailer 3.1; GP tom later).
+//! refund, reverse, abort, status" — one API ([`Terminal`]) over the card-terminal back ends
+//! ([`PaymentBackend`]; Swedbank Pay PAX over nexo Retailer 3.1 today, GP tom later), chosen
+//! by configuration (`nexo+http://HOST:PORT`).
+//!
+//! The front owns what every back end gets for free: input checks (amount, currency,
+//! reference), the exactly-once rule per caller reference within the process (a reference
+//! already answered returns its recorded result, never a second charge), and the event
+//! callback (display texts, print requests, signature questions, maintenance), delivered on
+//! one thread, never under a lock.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
 
 pub mod nexo;
+
+/// What the caller asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxKind {
+    Payment,
+    Refund,
+    Reversal,
+}
+
+impl TxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxKind::Payment => "payment",
+            TxKind::Refund => "refund",
+            TxKind::Reversal => "reversal",
+        }
+    }
+}
+
+/// A payment or refund request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRequest {
+    /// Amount in minor units (cents, öre, kuruş), > 0.
+    pub amount: i64,
+    /// ISO 4217 alphabetic code, e.g. `SEK`, `EUR`.
+    pub currency: String,
+    /// The caller's reference: the idempotency key (1–32 characters: letters, digits, `-_.`).
+    pub reference: String,
+}
+
+/// The normalised result of a payment, refund, reversal or status query.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PaymentResult {
+    pub approved: bool,
+    /// `payment`, `refund` or `reversal`.
+    pub kind: String,
+    /// Why not approved (the terminal's condition and text), or None.
+    pub reason: Option<String>,
+    /// Authorised amount in minor units (0 when not approved).
+    pub amount: i64,
+    pub currency: String,
+    pub masked_pan: Option<String>,
+    pub brand: Option<String>,
+    pub entry_mode: Option<String>,
+    pub approval_code: Option<String>,
+    /// The terminal's transaction id and time stamp (needed for a reversal).
+    pub transaction_id: Option<String>,
+    pub timestamp: Option<String>,
+    /// The caller's reference.
+    pub reference: String,
+    pub merchant_receipt: Vec<String>,
+    pub customer_receipt: Vec<String>,
+    /// The merchant copy must be signed.
+    pub signature_required: bool,
+    /// The terminal's whole response (audit).
+    pub raw: String,
+}
+
+impl PaymentResult {
+    /// The result as one JSON object (what `okc pay --json` prints last and `okc_pay_*` hands
+    /// out).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "approved": self.approved,
+            "kind": self.kind,
+            "reason": self.reason,
+            "amount": self.amount,
+            "currency": self.currency,
+            "maskedPan": self.masked_pan,
+            "brand": self.brand,
+            "entryMode": self.entry_mode,
+            "approvalCode": self.approval_code,
+            "transactionId": self.transaction_id,
+            "timestamp": self.timestamp,
+            "reference": self.reference,
+            "signatureRequired": self.signature_required,
+            "receipts": {
+                "merchant": self.merchant_receipt,
+                "customer": self.customer_receipt,
+            },
+            "raw": self.raw,
+        })
+    }
+}
+
+/// What the terminal shows or asks while it works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TerminalEvent {
+    /// Text on the terminal's display (one entry per line).
+    Display(Vec<String>),
+    /// The terminal asks the POS to print (e.g. the merchant copy to sign).
+    Print {
+        document: String,
+        lines: Vec<String>,
+    },
+    /// The terminal asks the cashier to confirm the customer's signature; the callback's
+    /// answer (true = accept) is sent back.
+    SignatureConfirmation { question: Vec<String> },
+    /// Maintenance and other terminal events (`SaleAdmin`, `BeginMaintenance`, …).
+    Notification {
+        event: String,
+        details: Option<String>,
+    },
+    /// The terminal announced a new address (`IP:PORT`); the back end uses it from now on.
+    AddressChanged(String),
+}
+
+impl TerminalEvent {
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            TerminalEvent::Display(l) => json!({"event": "display", "lines": l}),
+            TerminalEvent::Print { document, lines } => {
+                json!({"event": "print", "document": document, "lines": lines})
+            }
+            TerminalEvent::SignatureConfirmation { question } => {
+                json!({"event": "signature", "question": question})
+            }
+            TerminalEvent::Notification { event, details } => {
+                json!({"event": "notification", "name": event, "details": details})
+            }
+            TerminalEvent::AddressChanged(a) => json!({"event": "address", "address": a}),
+        }
+    }
+}
+
+/// The application's event callback: the return value answers a
+/// [`TerminalEvent::SignatureConfirmation`] (`Some(true)` accept, `Some(false)` refuse, `None`
+/// no answer: the configured policy applies); ignored for other events.
+pub type EventFn = Arc<dyn Fn(&TerminalEvent) -> Option<bool> + Send + Sync>;
+
+/// Errors of the payment API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayError {
+    /// Bad configuration (terminal URL, listener address, …).
+    Config(String),
+    /// Bad input from the caller (amount, currency, reference).
+    InvalidInput(String),
+    /// The terminal cannot be reached (nothing was sent, or it certainly did not arrive).
+    Unreachable(String),
+    /// The terminal refused the request itself (not a decline: e.g. logged out, wrong
+    /// POIID, busy beyond the retries, reversal of a transaction that is not the last).
+    Refused {
+        condition: String,
+        text: String,
+    },
+    /// The outcome of a payment is unknown after recovery gave up: it may have been
+    /// charged. Never pay again for this reference blindly; ask `status` later.
+    OutcomeUnknown(String),
+    /// The configured back end does not offer this call.
+    Unsupported(String),
+    /// The terminal's answer could not be read.
+    Protocol(String),
+    Closed,
+}
+
+impl fmt::Display for PayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PayError::Config(e) => write!(f, "configuration error: {e}"),
+            PayError::InvalidInput(e) => write!(f, "invalid input: {e}"),
+            PayError::Unreachable(e) => write!(f, "terminal unreachable: {e}"),
+            PayError::Refused { condition, text } => {
+                write!(f, "refused by the terminal ({condition}): {text}")
+            }
+            PayError::OutcomeUnknown(e) => write!(f, "outcome unknown: {e}"),
+            PayError::Unsupported(e) => write!(f, "not supported by this terminal: {e}"),
+            PayError::Protocol(e) => write!(f, "terminal protocol error: {e}"),
+            PayError::Closed => write!(f, "the terminal object is closed"),
+        }
+    }
+}
+
+impl std::error::Error for PayError {}
+
+/// A card-terminal back end. The front has checked the request; a back end never calls the
+/// application except through the event sink it was given.
+pub trait PaymentBackend: Send + Sync {
+    /// Payment or refund; blocks until the terminal's answer (recovering a lost one).
+    fn pay(&self, kind: TxKind, req: &PaymentRequest) -> Result<PaymentResult, PayError>;
+    /// Reverse the last transaction (only the last, only if approved).
+    fn reverse_last(&self) -> Result<PaymentResult, PayError>;
+    /// Abort the payment in flight (from another thread); Ok when the terminal took it.
+    fn abort(&self) -> Result<(), PayError>;
+    /// The last transaction's result, or the one with this reference.
+    fn status(&self, reference: Option<&str>) -> Result<PaymentResult, PayError>;
+    /// Close the batch (settlement).
+    fn batch_close(&self) -> Result<String, PayError>;
+    fn login(&self) -> Result<(), PayError>;
+    fn logout(&self, maintenance_allowed: bool) -> Result<(), PayError>;
+    fn close(&self);
+    /// The address of the POS listener, when the back end runs one.
+    fn listener_addr(&self) -> Option<std::net::SocketAddr> {
+        None
+    }
+}
+
+/// Check a request before any back end sees it.
+pub fn check_request(req: &PaymentRequest) -> Result<(), PayError> {
+    if req.amount <= 0 {
+        return Err(PayError::InvalidInput(format!(
+            "amount must be > 0 minor units (got {})",
+            req.amount
+        )));
+    }
+    if req.amount > 99_999_999_999 {
+        return Err(PayError::InvalidInput("amount too large".into()));
+    }
+    if req.currency.len() != 3 || !req.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(PayError::InvalidInput(format!(
+            "currency must be an ISO 4217 code like SEK or EUR (got {:?})",
+            req.currency
+        )));
+    }
+    if req.reference.is_empty()
+        || req.reference.len() > 32
+        || !req
+            .reference
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(PayError::InvalidInput(format!(
+            "reference must be 1-32 letters, digits, '-', '_' or '.' (got {:?})",
+            req.reference
+        )));
+    }
+    Ok(())
+}
+
+/// One card terminal (the payment front).
+pub struct Terminal {
+    backend: Box<dyn PaymentBackend>,
+    /// Results by reference (this process): the same reference is never charged twice.
+    done: Mutex<HashMap<String, PaymentResult>>,
+    /// References in flight (a second call with the same one waits for nothing: refused).
+    busy: Mutex<Vec<String>>,
+}
+
+impl Terminal {
+    /// A front over `backend`.
+    pub fn with_backend(backend: Box<dyn PaymentBackend>) -> Terminal {
+        Terminal {
+            backend,
+            done: Mutex::new(HashMap::new()),
+            busy: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn money(&self, kind: TxKind, req: &PaymentRequest) -> Result<PaymentResult, PayError> {
+        check_request(req)?;
+        if let Some(r) = self.done.lock().get(&req.reference) {
+            return Ok(r.clone());
+        }
+        {
+            let mut b = self.busy.lock();
+            if b.contains(&req.reference) {
+                return Err(PayError::InvalidInput(format!(
+                    "reference {:?} is already in progress",
+                    req.reference
+                )));
+            }
+            b.push(req.reference.clone());
+        }
+        let r = self.backend.pay(kind, req);
+        self.busy.lock().retain(|x| x != &req.reference);
+        if let Ok(res) = &r {
+            self.done.lock().insert(req.reference.clone(), res.clone());
+        }
+        r
+    }
+
+    /// Take a payment. The same `reference` again returns the recorded result.
+    pub fn pay(&self, req: &PaymentRequest) -> Result<PaymentResult, PayError> {
+        self.money(TxKind::Payment, req)
+    }
+
+    /// Refund to a card.
+    pub fn refund(&self, req: &PaymentRequest) -> Result<PaymentResult, PayError> {
+        self.money(TxKind::Refund, req)
+    }
+
+    pub fn reverse_last(&self) -> Result<PaymentResult, PayError> {
+        self.backend.reverse_last()
+    }
+
+    pub fn abort(&self) -> Result<(), PayError> {
+        self.backend.abort()
+    }
+
+    pub fn status(&self, reference: Option<&str>) -> Result<PaymentResult, PayError> {
+        if let Some(r) = reference.and_then(|r| self.done.lock().get(r).cloned()) {
+            return Ok(r);
+        }
+        self.backend.status(reference)
+    }
+
+    pub fn batch_close(&self) -> Result<String, PayError> {
+        self.backend.batch_close()
+    }
+
+    pub fn login(&self) -> Result<(), PayError> {
+        self.backend.login()
+    }
+
+    pub fn logout(&self, maintenance_allowed: bool) -> Result<(), PayError> {
+        self.backend.logout(maintenance_allowed)
+    }
+
+    pub fn close(&self) {
+        self.backend.close();
+    }
+
+    /// Where the POS listener listens (full integration), e.g. to configure the terminal.
+    pub fn listener_addr(&self) -> Option<std::net::SocketAddr> {
+        self.backend.listener_addr()
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.backend.close();
+    }
+}
+
+/// Default wait for the answer to a payment (the terminal waits for the customer).
+pub const PAYMENT_WAIT: Duration = Duration::from_secs(180);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(amount: i64, currency: &str, reference: &str) -> PaymentRequest {
+        PaymentRequest {
+            amount,
+            currency: currency.into(),
+            reference: reference.into(),
+        }
+    }
+
+    #[test]
+    fn requests_are_checked() {
+        assert!(check_request(&req(100, "SEK", "r-1")).is_ok());
+        for bad in [
+            req(0, "SEK", "r"),
+            req(-5, "SEK", "r"),
+            req(100, "sek", "r"),
+            req(100, "SEKK", "r"),
+            req(100, "SEK", ""),
+            req(100, "SEK", "a b"),
+            req(100, "SEK", &"x".repeat(33)),
+        ] {
+            assert!(
+                matches!(check_request(&bad), Err(PayError::InvalidInput(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    struct Counting(Arc<Mutex<u32>>);
+
+    impl PaymentBackend for Counting {
+        fn pay(&self, kind: TxKind, r: &PaymentRequest) -> Result<PaymentResult, PayError> {
+            *self.0.lock() += 1;
+            Ok(PaymentResult {
+                approved: true,
+                kind: kind.as_str().into(),
+                amount: r.amount,
+                currency: r.currency.clone(),
+                reference: r.reference.clone(),
+                ..Default::default()
+            })
+        }
+        fn reverse_last(&self) -> Result<PaymentResult, PayError> {
+            Err(PayError::Unsupported("x".into()))
+        }
+        fn abort(&self) -> Result<(), PayError> {
+            Ok(())
+        }
+        fn status(&self, _: Option<&str>) -> Result<PaymentResult, PayError> {
+            Err(PayError::Unsupported("x".into()))
+        }
+        fn batch_close(&self) -> Result<String, PayError> {
+            Err(PayError::Unsupported("x".into()))
+        }
+        fn login(&self) -> Result<(), PayError> {
+            Ok(())
+        }
+        fn logout(&self, _: bool) -> Result<(), PayError> {
+            Ok(())
+        }
+        fn close(&self) {}
+    }
+
+    #[test]
+    fn a_reference_is_charged_once() {
+        let n = Arc::new(Mutex::new(0));
+        let t = Terminal::with_backend(Box::new(Counting(n.clone())));
+        let a = t.pay(&req(500, "EUR", "ref-1")).unwrap();
+        let b = t.pay(&req(500, "EUR", "ref-1")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(t.status(Some("ref-1")).unwrap(), a);
+        t.pay(&req(500, "EUR", "ref-2")).unwrap();
+        assert_eq!(*n.lock(), 2);
+    }
+}
+
+/// How to reach a terminal and behave with it.
+#[derive(Clone)]
+pub struct TerminalConfig {
+    /// `nexo+http://HOST:PORT[?poiid=…&saleid=…]` (Swedbank Pay PAX, nexo over the LAN).
+    pub terminal: String,
+    /// `IP:PORT` for the POS listener (full integration); None = client-only.
+    pub listener: Option<String>,
+    /// The signature answer when the application gives none.
+    pub signature_confirm: bool,
+    pub events: Option<EventFn>,
+    /// Sent to the terminal at login.
+    pub application_name: String,
+}
+
+impl TerminalConfig {
+    pub fn new(terminal: &str) -> TerminalConfig {
+        TerminalConfig {
+            terminal: terminal.to_string(),
+            listener: None,
+            signature_confirm: true,
+            events: None,
+            application_name: "okclink".into(),
+        }
+    }
+}
+
+/// Open the terminal the configuration names.
+pub fn open(cfg: TerminalConfig) -> Result<Terminal, PayError> {
+    let t = cfg.terminal.trim();
+    if t.starts_with("nexo+") {
+        #[cfg(feature = "nexo")]
+        {
+            let target: nexo::backend::NexoTarget = t.parse().map_err(PayError::Config)?;
+            let b = nexo::backend::NexoBackend::start(nexo::backend::NexoSettings {
+                target,
+                listener: cfg.listener.clone(),
+                signature: if cfg.signature_confirm {
+                    nexo::backend::SignaturePolicy::Confirm
+                } else {
+                    nexo::backend::SignaturePolicy::Refuse
+                },
+                events: cfg.events.clone(),
+                application_name: cfg.application_name.clone(),
+            })?;
+            return Ok(Terminal::with_backend(Box::new(b)));
+        }
+        #[cfg(not(feature = "nexo"))]
+        return Err(PayError::Config(
+            "the nexo back end is not available in this build (cargo feature nexo)".into(),
+        ));
+    }
+    Err(PayError::Config(format!(
+        "unknown terminal {t:?} (expected nexo+http://HOST:PORT[?poiid=…&saleid=…])"
+    )))
+}

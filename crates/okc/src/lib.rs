@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod inspect;
+pub mod pay_cli;
 pub mod sim_cli;
 pub mod sim_cloud;
 pub mod sim_terminal;

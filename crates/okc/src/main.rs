@@ -61,6 +61,9 @@ USAGE:
       The TokenX Connect cloud's own operations: settings, get, delete, unlock,
       open-baskets, terminals… A sale through the cloud: okc send-basket FILE
       --transport tokenx+https://HOST/BASE?terminal-id=AV… (OKC_TOKENX_CLIENT_ID/_SECRET).
+  okc pay AMOUNT | okc refund AMOUNT | okc terminal status|reverse-last|abort|…
+      A card payment on a terminal (Swedbank Pay PAX over nexo:
+      --terminal nexo+http://HOST:PORT or $OKC_TERMINAL; okc pay --help).
   okc COMMAND --help   that command's help
 
 {COMMON}
@@ -137,6 +140,7 @@ fn command_help(cmd: &str) -> Option<String> {
         "sim-terminal" => return Some(okc_cli::sim_terminal::help()),
         #[cfg(feature = "tokenx")]
         "tokenx" => return Some(okc_cli::tokenx_cli::USAGE.into()),
+        "pay" | "refund" | "terminal" => return Some(okc_cli::pay_cli::USAGE.into()),
         "help" => return Some(usage()),
         "version" => return Some("okc version — print the version".into()),
         _ => return None,
@@ -174,6 +178,9 @@ struct Fail {
     extra: serde_json::Map<String, Value>,
     /// Text for stdout before the failure (e.g. what `okc decode` could read).
     report: Option<String>,
+    /// The command already printed its result as the last JSON line (`okc pay` declined):
+    /// no error object after it.
+    result_printed: bool,
 }
 
 fn fail(code: u8, msg: impl Into<String>) -> Fail {
@@ -182,6 +189,7 @@ fn fail(code: u8, msg: impl Into<String>) -> Fail {
         msg: msg.into(),
         extra: serde_json::Map::new(),
         report: None,
+        result_printed: false,
     }
 }
 
@@ -1013,6 +1021,20 @@ fn main() -> ExitCode {
             Err(e) => Err(fail(EXIT_USAGE, e)),
             Ok(a) => okc_cli::sim_terminal::serve(a).map_err(|e| fail(EXIT_RUNTIME, e)),
         },
+        "pay" | "refund" | "terminal" => {
+            let r = if cmd == "terminal" {
+                okc_cli::pay_cli::terminal(rest)
+            } else {
+                okc_cli::pay_cli::money(cmd == "refund", rest)
+            };
+            r.map_err(|(code, msg)| {
+                let mut f = fail(code, msg);
+                // A decline was printed as the result (the last JSON line).
+                f.result_printed = code == okc_cli::pay_cli::EXIT_DECLINED
+                    && f.msg.starts_with(okc_cli::pay_cli::DECLINED_PREFIX);
+                f
+            })
+        }
         #[cfg(feature = "tokenx")]
         "tokenx" => match okc_cli::tokenx_cli::run(rest) {
             Ok(line) => {
@@ -1063,7 +1085,7 @@ fn main() -> ExitCode {
             if let Some(rep) = &f.report {
                 print!("{rep}");
             }
-            if json && cmd != "sim" {
+            if json && cmd != "sim" && !f.result_printed {
                 let mut v = json!({"error": error_kind(f.code), "message": f.msg});
                 if let Value::Object(m) = &mut v {
                     m.extend(f.extra);

@@ -4,5 +4,8 @@
 //!   tolerantly (sans-IO).
 //! - `receipt`: the Base64 JSON receipts decoded into printable lines.
 
+#[cfg(feature = "nexo")]
+pub mod backend;
 pub mod msg;
 pub mod receipt;
+pub mod session;

@@ -1,0 +1,130 @@
+//! `okc pay` / `okc refund` / `okc terminal …` as processes against `okc sim-terminal --nexo`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct Term {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn terminal(extra: &[&str]) -> Term {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okc"))
+        .args([
+            "sim-terminal",
+            "--nexo",
+            "--listen",
+            "127.0.0.1:0",
+            "--payment-ms",
+            "100",
+            "--busy-ms",
+            "200",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("ready line {line:?}"))
+        .to_string();
+    Term { child, addr }
+}
+
+fn okc(t: &Term, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_okc"))
+        .args(args)
+        .env(
+            "OKC_TERMINAL",
+            format!("nexo+http://{}?poiid=CLI-POS", t.addr),
+        )
+        .output()
+        .unwrap()
+}
+
+fn last_json(o: &Output) -> Value {
+    let text = String::from_utf8_lossy(&o.stdout);
+    let last = text
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no output; stderr {}", String::from_utf8_lossy(&o.stderr)));
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{last:?}: {e}"))
+}
+
+#[test]
+fn pay_refund_reverse_and_decline() {
+    let t = terminal(&[]);
+    let o = okc(
+        &t,
+        &[
+            "pay",
+            "12.50",
+            "--currency",
+            "SEK",
+            "--reference",
+            "cli-1",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = last_json(&o);
+    assert_eq!(r["approved"], true);
+    assert_eq!(
+        (r["amount"].as_i64(), r["currency"].as_str()),
+        (Some(1250), Some("SEK"))
+    );
+    assert!(r["transactionId"].is_string());
+    assert!(!r["receipts"]["customer"].as_array().unwrap().is_empty());
+    // Reverse it from another process: the terminal is asked for its last transaction.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = okc(&t, &["terminal", "reverse-last", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(last_json(&o)["kind"], "reversal");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = okc(&t, &["refund", "3", "--currency", "SEK", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(last_json(&o)["kind"], "refund");
+    // Bad input and usage.
+    assert_eq!(okc(&t, &["pay", "1,50"]).status.code(), Some(6));
+    assert_eq!(okc(&t, &["pay"]).status.code(), Some(1));
+    assert_eq!(okc(&t, &["terminal", "batch-close"]).status.code(), Some(3));
+    let declining = terminal(&["--outcome", "decline"]);
+    let o = okc(&declining, &["pay", "9.99", "--currency", "SEK", "--json"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(last_json(&o)["approved"], false);
+    let o = Command::new(env!("CARGO_BIN_EXE_okc"))
+        .args(["pay", "1", "--terminal", "nexo+http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
