@@ -1305,7 +1305,7 @@ fn lines_of(n: Option<&Node>) -> Vec<String> {
 
 /// Splits a root into (header, body): the header is the `MessageHeader` child, the body the
 /// first child named after it (category + type); other children are ignored.
-fn split_root<'a>(root: &'a Node) -> Result<(MessageHeader, &'a Node), XmlError> {
+fn split_root(root: &Node) -> Result<(MessageHeader, &Node), XmlError> {
     let h = root
         .first("MessageHeader")
         .ok_or_else(|| XmlError("no MessageHeader".into()))?;
