@@ -46,8 +46,10 @@ pub const TERMINAL_ENVIRONMENT: &str = "Attended";
 /// Decimals of the currencies Swedbank terminals handle (SEK, NOK, DKK, EUR): two.
 pub const CURRENCY_DECIMALS: u8 = 2;
 
-/// Choices the Swedbank documentation and the nexo XSD leave open, in one place. Each is
-/// marked in the design notes as an assumption; change them here only.
+/// Choices the Swedbank documentation and the nexo XSD leave open (inferences, not
+/// documented behaviour), in one place: change them here only. The codec itself uses the
+/// device/qualifier echoes, the sample constants and nothing else; the timeouts, retry
+/// delays and error conditions are for the session layer and the simulator.
 pub mod assumptions {
     use super::{DisplayRequest, ErrorCondition, PrintRequest};
     use std::time::Duration;
