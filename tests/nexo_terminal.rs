@@ -103,6 +103,7 @@ fn refund_and_reversal() {
     assert!(p.approved);
     let rev = t.reverse_last().unwrap();
     assert!(rev.approved && rev.kind == "reversal", "{rev:?}");
+    assert_eq!((rev.amount, rev.currency.as_str()), (3000, "SEK"));
     assert!(sim.transactions().iter().any(|x| x.reversed));
     // Only once.
     assert!(t.reverse_last().is_err());

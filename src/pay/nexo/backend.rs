@@ -655,8 +655,8 @@ impl PaymentBackend for NexoBackend {
         self.run(async move {
             let _one = inner.money.lock().await;
             let known = inner.last_approved.lock().clone();
-            let original = match known {
-                Some((t, _, _)) => t,
+            let (original, amount, currency) = match known {
+                Some(k) => k,
                 // Not from this process: ask the terminal for its last transaction.
                 None => inner.last_from_terminal().await?,
             };
@@ -675,10 +675,12 @@ impl PaymentBackend for NexoBackend {
             let (_req, answer) = inner.service(&make, assumptions::REQUEST_TIMEOUT).await?;
             match answer {
                 Ok(Some(resp)) => {
-                    let r = inner.result_of(TxKind::Reversal, "", &resp)?;
+                    let mut r = inner.result_of(TxKind::Reversal, "", &resp)?;
                     if r.approved {
                         *inner.last_approved.lock() = None;
+                        r.amount = amount;
                     }
+                    r.currency = currency;
                     Ok(r)
                 }
                 Ok(None) => Err(PayError::Protocol("reversal answered 204".into())),
@@ -831,7 +833,7 @@ impl PaymentBackend for NexoBackend {
 impl Inner {
     /// The terminal's last transaction (TransactionStatus without a reference), when it is an
     /// approved payment: its POITransactionID.
-    async fn last_from_terminal(&self) -> Result<TransactionId, PayError> {
+    async fn last_from_terminal(&self) -> Result<(TransactionId, i64, String), PayError> {
         self.ensure_login().await?;
         let req = self
             .session
@@ -854,7 +856,11 @@ impl Inner {
                 if let ResponseBody::Payment(p) = &**body {
                     if p.response.result == ResultCode::Success {
                         if let Some(id) = &p.poi_transaction_id {
-                            return Ok(id.clone());
+                            return Ok((
+                                id.clone(),
+                                p.authorized_amount.map_or(0, |a| a.0),
+                                p.currency.clone().unwrap_or_default(),
+                            ));
                         }
                     }
                 }
