@@ -59,9 +59,29 @@ impl Seen {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Opts {
     webhook: bool,
     poll_after: Option<Duration>,
+}
+
+/// A webhook receiver, default polling delay.
+const WEBHOOK: Opts = Opts {
+    webhook: true,
+    poll_after: None,
+};
+/// No receiver, default polling delay.
+const POLLING: Opts = Opts {
+    webhook: false,
+    poll_after: None,
+};
+
+/// Poll `ms` after a basket (with or without a receiver).
+fn poll_after(webhook: bool, ms: u64) -> Opts {
+    Opts {
+        webhook,
+        poll_after: Some(Duration::from_millis(ms)),
+    }
 }
 
 /// A fresh folder for a hub's log file.
@@ -153,13 +173,7 @@ fn eventually(what: &str, wait: Duration, f: impl Fn() -> bool) {
 fn a_sale_through_the_cloud_with_the_webhook() {
     let sim = sim(|_| {});
     let logs = log_dir("sale");
-    let (mut c, port) = config(
-        &sim,
-        &Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (mut c, port) = config(&sim, &WEBHOOK);
     c.log_dir = Some(logs.clone());
     c.log_level = okclink::hub::LogLevel::Debug;
     let hub = Hub::new(c).unwrap();
@@ -224,13 +238,7 @@ fn a_sale_through_the_cloud_with_the_webhook() {
 #[test]
 fn fiscal_info_has_the_wired_shape() {
     let sim = sim(|_| {});
-    let (hub, _seen, _) = start(
-        &sim,
-        Opts {
-            webhook: false,
-            poll_after: None,
-        },
-    );
+    let (hub, _seen, _) = start(&sim, POLLING);
     let fi: Value = serde_json::from_str(&hub.fiscal_info(None).unwrap()).unwrap();
     let sections = fi["sections"].as_array().unwrap();
     assert!(!sections.is_empty());
@@ -258,13 +266,7 @@ fn fiscal_info_has_the_wired_shape() {
 #[test]
 fn without_a_webhook_results_come_by_polling() {
     let sim = sim(|_| {});
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: false,
-            poll_after: Some(Duration::from_millis(300)),
-        },
-    );
+    let (hub, seen, _) = start(&sim, poll_after(false, 300));
     let id = uuid();
     assert_eq!(hub.send_basket(&basket(&id)), Ok(SendOutcome::Accepted));
     assert_eq!(seen.sale(Duration::from_secs(10))["basketID"], id.as_str());
@@ -280,13 +282,7 @@ fn without_a_webhook_results_come_by_polling() {
 #[test]
 fn a_dropped_webhook_is_replaced_by_a_poll_once() {
     let sim = sim(|c| c.faults.drop_webhooks = true);
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: Some(Duration::from_millis(300)),
-        },
-    );
+    let (hub, seen, _) = start(&sim, poll_after(true, 300));
     let id = uuid();
     assert_eq!(hub.send_basket(&basket(&id)), Ok(SendOutcome::Accepted));
     assert_eq!(seen.sale(Duration::from_secs(10))["basketID"], id.as_str());
@@ -299,13 +295,7 @@ fn a_dropped_webhook_is_replaced_by_a_poll_once() {
 #[test]
 fn a_duplicate_webhook_gives_one_callback() {
     let sim = sim(|c| c.faults.duplicate_webhooks = true);
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, _) = start(&sim, WEBHOOK);
     let id = uuid();
     assert_eq!(hub.send_basket(&basket(&id)), Ok(SendOutcome::Accepted));
     assert_eq!(seen.sale(Duration::from_secs(10))["basketID"], id.as_str());
@@ -324,13 +314,7 @@ fn a_duplicate_webhook_gives_one_callback() {
 #[test]
 fn a_webhook_after_the_poll_delivered_is_not_delivered_again() {
     let sim = sim(|c| c.faults.webhook_delay = Duration::from_millis(1200));
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: Some(Duration::from_millis(200)),
-        },
-    );
+    let (hub, seen, _) = start(&sim, poll_after(true, 200));
     let id = uuid();
     assert_eq!(hub.send_basket(&basket(&id)), Ok(SendOutcome::Accepted));
     assert_eq!(seen.sale(Duration::from_secs(10))["basketID"], id.as_str());
@@ -347,26 +331,10 @@ fn a_webhook_after_the_poll_delivered_is_not_delivered_again() {
 #[test]
 fn a_refused_webhook_is_retried_by_the_cloud_and_the_poll_delivers_once() {
     let sim = sim(|c| c.device_outcome = DeviceOutcome::Manual);
-    let (hub, seen, port) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: Some(Duration::from_millis(1500)),
-        },
-    );
+    let (hub, seen, port) = start(&sim, poll_after(true, 1500));
     // Someone registers the right URL with a wrong Authorization: our receiver must refuse
     // every delivery (401) and deliver nothing; the cloud retries.
-    let cloud = okclink::fiscal::tokenx::Cloud::from_config(
-        &config(
-            &sim,
-            &Opts {
-                webhook: false,
-                poll_after: None,
-            },
-        )
-        .0,
-    )
-    .unwrap();
+    let cloud = okclink::fiscal::tokenx::Cloud::from_config(&config(&sim, &POLLING).0).unwrap();
     cloud
         .call(&okclink::fiscal::tokenx::api::Op::SetClientSettings {
             callback_url: format!("http://127.0.0.1:{}/tokenx/hook", port.unwrap()),
@@ -393,13 +361,7 @@ fn a_refused_webhook_is_retried_by_the_cloud_and_the_poll_delivers_once() {
 #[test]
 fn throttling_is_waited_out_and_sends_one_basket() {
     let sim = sim(|_| {});
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, _) = start(&sim, WEBHOOK);
     sim.set_faults(CloudFaults {
         throttle_next: 2,
         retry_after_secs: 1,
@@ -424,13 +386,7 @@ fn throttling_is_waited_out_and_sends_one_basket() {
 #[test]
 fn a_5xx_without_creation_is_checked_then_sent_again_with_the_same_id() {
     let sim = sim(|_| {});
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, _) = start(&sim, WEBHOOK);
     sim.set_faults(CloudFaults {
         basket_post_5xx: 1,
         ..CloudFaults::default()
@@ -467,13 +423,7 @@ fn a_5xx_without_creation_is_checked_then_sent_again_with_the_same_id() {
 #[test]
 fn a_5xx_after_creation_is_checked_and_never_sent_again() {
     let sim = sim(|_| {});
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, _) = start(&sim, WEBHOOK);
     sim.set_faults(CloudFaults {
         basket_post_5xx_after_create: 1,
         ..CloudFaults::default()
@@ -492,13 +442,7 @@ fn a_5xx_after_creation_is_checked_and_never_sent_again() {
 #[test]
 fn token_expiry_mid_run_reauthenticates_once() {
     let sim = sim(|_| {});
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, _) = start(&sim, WEBHOOK);
     let a = uuid();
     assert_eq!(hub.send_basket(&basket(&a)), Ok(SendOutcome::Accepted));
     seen.sale(Duration::from_secs(10));
@@ -521,13 +465,7 @@ fn token_expiry_mid_run_reauthenticates_once() {
 #[test]
 fn a_hundred_concurrent_calls_with_an_expired_token_authenticate_once() {
     let sim = sim(|_| {});
-    let (hub, _seen, _) = start(
-        &sim,
-        Opts {
-            webhook: false,
-            poll_after: None,
-        },
-    );
+    let (hub, _seen, _) = start(&sim, POLLING);
     let hub = Arc::new(hub);
     let auths = sim.requests_to("POST", "/v1/auth/token").len();
     sim.expire_tokens();
@@ -550,13 +488,7 @@ fn slow_and_failing_auth_still_connects() {
         c.faults.auth_5xx = 1;
         c.faults.slow_auth = Duration::from_millis(300);
     });
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: false,
-            poll_after: Some(Duration::from_millis(200)),
-        },
-    );
+    let (hub, seen, _) = start(&sim, poll_after(false, 200));
     let auth: Vec<u16> = sim
         .requests_to("POST", "/v1/auth/token")
         .iter()
@@ -576,13 +508,7 @@ fn slow_and_failing_auth_still_connects() {
 #[test]
 fn cancel_and_void_on_the_device_arrive_as_sale_infos() {
     let sim = sim(|c| c.device_outcome = DeviceOutcome::Cancel);
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, _) = start(&sim, WEBHOOK);
     let a = uuid();
     hub.send_basket(&basket(&a)).unwrap();
     let s = seen.sale(Duration::from_secs(10));
@@ -605,13 +531,7 @@ fn cancel_and_void_on_the_device_arrive_as_sale_infos() {
 #[test]
 fn refusals_carry_the_clouds_code_and_nothing_is_sent_twice() {
     let sim = sim(|c| c.device_outcome = DeviceOutcome::Manual);
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, _) = start(&sim, WEBHOOK);
     let a = uuid();
     assert_eq!(hub.send_basket(&basket(&a)), Ok(SendOutcome::Accepted));
     // The same basket again while it is open: not sent again.
@@ -642,13 +562,7 @@ fn refusals_carry_the_clouds_code_and_nothing_is_sent_twice() {
     hub.close();
     // A new process (no memory) re-sending it gets 1007: accepted, no second basket, and
     // the result it never saw is delivered to it (once).
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: false,
-            poll_after: Some(Duration::from_millis(100)),
-        },
-    );
+    let (hub, seen, _) = start(&sim, poll_after(false, 100));
     assert_eq!(hub.send_basket(&basket(&a)), Ok(SendOutcome::Accepted));
     assert_eq!(
         sim.requests_to("POST", "/v1/instant-basket")
@@ -668,13 +582,7 @@ fn refusals_carry_the_clouds_code_and_nothing_is_sent_twice() {
 #[test]
 fn a_basket_without_an_id_gets_one() {
     let sim = sim(|_| {});
-    let (hub, seen, _) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, _) = start(&sim, WEBHOOK);
     let b = r#"{"items":[{"name":"SU","price":500,"quantity":1000,"sectionNo":1,"taxPercent":1000,"type":0}],"paymentItems":[]}"#;
     assert_eq!(hub.send_basket(b), Ok(SendOutcome::Accepted));
     let sent: Value =
@@ -711,13 +619,7 @@ fn post(port: u16, path: &str, auth: Option<&str>, body: &[u8]) -> u16 {
 #[test]
 fn the_receiver_refuses_wrong_auth_malformed_and_oversize_bodies() {
     let sim = sim(|c| c.device_outcome = DeviceOutcome::Manual);
-    let (hub, seen, port) = start(
-        &sim,
-        Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, port) = start(&sim, WEBHOOK);
     let port = port.unwrap();
     let id = uuid();
     hub.send_basket(&basket(&id)).unwrap();
@@ -771,13 +673,7 @@ fn the_receiver_refuses_wrong_auth_malformed_and_oversize_bodies() {
 fn an_unreachable_cloud_is_reported_and_found_again() {
     let s = sim(|_| {});
     let addr = s.addr();
-    let (hub, seen, _) = start(
-        &s,
-        Opts {
-            webhook: false,
-            poll_after: None,
-        },
-    );
+    let (hub, seen, _) = start(&s, POLLING);
     s.stop();
     assert_eq!(hub.fiscal_info(None), Err(HubError::NoDevice));
     eventually("(false, \"\")", Duration::from_secs(5), || {
@@ -810,13 +706,7 @@ fn an_unreachable_cloud_is_reported_and_found_again() {
 #[test]
 fn bad_configuration_is_refused_clearly() {
     let sim = sim(|_| {});
-    let (mut c, _) = config(
-        &sim,
-        &Opts {
-            webhook: false,
-            poll_after: None,
-        },
-    );
+    let (mut c, _) = config(&sim, &POLLING);
     c.tokenx.client_secret = Secret::new("");
     match Hub::new(c) {
         Err(HubError::Config(m)) => assert!(m.contains("OKC_TOKENX_CLIENT_SECRET"), "{m}"),
@@ -824,13 +714,7 @@ fn bad_configuration_is_refused_clearly() {
     }
     // A port already taken by someone else.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (mut c, _) = config(
-        &sim,
-        &Opts {
-            webhook: true,
-            poll_after: None,
-        },
-    );
+    let (mut c, _) = config(&sim, &WEBHOOK);
     c.tokenx.webhook_listen = Some(taken.local_addr().unwrap().to_string());
     match Hub::new(c) {
         Err(HubError::Config(m)) => assert!(m.contains("cannot listen"), "{m}"),
