@@ -22,6 +22,11 @@ enum OkcStatus
    */
   OKC_ACCEPTED = 1,
   /**
+   * okc_pay_*: the terminal answered and did not approve (declined, aborted, signature
+   * refused); the result JSON says why.
+   */
+  OKC_PAY_DECLINED = 2,
+  /**
    * A required pointer argument was NULL.
    */
   OKC_ERR_NULL = -1,
@@ -67,6 +72,15 @@ enum OkcStatus
    * The configured back end does not offer this call (e.g. `send_payment` on the cloud).
    */
   OKC_ERR_UNSUPPORTED = -14,
+  /**
+   * A payment's answer was lost and the terminal did not tell its outcome in time: it may
+   * have been charged. Never pay again blindly; ask `okc_pay_status` later.
+   */
+  OKC_ERR_OUTCOME_UNKNOWN = -15,
+  /**
+   * A bad argument value (amount, currency, reference).
+   */
+  OKC_ERR_INVALID_ARGUMENT = -16,
   OKC_ERR_PANIC = -98,
   OKC_ERR_INTERNAL = -99,
 };
@@ -79,6 +93,12 @@ typedef int32_t OkcStatus;
  * foreign handles give `OKC_ERR_BAD_HANDLE` and are never dereferenced.
  */
 typedef struct OkcHub OkcHub;
+
+/**
+ * Opaque payment-terminal handle: validated on every call (NULL, closed or foreign handles
+ * give `OKC_ERR_BAD_HANDLE` and are never dereferenced).
+ */
+typedef struct OkcPay OkcPay;
 
 /**
  * Data callback: `(user_data, type, value)`; `value` is UTF-8, valid only during the call.
@@ -102,6 +122,14 @@ typedef void (*OkcVendorSerialInFn)(void *user_data, int32_t msg_type, const cha
  * [`OkcVendorSerialInFn`].
  */
 typedef void (*OkcVendorDeviceStateFn)(void *user_data, bool connected, const char *serial, size_t len);
+
+/**
+ * Terminal event callback: `(user_data, event_json)`, on the library's event thread, never
+ * under a lock; `event_json` is valid only during the call. The return value answers a
+ * signature question (`{"event":"signature",…}`): 1 accept, 0 refuse, anything else no
+ * answer (the configured `signature` policy applies); it is ignored for other events.
+ */
+typedef int32_t (*OkcPayEventFn)(void *user_data, const char *event_json);
 
 #ifdef __cplusplus
 extern "C" {
@@ -304,6 +332,113 @@ OkcStatus okc_vendor_set_serial_in_callback(struct OkcHub *hub,
 OkcStatus okc_vendor_set_device_state_callback(struct OkcHub *hub,
                                                OkcVendorDeviceStateFn cb,
                                                void *user_data);
+
+/**
+ * Open a card terminal. `config_json` (may be NULL): `terminal`
+ * (`nexo+http://HOST:PORT[?poiid=…&saleid=…]`, default `$OKC_TERMINAL`), `listener`
+ * (`IP:PORT` of the POS listener: full integration; none = client-only), `signature`
+ * (`confirm` | `refuse`: the answer when the callback gives none), `application_name`.
+ * `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
+ * first call logs in). On failure `*out` is NULL.
+ *
+ * # Safety
+ * `config_json` must be NULL or NUL-terminated; `out` must be NULL or writable;
+ * `user_data` is handed back to `callback` untouched.
+ */
+OkcStatus okc_pay_open(const char *config_json,
+                       OkcPayEventFn callback,
+                       void *user_data,
+                       struct OkcPay **out);
+
+/**
+ * Close a terminal handle: stop its threads; no event callback starts after this returns
+ * (a running one is waited for, up to 5 s, unless this is called from inside it).
+ * Idempotent for a closed handle.
+ */
+OkcStatus okc_pay_close(struct OkcPay *t);
+
+/**
+ * Take a payment of `amount` minor units (cents, öre) in `currency` (ISO 4217, e.g. "SEK")
+ * with the caller's `reference` (1-32 of `A-Za-z0-9-_.`; the idempotency key: the same
+ * reference again returns the recorded result, never a second charge). Blocks until the
+ * terminal's answer; a lost answer is recovered by asking the terminal. OKC_OK approved,
+ * OKC_PAY_DECLINED declined — both with `*result_json` (free with `okc_string_free`);
+ * otherwise `*result_json` is NULL: OKC_ERR_NO_DEVICE (unreachable), OKC_ERR_REJECTED (the
+ * terminal refused the request), OKC_ERR_OUTCOME_UNKNOWN (recovery gave up: never pay
+ * again blindly), OKC_ERR_INVALID_ARGUMENT, …
+ *
+ * # Safety
+ * `currency` and `reference` must be NUL-terminated; `result_json` writable.
+ */
+OkcStatus okc_pay_payment(struct OkcPay *t,
+                          int64_t amount,
+                          const char *currency,
+                          const char *reference,
+                          char **result_json);
+
+/**
+ * Refund `amount` to a card; as [`okc_pay_payment`].
+ *
+ * # Safety
+ * As for [`okc_pay_payment`].
+ */
+OkcStatus okc_pay_refund(struct OkcPay *t,
+                         int64_t amount,
+                         const char *currency,
+                         const char *reference,
+                         char **result_json);
+
+/**
+ * Reverse the terminal's last transaction (only the last, only if approved); result as for
+ * a payment.
+ *
+ * # Safety
+ * `result_json` must be writable.
+ */
+OkcStatus okc_pay_reverse_last(struct OkcPay *t, char **result_json);
+
+/**
+ * The result of the payment with `reference` (NULL: the terminal's last transaction).
+ *
+ * # Safety
+ * `reference` must be NULL or NUL-terminated; `result_json` writable.
+ */
+OkcStatus okc_pay_status(struct OkcPay *t, const char *reference, char **result_json);
+
+/**
+ * Abort the payment in flight (call it from another thread than the one waiting in
+ * `okc_pay_payment`, which then returns the aborted result).
+ */
+OkcStatus okc_pay_abort(struct OkcPay *t);
+
+/**
+ * Log in now (otherwise the first call does).
+ */
+OkcStatus okc_pay_login(struct OkcPay *t);
+
+/**
+ * Log out; `maintenance_allowed` lets the terminal update itself (needed at least an hour a
+ * day).
+ */
+OkcStatus okc_pay_logout(struct OkcPay *t, bool maintenance_allowed);
+
+/**
+ * Close the batch (settlement); `*out` the terminal's report (free with
+ * `okc_string_free`). Swedbank Pay PAX terminals settle on their own: OKC_ERR_UNSUPPORTED.
+ *
+ * # Safety
+ * `out` must be writable.
+ */
+OkcStatus okc_pay_batch_close(struct OkcPay *t, char **out);
+
+/**
+ * The POS listener's bound address (`IP:PORT`, full integration), e.g. to configure the
+ * terminal; OKC_ERR_UNSUPPORTED in client-only mode.
+ *
+ * # Safety
+ * `out` must be writable.
+ */
+OkcStatus okc_pay_listener_address(struct OkcPay *t, char **out);
 
 #ifdef __cplusplus
 } // extern "C"

@@ -115,6 +115,9 @@ const
   OKC_ERR_RESOURCE = -12;  { out of a system resource: okc_create could not start a thread }
   OKC_ERR_REJECTED = -13;  { a cloud back end refused the request: see okc_last_error }
   OKC_ERR_UNSUPPORTED = -14;  { the configured back end does not offer this call }
+  OKC_ERR_OUTCOME_UNKNOWN = -15;  { okc_pay_*: a payment's outcome is unknown (may be charged) }
+  OKC_ERR_INVALID_ARGUMENT = -16;  { okc_pay_*: bad amount, currency or reference }
+  OKC_PAY_DECLINED = 2;  { okc_pay_*: answered, not approved }
   OKC_ERR_PANIC = -98;
   OKC_ERR_INTERNAL = -99;
 
@@ -413,6 +416,9 @@ begin
     OKC_ERR_RESOURCE: Result := 'OKC_ERR_RESOURCE';
     OKC_ERR_REJECTED: Result := 'OKC_ERR_REJECTED';
     OKC_ERR_UNSUPPORTED: Result := 'OKC_ERR_UNSUPPORTED';
+    OKC_ERR_OUTCOME_UNKNOWN: Result := 'OKC_ERR_OUTCOME_UNKNOWN';
+    OKC_ERR_INVALID_ARGUMENT: Result := 'OKC_ERR_INVALID_ARGUMENT';
+    OKC_PAY_DECLINED: Result := 'OKC_PAY_DECLINED';
     OKC_ERR_PANIC: Result := 'OKC_ERR_PANIC';
     OKC_ERR_INTERNAL: Result := 'OKC_ERR_INTERNAL';
   else

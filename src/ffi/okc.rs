@@ -17,6 +17,10 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
+/// The `okc_pay_*` family (card terminals), in `src/ffi/pay.rs`.
+#[path = "pay.rs"]
+pub mod pay;
+
 /// Opaque connection object. A handle is validated on every call: NULL, destroyed or
 /// foreign handles give `OKC_ERR_BAD_HANDLE` and are never dereferenced.
 pub struct OkcHub {
@@ -30,6 +34,9 @@ pub enum OkcStatus {
     OKC_OK = 0,
     /// send_basket/payment: handed to the device (vendor "1").
     OKC_ACCEPTED = 1,
+    /// okc_pay_*: the terminal answered and did not approve (declined, aborted, signature
+    /// refused); the result JSON says why.
+    OKC_PAY_DECLINED = 2,
     /// A required pointer argument was NULL.
     OKC_ERR_NULL = -1,
     /// Handle NULL, already destroyed, or not ours.
@@ -56,6 +63,11 @@ pub enum OkcStatus {
     OKC_ERR_REJECTED = -13,
     /// The configured back end does not offer this call (e.g. `send_payment` on the cloud).
     OKC_ERR_UNSUPPORTED = -14,
+    /// A payment's answer was lost and the terminal did not tell its outcome in time: it may
+    /// have been charged. Never pay again blindly; ask `okc_pay_status` later.
+    OKC_ERR_OUTCOME_UNKNOWN = -15,
+    /// A bad argument value (amount, currency, reference).
+    OKC_ERR_INVALID_ARGUMENT = -16,
     OKC_ERR_PANIC = -98,
     OKC_ERR_INTERNAL = -99,
 }

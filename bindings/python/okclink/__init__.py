@@ -25,6 +25,7 @@ from .errors import (
     CloudRejectedError,
     ConfigError,
     InternalError,
+    InvalidArgumentError,
     InvalidJsonError,
     InvalidUtf8Error,
     NoDeviceError,
@@ -32,6 +33,7 @@ from .errors import (
     OkcError,
     OkcIOError,
     OkcTimeoutError,
+    OutcomeUnknownError,
     PayloadTooLargeError,
     ResourceError,
     UnsupportedError,
@@ -47,6 +49,7 @@ from .hub import (
     SerialIn,
     version,
 )
+from .pay import Terminal
 from .models import (
     Basket,
     Currency,
@@ -69,6 +72,7 @@ __all__ = [
     "CloudRejectedError",
     "ConfigError",
     "InternalError",
+    "InvalidArgumentError",
     "InvalidJsonError",
     "InvalidUtf8Error",
     "NoDeviceError",
@@ -76,6 +80,7 @@ __all__ = [
     "OkcError",
     "OkcIOError",
     "OkcTimeoutError",
+    "OutcomeUnknownError",
     "PayloadTooLargeError",
     "ResourceError",
     "UnsupportedError",
@@ -87,6 +92,7 @@ __all__ = [
     "Event",
     "Hub",
     "SerialIn",
+    "Terminal",
     "version",
     "Basket",
     "Currency",

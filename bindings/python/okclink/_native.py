@@ -45,6 +45,9 @@ OKC_ERR_IO = -11
 OKC_ERR_RESOURCE = -12  # out of a system resource (okc_create could not start a thread)
 OKC_ERR_REJECTED = -13  # a cloud back end refused the request (HTTP status, code, description)
 OKC_ERR_UNSUPPORTED = -14  # the configured back end does not offer this call
+OKC_ERR_OUTCOME_UNKNOWN = -15  # okc_pay_*: a payment's outcome is unknown (may be charged)
+OKC_ERR_INVALID_ARGUMENT = -16  # okc_pay_*: bad amount, currency or reference
+OKC_PAY_DECLINED = 2  # okc_pay_*: answered, not approved (the result says why)
 OKC_ERR_PANIC = -98
 OKC_ERR_INTERNAL = -99
 
@@ -65,6 +68,9 @@ STATUS_NAMES = {
     OKC_ERR_RESOURCE: "OKC_ERR_RESOURCE",
     OKC_ERR_REJECTED: "OKC_ERR_REJECTED",
     OKC_ERR_UNSUPPORTED: "OKC_ERR_UNSUPPORTED",
+    OKC_ERR_OUTCOME_UNKNOWN: "OKC_ERR_OUTCOME_UNKNOWN",
+    OKC_ERR_INVALID_ARGUMENT: "OKC_ERR_INVALID_ARGUMENT",
+    OKC_PAY_DECLINED: "OKC_PAY_DECLINED",
     OKC_ERR_PANIC: "OKC_ERR_PANIC",
     OKC_ERR_INTERNAL: "OKC_ERR_INTERNAL",
 }
@@ -73,6 +79,8 @@ STATUS_NAMES = {
 SERIAL_IN_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p)
 # typedef void (*OkcDeviceStateFn)(void *user_data, bool connected, const char *serial_utf8);
 DEVICE_STATE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_bool, ctypes.c_char_p)
+# typedef int32_t (*OkcPayEventFn)(void *user_data, const char *event_json);
+PAY_EVENT_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_char_p)
 
 
 def _candidates() -> list:
@@ -126,6 +134,33 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.okc_disconnect.restype = c_int32
     lib.okc_wait_connected.argtypes = [c_void_p, c_int32, pp_char]
     lib.okc_wait_connected.restype = c_int32
+
+    # okc_pay_* (card terminals). An old library without them still loads: the payment API
+    # then raises when used.
+    if hasattr(lib, "okc_pay_open"):
+        c_int64, c_bool = ctypes.c_int64, ctypes.c_bool
+        lib.okc_pay_open.argtypes = [c_char_p, PAY_EVENT_FN, c_void_p, ctypes.POINTER(c_void_p)]
+        lib.okc_pay_open.restype = c_int32
+        lib.okc_pay_close.argtypes = [c_void_p]
+        lib.okc_pay_close.restype = c_int32
+        for name in ("okc_pay_payment", "okc_pay_refund"):
+            f = getattr(lib, name)
+            f.argtypes = [c_void_p, c_int64, c_char_p, c_char_p, pp_char]
+            f.restype = c_int32
+        lib.okc_pay_reverse_last.argtypes = [c_void_p, pp_char]
+        lib.okc_pay_reverse_last.restype = c_int32
+        lib.okc_pay_status.argtypes = [c_void_p, c_char_p, pp_char]
+        lib.okc_pay_status.restype = c_int32
+        lib.okc_pay_batch_close.argtypes = [c_void_p, pp_char]
+        lib.okc_pay_batch_close.restype = c_int32
+        lib.okc_pay_listener_address.argtypes = [c_void_p, pp_char]
+        lib.okc_pay_listener_address.restype = c_int32
+        for name in ("okc_pay_abort", "okc_pay_login"):
+            f = getattr(lib, name)
+            f.argtypes = [c_void_p]
+            f.restype = c_int32
+        lib.okc_pay_logout.argtypes = [c_void_p, c_bool]
+        lib.okc_pay_logout.restype = c_int32
 
 
 _lib: Optional[ctypes.CDLL] = None

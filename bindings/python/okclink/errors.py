@@ -91,6 +91,19 @@ class UnsupportedError(OkcError):
     status = n.OKC_ERR_UNSUPPORTED
 
 
+class OutcomeUnknownError(OkcError):
+    """A payment's answer was lost and the terminal did not tell its outcome in time: it may
+    have been charged. Never pay again blindly; ask :meth:`okclink.Terminal.status` later."""
+
+    status = n.OKC_ERR_OUTCOME_UNKNOWN
+
+
+class InvalidArgumentError(OkcError, ValueError):
+    """A bad amount, currency or reference."""
+
+    status = n.OKC_ERR_INVALID_ARGUMENT
+
+
 class InternalError(OkcError):
     status = n.OKC_ERR_INTERNAL
 
@@ -126,6 +139,8 @@ _BY_STATUS: Dict[int, Type[OkcError]] = {
         ResourceError,
         CloudRejectedError,
         UnsupportedError,
+        OutcomeUnknownError,
+        InvalidArgumentError,
         InternalError,
     )
 }

@@ -1,0 +1,231 @@
+//! The okc_pay_* C API called through its C signatures against the nexo terminal simulator:
+//! payment, idempotent reference, decline, reversal, events and the signature answer from
+//! the callback, bad handles and arguments, close.
+#![cfg(feature = "nexo")]
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::ptr::{null, null_mut};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use okclink::ffi::okc::pay::*;
+use okclink::ffi::okc::{okc_last_error, okc_string_free};
+use okclink::ffi::OkcStatus::{self, *};
+use okclink_sim::{NexoConfig, NexoSim, PaymentOutcome};
+
+fn c(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+fn last_error() -> String {
+    // SAFETY: never NULL, valid until the next failing call on this thread.
+    unsafe { CStr::from_ptr(okc_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn take(p: *mut c_char) -> String {
+    assert!(!p.is_null());
+    // SAFETY: a string the library handed out.
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    okc_string_free(p);
+    s
+}
+
+/// What the event callback saw (the user_data points at it).
+struct Seen {
+    events: Mutex<Vec<String>>,
+    answer: i32,
+}
+
+unsafe extern "C" fn on_event(ud: *mut c_void, json: *const c_char) -> i32 {
+    // SAFETY: the test passes a &Seen that outlives the handle; json valid during the call.
+    let seen = unsafe { &*(ud as *const Seen) };
+    let text = unsafe { CStr::from_ptr(json) }
+        .to_string_lossy()
+        .into_owned();
+    seen.events.lock().unwrap().push(text);
+    seen.answer
+}
+
+fn open(sim: &NexoSim, seen: &Seen, listener: bool) -> *mut OkcPay {
+    let cfg = if listener {
+        format!(
+            r#"{{"terminal":"nexo+http://{}?poiid=C-POS","listener":"127.0.0.1:0"}}"#,
+            sim.addr()
+        )
+    } else {
+        format!(r#"{{"terminal":"nexo+http://{}?poiid=C-POS"}}"#, sim.addr())
+    };
+    let cfg = c(&cfg);
+    let mut t: *mut OkcPay = null_mut();
+    // SAFETY: valid pointers; `seen` outlives the handle in every test.
+    let st = unsafe {
+        okc_pay_open(
+            cfg.as_ptr(),
+            Some(on_event),
+            seen as *const Seen as *mut c_void,
+            &mut t,
+        )
+    };
+    assert_eq!(st, OKC_OK, "{}", last_error());
+    if listener {
+        let mut a: *mut c_char = null_mut();
+        // SAFETY: valid out pointer.
+        assert_eq!(unsafe { okc_pay_listener_address(t, &mut a) }, OKC_OK);
+        sim.set_pos_listener(Some(format!("http://{}/EPASSaleToPOI/3.1", take(a))));
+    }
+    t
+}
+
+fn pay(t: *mut OkcPay, amount: i64, reference: &str) -> (OkcStatus, Option<serde_json::Value>) {
+    let (cur, r) = (c("SEK"), c(reference));
+    let mut out: *mut c_char = null_mut();
+    // SAFETY: valid pointers.
+    let st = unsafe { okc_pay_payment(t, amount, cur.as_ptr(), r.as_ptr(), &mut out) };
+    let json = (!out.is_null()).then(|| serde_json::from_str(&take(out)).unwrap());
+    (st, json)
+}
+
+fn sim(outcome: PaymentOutcome) -> NexoSim {
+    NexoSim::start(
+        NexoConfig {
+            payment_time: Duration::from_millis(100),
+            busy_after_payment: Duration::from_millis(200),
+            outcome,
+            ..NexoConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .unwrap()
+}
+
+#[test]
+fn payment_reversal_and_events_through_the_c_api() {
+    let sim = sim(PaymentOutcome::Signature);
+    let seen = Seen {
+        events: Mutex::new(Vec::new()),
+        answer: 1,
+    };
+    let t = open(&sim, &seen, true);
+    let (st, r) = pay(t, 1250, "c-pay-1");
+    assert_eq!(st, OKC_OK, "{}", last_error());
+    let r = r.unwrap();
+    assert_eq!(
+        (r["approved"].as_bool(), r["amount"].as_i64()),
+        (Some(true), Some(1250))
+    );
+    assert!(r["receipts"]["customer"]
+        .as_array()
+        .is_some_and(|l| !l.is_empty()));
+    // The same reference: the recorded result, no second charge.
+    assert_eq!(pay(t, 1250, "c-pay-1").1.unwrap(), r);
+    assert_eq!(sim.transactions().len(), 1);
+    let ev = seen.events.lock().unwrap().clone();
+    assert!(
+        ev.iter().any(|e| e.contains(r#""event":"display""#)),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| e.contains(r#""event":"signature""#)),
+        "{ev:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mut out: *mut c_char = null_mut();
+    // SAFETY: valid pointers.
+    assert_eq!(
+        unsafe { okc_pay_reverse_last(t, &mut out) },
+        OKC_OK,
+        "{}",
+        last_error()
+    );
+    let rev: serde_json::Value = serde_json::from_str(&take(out)).unwrap();
+    assert_eq!(rev["kind"], "reversal");
+    assert_eq!(rev["amount"], 1250);
+    let mut out: *mut c_char = null_mut();
+    // SAFETY: valid pointers.
+    assert_eq!(
+        unsafe { okc_pay_batch_close(t, &mut out) },
+        OKC_ERR_UNSUPPORTED
+    );
+    assert!(out.is_null());
+    assert_eq!(okc_pay_close(t), OKC_OK);
+    assert_eq!(okc_pay_close(t), OKC_OK, "idempotent");
+    assert_eq!(pay(t, 100, "c-after").0, OKC_ERR_BAD_HANDLE);
+    assert!(last_error().contains("already closed"), "{}", last_error());
+}
+
+#[test]
+fn a_refused_signature_and_a_decline_are_declined_with_a_result() {
+    let sim = sim(PaymentOutcome::Signature);
+    let seen = Seen {
+        events: Mutex::new(Vec::new()),
+        answer: 0,
+    };
+    let t = open(&sim, &seen, true);
+    let (st, r) = pay(t, 500, "c-refuse");
+    assert_eq!(st, OKC_PAY_DECLINED, "{}", last_error());
+    assert_eq!(r.unwrap()["approved"], false);
+    okc_pay_close(t);
+    let sim = sim_decline();
+    let t = open(&sim, &seen, false);
+    let (st, r) = pay(t, 999, "c-decline");
+    assert_eq!(st, OKC_PAY_DECLINED);
+    assert!(r.unwrap()["reason"].as_str().unwrap().contains("Refusal"));
+    okc_pay_close(t);
+}
+
+fn sim_decline() -> NexoSim {
+    sim(PaymentOutcome::Decline)
+}
+
+#[test]
+fn bad_arguments_handles_and_config() {
+    let sim = sim(PaymentOutcome::Approve);
+    let seen = Seen {
+        events: Mutex::new(Vec::new()),
+        answer: -1,
+    };
+    let t = open(&sim, &seen, false);
+    assert_eq!(pay(t, 0, "c-zero").0, OKC_ERR_INVALID_ARGUMENT);
+    assert_eq!(pay(t, 100, "bad ref").0, OKC_ERR_INVALID_ARGUMENT);
+    let mut out: *mut c_char = null_mut();
+    let r = c("x");
+    // SAFETY: a NULL currency must be refused, not read.
+    let st = unsafe { okc_pay_payment(t, 100, null(), r.as_ptr(), &mut out) };
+    assert_eq!(st, OKC_ERR_NULL);
+    assert_eq!(pay(null_mut(), 100, "c-null").0, OKC_ERR_BAD_HANDLE);
+    assert_eq!(
+        pay(0x1234 as *mut OkcPay, 100, "c-foreign").0,
+        OKC_ERR_BAD_HANDLE
+    );
+    assert!(
+        last_error().contains("not a terminal handle"),
+        "{}",
+        last_error()
+    );
+    okc_pay_close(t);
+    for cfg in [
+        r#"{"terminal":"ftp://x"}"#,
+        r#"{"terminal":"nexo+http://127.0.0.1:1","colour":"red"}"#,
+        r#"{"terminal":"nexo+http://127.0.0.1:1","signature":"maybe"}"#,
+        "[1]",
+    ] {
+        let cfg = c(cfg);
+        let mut t: *mut OkcPay = null_mut();
+        // SAFETY: valid pointers.
+        let st = unsafe { okc_pay_open(cfg.as_ptr(), None, null_mut(), &mut t) };
+        assert_eq!(st, OKC_ERR_CONFIG, "{cfg:?}");
+        assert!(t.is_null());
+    }
+    // Unreachable terminal: nothing was sent.
+    let cfg = c(r#"{"terminal":"nexo+http://127.0.0.1:9"}"#);
+    let mut t: *mut OkcPay = null_mut();
+    // SAFETY: valid pointers.
+    assert_eq!(
+        unsafe { okc_pay_open(cfg.as_ptr(), None, null_mut(), &mut t) },
+        OKC_OK
+    );
+    assert_eq!(pay(t, 100, "c-unreach").0, OKC_ERR_NO_DEVICE);
+    okc_pay_close(t);
+}
