@@ -77,7 +77,9 @@ build_linux() {
     gcc -std=c11 -Wall -Wextra -Werror -g -pthread -Iinclude tests/c/okc_api_test.c \
       -o "$work/okc_api_test" -L"$tdir/debug" -lokclink -Wl,-rpath,"$tdir/debug" &&
     g++ -std=c++11 -Wall -Wextra -Werror -g -pthread -Iinclude tests/c/vendor_linux_test.cpp \
-      -o "$work/vendor_linux_test" -L"$work" -lIntegrationHub -Wl,-rpath,"$work"
+      -o "$work/vendor_linux_test" -L"$work" -lIntegrationHub -Wl,-rpath,"$work" &&
+    gcc -std=c11 -Wall -Wextra -Werror -g -pthread -Iinclude tests/c/okc_pay_test.c \
+      -o "$work/okc_pay_test" -L"$tdir/debug" -lokclink -Wl,-rpath,"$tdir/debug"
 }
 
 closed() { echo "tcp://127.0.0.1:$(free_port)"; }
@@ -117,6 +119,23 @@ cloud_env() (
 )
 c_cloud_sale() { start_cloud && cloud_env expect_pass vg "$work/okc_api_test" sale; }
 cpp_cloud_sale() { start_cloud && (cd "$work" && cloud_env expect_pass vg ./vendor_linux_test sale); }
+
+# The okc_pay_* family from C against the nexo terminal simulator (full integration: the
+# simulator calls the program's POS listener for the signature).
+c_pay() {
+  local tport lport
+  tport=$(free_port) lport=$(free_port)
+  "$tdir/debug/okc" sim-terminal --nexo --listen "127.0.0.1:$tport" --outcome signature \
+    --payment-ms 200 --busy-ms 300 --pos-listener "http://127.0.0.1:$lport/EPASSaleToPOI/3.1" \
+    > "$work/terminal-$tport.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    grep -q "^listening on" "$work/terminal-$tport.log" 2>/dev/null && break
+    sleep 0.1
+  done
+  OKC_TERMINAL="nexo+http://127.0.0.1:$tport?poiid=C-POS" OKC_TEST_LISTENER="127.0.0.1:$lport" \
+    expect_pass vg "$work/okc_pay_test"
+}
 
 # Regressions of issue 17 (each mode of tests/c/okc_api_test.c fails without its fix).
 c_regressions_nodevice() {
@@ -225,6 +244,7 @@ if step "build Linux libraries and C/C++ programs" build_linux; then
   step "vendor C++ program, device text UTF-8 / OKC_VENDOR_TEXT=cp1254, valgrind" cpp_text
   step "C program, sale through the TokenX cloud simulator, valgrind" c_cloud_sale
   step "vendor C++ program (-lIntegrationHub), sale through the TokenX cloud simulator, valgrind" cpp_cloud_sale
+  step "C program, okc_pay_* against the nexo terminal simulator, valgrind" c_pay
   step "C/C++ programs, issue-17 regressions without a device, valgrind" c_regressions_nodevice
   step "C program, issue-17 regressions against the simulator over TCP, valgrind" c_regressions_sim
 fi
