@@ -14,4 +14,6 @@ pub mod ffi;
 pub mod fiscal;
 pub mod hub;
 pub mod pay;
+#[cfg(any(feature = "tokenx", feature = "nexo"))]
+pub(crate) mod runtime;
 pub mod transport;

@@ -54,6 +54,7 @@ mod backend {
     use crate::fiscal::dispatch::Dispatcher;
     use crate::fiscal::log::Logger;
     use crate::fiscal::{BackendContext, DataKind, FiscalBackend, HubError, SendOutcome};
+    use crate::runtime::{BackendRuntime, RunError};
 
     const COMPONENT: &str = "TokenX";
     /// How often a basket POST is sent again after the cloud said it never got it.
@@ -91,8 +92,7 @@ mod backend {
     /// are handed to it and waited for.
     pub struct TokenxBackend {
         inner: Arc<Inner>,
-        rt: Mutex<Option<tokio::runtime::Runtime>>,
-        handle: tokio::runtime::Handle,
+        rt: BackendRuntime,
         stop: Arc<tokio::sync::Notify>,
     }
 
@@ -608,12 +608,7 @@ mod backend {
                 .clone()
                 .or_else(|| target.branch_id.clone())
                 .unwrap_or_default();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .max_blocking_threads(2)
-                .thread_name("okc-tokenx")
-                .enable_all()
-                .build()
+            let rt = BackendRuntime::new("okc-tokenx")
                 .map_err(|e| HubError::Resource(format!("cannot start the TokenX runtime: {e}")))?;
             let handle = rt.handle().clone();
             let inner = Arc::new(Inner {
@@ -686,16 +681,10 @@ mod backend {
                     poll_after.as_millis()
                 ),
             );
-            Ok(TokenxBackend {
-                inner,
-                rt: Mutex::new(Some(rt)),
-                handle,
-                stop,
-            })
+            Ok(TokenxBackend { inner, rt, stop })
         }
 
-        /// Run `fut` on the runtime and wait for it up to `wait` (works from any thread,
-        /// also one inside another tokio runtime).
+        /// Run `fut` on the runtime and wait for it up to `wait`.
         fn run<T: Send + 'static>(
             &self,
             fut: impl std::future::Future<Output = Result<T, HubError>> + Send + 'static,
@@ -704,14 +693,10 @@ mod backend {
             if self.inner.observed.lock().closed {
                 return Err(HubError::Closed);
             }
-            let (tx, rx) = mpsc::sync_channel(1);
-            self.handle.spawn(async move {
-                let _ = tx.send(fut.await);
-            });
-            match rx.recv_timeout(wait) {
+            match self.rt.run(fut, Some(wait)) {
                 Ok(r) => r,
-                Err(mpsc::RecvTimeoutError::Timeout) => Err(HubError::Timeout),
-                Err(mpsc::RecvTimeoutError::Disconnected) => Err(HubError::Closed),
+                Err(RunError::Timeout) => Err(HubError::Timeout),
+                Err(RunError::Closed) => Err(HubError::Closed),
             }
         }
 
@@ -845,22 +830,8 @@ mod backend {
             }
             self.inner.observed_cond.notify_all();
             self.stop.notify_waiters();
-            if let Some(rt) = self.rt.lock().take() {
-                if tokio::runtime::Handle::try_current().is_ok() {
-                    // Called from inside some tokio runtime (a Rust caller's): it may not block.
-                    rt.shutdown_background();
-                } else {
-                    rt.shutdown_timeout(deadline.saturating_duration_since(Instant::now()));
-                }
-            }
-        }
-    }
-
-    impl Drop for TokenxBackend {
-        fn drop(&mut self) {
-            if let Some(rt) = self.rt.lock().take() {
-                rt.shutdown_background();
-            }
+            self.rt
+                .shutdown(deadline.saturating_duration_since(Instant::now()));
         }
     }
 }

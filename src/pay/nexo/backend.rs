@@ -24,6 +24,7 @@ use super::session::{assumptions, busy_delay, Session, SessionConfig, SessionErr
 use crate::pay::{
     EventFn, PayError, PaymentBackend, PaymentRequest, PaymentResult, TerminalEvent, TxKind,
 };
+use crate::runtime::BackendRuntime;
 
 /// How the signature question is answered when the application does not (or has no callback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +114,7 @@ struct Inner {
 /// The nexo [`PaymentBackend`].
 pub struct NexoBackend {
     inner: Arc<Inner>,
-    rt: Mutex<Option<tokio::runtime::Runtime>>,
-    handle: tokio::runtime::Handle,
+    rt: BackendRuntime,
     stop: Arc<tokio::sync::Notify>,
 }
 
@@ -553,12 +553,7 @@ impl NexoBackend {
     /// Start the runtime (and the POS listener in full integration). No request is sent
     /// before the first call.
     pub fn start(s: NexoSettings) -> Result<NexoBackend, PayError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .max_blocking_threads(2)
-            .thread_name("okc-nexo")
-            .enable_all()
-            .build()
+        let rt = BackendRuntime::new("okc-nexo")
             .map_err(|e| PayError::Config(format!("cannot start the nexo runtime: {e}")))?;
         let handle = rt.handle().clone();
         let http = reqwest::Client::builder()
@@ -620,26 +615,16 @@ impl NexoBackend {
                     .await;
             });
         }
-        Ok(NexoBackend {
-            inner,
-            rt: Mutex::new(Some(rt)),
-            handle,
-            stop,
-        })
+        Ok(NexoBackend { inner, rt, stop })
     }
 
+    /// Run `fut` on the runtime and wait for it (a payment waits for the customer; every
+    /// request below has its own HTTP timeout).
     fn run<T: Send + 'static>(
         &self,
         fut: impl std::future::Future<Output = Result<T, PayError>> + Send + 'static,
     ) -> Result<T, PayError> {
-        if self.rt.lock().is_none() {
-            return Err(PayError::Closed);
-        }
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.handle.spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        rx.recv().unwrap_or(Err(PayError::Closed))
+        self.rt.run(fut, None).unwrap_or(Err(PayError::Closed))
     }
 }
 
@@ -820,13 +805,7 @@ impl PaymentBackend for NexoBackend {
 
     fn close(&self) {
         self.stop.notify_waiters();
-        if let Some(rt) = self.rt.lock().take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                rt.shutdown_background();
-            } else {
-                rt.shutdown_timeout(Duration::from_secs(2));
-            }
-        }
+        self.rt.shutdown(Duration::from_secs(2));
     }
 }
 
