@@ -313,13 +313,15 @@ fn a_duplicate_webhook_gives_one_callback() {
 
 #[test]
 fn a_webhook_after_the_poll_delivered_is_not_delivered_again() {
-    let sim = sim(|c| c.faults.webhook_delay = Duration::from_millis(1200));
-    let (hub, seen, _) = start(&sim, poll_after(true, 200));
+    // The webhook waits 3 s; the first poll (300 ms) or, on a slow machine, the second
+    // (2.3 s) finds the result first.
+    let sim = sim(|c| c.faults.webhook_delay = Duration::from_millis(3000));
+    let (hub, seen, _) = start(&sim, poll_after(true, 300));
     let id = uuid();
     assert_eq!(hub.send_basket(&basket(&id)), Ok(SendOutcome::Accepted));
     assert_eq!(seen.sale(Duration::from_secs(10))["basketID"], id.as_str());
     assert!(sim.webhooks().is_empty(), "the poll came first");
-    eventually("the late webhook", Duration::from_secs(5), || {
+    eventually("the late webhook", Duration::from_secs(8), || {
         sim.webhooks()
             .iter()
             .any(|w| w.response_status == Some(200))
