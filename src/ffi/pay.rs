@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex};
 
-use super::OkcStatus;
+use super::{null_out, OkcStatus};
 use crate::ffi::{
     cstring_lossy, give_string, guard_status, read_utf8, FfiError, FfiResult, MAX_CONFIG_LEN,
 };
@@ -94,10 +94,6 @@ impl From<PayError> for FfiError {
         };
         FfiError::new(status, e.to_string())
     }
-}
-
-fn null_out(what: &str) -> FfiError {
-    FfiError::new(OkcStatus::OKC_ERR_NULL, format!("{what} is NULL"))
 }
 
 /// The configuration keys of `okc_pay_open`.
