@@ -16,6 +16,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   [ -n "${WINEPREFIX:-}" ] && wineserver -k 2>/dev/null
   rm -rf "$work"
+  # The Windows cross-builds are this suite's own; on a CI disk they are not kept.
+  if [ "${OKC_CI_LEAN:-0}" = 1 ]; then rm -rf "$tdir"/{i686,x86_64}-pc-windows-gnu; fi
 }
 trap cleanup EXIT
 

@@ -14,7 +14,8 @@ if [ "$secs" != "0" ]; then
     fi
     export RUSTC_BOOTSTRAP=1
     work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
+    # On a CI disk the fuzz build (its own target dir) is not kept either.
+    trap 'rm -rf "$work"; if [ "${OKC_CI_LEAN:-0}" = 1 ]; then rm -rf fuzz/target; fi' EXIT
     for t in usb_default usb_session serial cert tokenx_webhook nexo_xml; do
         mkdir -p "$work/$t"
         corpus="../crates/okclink-wire/tests/fuzz_corpus/$t"

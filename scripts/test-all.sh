@@ -25,6 +25,7 @@ run() {
     failures+=("$name")
     echo "=== $name: FAILED ($((SECONDS - t0)) s)"
   fi
+  echo "=== disk: $(df -Pm . | awk 'NR==2 {print $4}') MB free, target $(du -sm "${CARGO_TARGET_DIR:-target}" 2>/dev/null | cut -f1) MB"
 }
 
 # System packages and toolchains the extra suites need (idempotent; skipped when present).
