@@ -15,7 +15,7 @@
 //! (as `cargo test --all-targets` runs it) every step runs a few times, no numbers kept.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
@@ -23,31 +23,12 @@ use okclink::config::Secret;
 use okclink::hub::{Config, Hub, SendOutcome, TransportSpec};
 use okclink_sim::{CloudConfig, CloudSim, DeviceOutcome};
 
+mod common;
+use common::{exchange, free_port, report, thread_ns, us};
+
 const TERMINAL: &str = "AV00000000001";
 const BRANCH: &str = "BR-0001";
 const HOOK_AUTH: &str = "Bearer bench-hook";
-
-fn pct(v: &mut [Duration], p: f64) -> Duration {
-    v.sort();
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn report(name: &str, mut v: Vec<Duration>) -> Duration {
-    let p50 = pct(&mut v, 0.50);
-    let p99 = pct(&mut v, 0.99);
-    println!(
-        "{name:<34} n={:<6} p50 {:>8.1} µs   p99 {:>8.1} µs   max {:>8.1} µs",
-        v.len(),
-        us(p50),
-        us(p99),
-        us(*v.last().unwrap())
-    );
-    p50
-}
 
 fn hub(sim: &CloudSim, target: &str, webhook_port: Option<u16>) -> (Hub, Receiver<Instant>) {
     let mut c = Config::new("bench");
@@ -77,57 +58,6 @@ fn basket(id: &str) -> String {
     format!(
         r#"{{"basketID":"{id}","items":[{{"name":"ÇAY","price":1500,"quantity":1000,"sectionNo":1,"taxPercent":1000,"type":0}}],"paymentItems":[{{"amount":1500,"description":"Nakit","type":1}}]}}"#
     )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One request on a keep-alive connection; reads the whole answer (Content-Length).
-fn exchange(r: &mut BufReader<TcpStream>, req: &[u8]) -> u16 {
-    r.get_mut().write_all(req).unwrap();
-    let mut status = String::new();
-    r.read_line(&mut status).unwrap();
-    let mut len = 0usize;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).unwrap();
-        if h == "\r\n" || h.is_empty() {
-            break;
-        }
-        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).unwrap();
-    status.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-fn thread_ns(prefixes: &[&str]) -> u64 {
-    let mut total = 0;
-    for e in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-        if prefixes.iter().any(|p| name.trim().starts_with(p)) {
-            total += std::fs::read_to_string(e.path().join("schedstat"))
-                .ok()
-                .and_then(|s| {
-                    s.split_whitespace()
-                        .next()
-                        .and_then(|v| v.parse::<u64>().ok())
-                })
-                .unwrap_or(0);
-        }
-    }
-    total
 }
 
 fn main() {

@@ -113,6 +113,10 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
                 "terminal" => cfg.terminal = s()?,
                 "listener" => cfg.listener = Some(s()?),
                 "application_name" => cfg.application_name = s()?,
+                "maintenance" => {
+                    cfg.maintenance_at = crate::pay::parse_time_of_day(&s()?)
+                        .map_err(|e| format!("config JSON: maintenance: {e}"))?
+                }
                 "signature" => {
                     cfg.signature_confirm = match s()?.as_str() {
                         "confirm" => true,
@@ -126,7 +130,7 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
                 }
                 o => {
                     return Err(format!(
-                        "config JSON: unknown field {o:?} (known: terminal, listener, signature, application_name)"
+                        "config JSON: unknown field {o:?} (known: terminal, listener, signature, application_name, maintenance)"
                     ))
                 }
             }
@@ -141,7 +145,9 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
 /// Open a card terminal. `config_json` (may be NULL): `terminal`
 /// (`nexo+http://HOST:PORT[?poiid=…&saleid=…]`, default `$OKC_TERMINAL`), `listener`
 /// (`IP:PORT` of the POS listener: full integration; none = client-only), `signature`
-/// (`confirm` | `refuse`: the answer when the callback gives none), `application_name`.
+/// (`confirm` | `refuse`: the answer when the callback gives none), `application_name`,
+/// `maintenance` (`HH:MM` local time of the daily logout that lets the terminal update,
+/// default `03:00`; `off`: only when the terminal asks).
 /// `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
 /// first call logs in). On failure `*out` is NULL.
 ///

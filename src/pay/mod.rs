@@ -122,6 +122,9 @@ pub enum TerminalEvent {
     },
     /// The terminal announced a new address (`IP:PORT`); the back end uses it from now on.
     AddressChanged(String),
+    /// The library logged out of or into the terminal on its own (maintenance: the daily
+    /// window, a `SaleAdmin` request, the terminal's `EndMaintenance`).
+    Session { logged_in: bool, reason: String },
 }
 
 impl TerminalEvent {
@@ -139,6 +142,9 @@ impl TerminalEvent {
                 json!({"event": "notification", "name": event, "details": details})
             }
             TerminalEvent::AddressChanged(a) => json!({"event": "address", "address": a}),
+            TerminalEvent::Session { logged_in, reason } => {
+                json!({"event": "session", "loggedIn": logged_in, "reason": reason})
+            }
         }
     }
 }
@@ -348,6 +354,25 @@ pub const PAYMENT_WAIT: Duration = Duration::from_secs(180);
 mod tests {
     use super::*;
 
+    #[test]
+    fn time_of_day() {
+        assert_eq!(parse_time_of_day("03:00"), Ok(Some(10800)));
+        assert_eq!(parse_time_of_day(" 23:59:59 "), Ok(Some(86399)));
+        assert_eq!(parse_time_of_day("OFF"), Ok(None));
+        for bad in [
+            "24:00",
+            "3:00",
+            "12:60",
+            "12:00:60",
+            "12",
+            "ab:cd",
+            "",
+            "12:00:00:00",
+        ] {
+            assert!(parse_time_of_day(bad).is_err(), "{bad:?}");
+        }
+    }
+
     fn req(amount: i64, currency: &str, reference: &str) -> PaymentRequest {
         PaymentRequest {
             amount,
@@ -435,6 +460,38 @@ pub struct TerminalConfig {
     pub events: Option<EventFn>,
     /// Sent to the terminal at login.
     pub application_name: String,
+    /// The daily maintenance logout (local time, seconds after midnight; None = only when the
+    /// terminal asks). See [`DEFAULT_MAINTENANCE_AT`].
+    pub maintenance_at: Option<u32>,
+}
+
+/// When the library logs out of an idle terminal with `MaintenanceAllowed` every day: 03:00
+/// local time. Swedbank requires a maintenance logout of at least one hour a day; the hour is
+/// our choice (a shop is closed then; a call during the window logs in again, so a sale at
+/// that hour still works). `maintenance` = `"HH:MM"` or `"off"` in the configuration.
+pub const DEFAULT_MAINTENANCE_AT: u32 = 3 * 3600;
+
+/// `"HH:MM"`, `"HH:MM:SS"` → seconds after midnight; `"off"` → None.
+pub fn parse_time_of_day(s: &str) -> Result<Option<u32>, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let bad = || format!("{t:?}: a time of day is HH:MM or HH:MM:SS (24 h), or \"off\"");
+    let parts: Vec<&str> = t.split(':').collect();
+    if !(2..=3).contains(&parts.len())
+        || parts
+            .iter()
+            .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(bad());
+    }
+    let n: Vec<u32> = parts.iter().map(|p| p.parse().unwrap_or(99)).collect();
+    let (h, m, sec) = (n[0], n[1], n.get(2).copied().unwrap_or(0));
+    if h > 23 || m > 59 || sec > 59 {
+        return Err(bad());
+    }
+    Ok(Some(h * 3600 + m * 60 + sec))
 }
 
 impl TerminalConfig {
@@ -445,6 +502,7 @@ impl TerminalConfig {
             signature_confirm: true,
             events: None,
             application_name: "okclink".into(),
+            maintenance_at: Some(DEFAULT_MAINTENANCE_AT),
         }
     }
 }
@@ -466,6 +524,7 @@ pub fn open(cfg: TerminalConfig) -> Result<Terminal, PayError> {
                 },
                 events: cfg.events.clone(),
                 application_name: cfg.application_name.clone(),
+                maintenance_at: cfg.maintenance_at,
             })?;
             return Ok(Terminal::with_backend(Box::new(b)));
         }

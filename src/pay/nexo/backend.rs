@@ -88,6 +88,8 @@ pub struct NexoSettings {
     pub events: Option<EventFn>,
     /// Software identification sent at login.
     pub application_name: String,
+    /// The daily maintenance logout (local seconds after midnight); None = only on request.
+    pub maintenance_at: Option<u32>,
 }
 
 /// One job for the event thread: the event and, for a signature question, where to answer.
@@ -109,6 +111,8 @@ struct Inner {
     signature: SignaturePolicy,
     app_name: String,
     listener_addr: Mutex<Option<SocketAddr>>,
+    /// Logged out with MaintenanceAllowed: log in again when the terminal ends maintenance.
+    in_maintenance: std::sync::atomic::AtomicBool,
 }
 
 /// The nexo [`PaymentBackend`].
@@ -131,12 +135,33 @@ fn seconds_of_day() -> u32 {
     now_local().num_seconds_from_midnight()
 }
 
+/// From `now` to the next `at` (both seconds after midnight): 1 s … 24 h (never 0, so a
+/// window that just fired is not fired again).
+pub(crate) fn until_time_of_day(now: u32, at: u32) -> Duration {
+    const DAY: u32 = 24 * 3600;
+    let d = (at % DAY + DAY - now % DAY) % DAY;
+    Duration::from_secs(u64::from(if d == 0 { DAY } else { d }))
+}
+
 /// A transport failure: whether the request may have reached the terminal.
 enum Sent {
     /// Never left (connection refused, DNS).
     No(String),
     /// May have arrived (timeout, connection lost mid-way).
     Maybe(String),
+    /// Arrived and answered, but the answer is unreadable (bad XML, oversize): the request's
+    /// effect is unknown, as for `Maybe`.
+    Garbled(String),
+}
+
+impl Sent {
+    /// The error when the request's effect does not matter (login, status, logout).
+    fn into_error(self) -> PayError {
+        match self {
+            Sent::No(e) | Sent::Maybe(e) => PayError::Unreachable(e),
+            Sent::Garbled(e) => PayError::Protocol(e),
+        }
+    }
 }
 
 impl Inner {
@@ -170,10 +195,23 @@ impl Inner {
                 }
             })?;
         let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
+        // Read at most MAX_XML_BYTES: a terminal (or anything else on that port) cannot make
+        // us buffer more.
+        let mut resp = resp;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| Sent::Maybe(format!("{url}: answer lost: {e}")))?;
+            .map_err(|e| Sent::Maybe(format!("{url}: answer lost: {e}")))?
+        {
+            if bytes.len() + chunk.len() > msg::MAX_XML_BYTES {
+                return Err(Sent::Garbled(format!(
+                    "{url}: answer larger than {} bytes",
+                    msg::MAX_XML_BYTES
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if status == 204 {
             return Ok(None);
         }
@@ -182,7 +220,7 @@ impl Inner {
         }
         msg::read_response(&bytes)
             .map(Some)
-            .map_err(|e| Sent::Maybe(format!("unreadable answer: {e}")))
+            .map_err(|e| Sent::Garbled(format!("{url}: unreadable answer: {e}")))
     }
 
     /// Log in (Busy → wait and retry).
@@ -207,7 +245,7 @@ impl Inner {
             let resp = match self.post(&req, assumptions::REQUEST_TIMEOUT).await {
                 Ok(Some(r)) => r,
                 Ok(None) => return Err(PayError::Protocol("login answered 204".into())),
-                Err(Sent::No(e) | Sent::Maybe(e)) => return Err(PayError::Unreachable(e)),
+                Err(s) => return Err(s.into_error()),
             };
             let verdict = self.session.lock().on_response(&resp);
             let logged_in = self.session.lock().is_logged_in();
@@ -314,7 +352,7 @@ impl Inner {
             Ok(Some(resp)) => resp,
             Ok(None) => return Err(PayError::Protocol("payment answered 204".into())),
             Err(Sent::No(e)) => return Err(PayError::Unreachable(e)),
-            Err(Sent::Maybe(e)) => self.recover(&sid, &e).await?,
+            Err(Sent::Maybe(e) | Sent::Garbled(e)) => self.recover(&sid, &e).await?,
         };
         let result = self.result_of(kind, &r.reference, &resp)?;
         if result.approved {
@@ -394,7 +432,7 @@ impl Inner {
                     }
                 }
                 Ok(None) => last = "TransactionStatus answered 204".into(),
-                Err(Sent::No(e) | Sent::Maybe(e)) => last = e,
+                Err(Sent::No(e) | Sent::Maybe(e) | Sent::Garbled(e)) => last = e,
             }
             tokio::time::sleep(assumptions::RECOVERY_INTERVAL).await;
         }
@@ -598,6 +636,7 @@ impl NexoBackend {
             signature: s.signature,
             app_name: s.application_name.clone(),
             listener_addr: Mutex::new(None),
+            in_maintenance: std::sync::atomic::AtomicBool::new(false),
         });
         let stop = Arc::new(tokio::sync::Notify::new());
         if let Some(listen) = &s.listener {
@@ -613,6 +652,18 @@ impl NexoBackend {
                 let _ = axum::serve(l, app)
                     .with_graceful_shutdown(async move { stop2.notified().await })
                     .await;
+            });
+        }
+        if let Some(at) = s.maintenance_at {
+            let (i, stop3) = (inner.clone(), stop.clone());
+            handle.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(until_time_of_day(seconds_of_day(), at)) => {}
+                        _ = stop3.notified() => return,
+                    }
+                    i.maintenance_logout("the daily maintenance window").await;
+                }
             });
         }
         Ok(NexoBackend { inner, rt, stop })
@@ -670,7 +721,7 @@ impl PaymentBackend for NexoBackend {
                 }
                 Ok(None) => Err(PayError::Protocol("reversal answered 204".into())),
                 Err(Sent::No(e)) => Err(PayError::Unreachable(e)),
-                Err(Sent::Maybe(e)) => Err(PayError::OutcomeUnknown(format!(
+                Err(Sent::Maybe(e) | Sent::Garbled(e)) => Err(PayError::OutcomeUnknown(format!(
                     "the reversal's answer was lost ({e}); ask the status"
                 ))),
             }
@@ -705,7 +756,7 @@ impl PaymentBackend for NexoBackend {
             match inner.post(&req, assumptions::REQUEST_TIMEOUT).await {
                 Ok(None) => Ok(()),
                 Ok(Some(resp)) => Err(refused(&resp, "abort")),
-                Err(Sent::No(e) | Sent::Maybe(e)) => Err(PayError::Unreachable(e)),
+                Err(s) => Err(s.into_error()),
             }
         })
     }
@@ -749,7 +800,7 @@ impl PaymentBackend for NexoBackend {
             let resp = match inner.post(&req, assumptions::REQUEST_TIMEOUT).await {
                 Ok(Some(r)) => r,
                 Ok(None) => return Err(PayError::Protocol("status answered 204".into())),
-                Err(Sent::No(e) | Sent::Maybe(e)) => return Err(PayError::Unreachable(e)),
+                Err(s) => return Err(s.into_error()),
             };
             inner.session.lock().on_response(&resp);
             match &resp.body {
@@ -827,7 +878,7 @@ impl Inner {
         let resp = match self.post(&req, assumptions::REQUEST_TIMEOUT).await {
             Ok(Some(r)) => r,
             Ok(None) => return Err(PayError::Protocol("status answered 204".into())),
-            Err(Sent::No(e) | Sent::Maybe(e)) => return Err(PayError::Unreachable(e)),
+            Err(s) => return Err(s.into_error()),
         };
         self.session.lock().on_response(&resp);
         if let ResponseBody::TransactionStatus(t) = &resp.body {
@@ -851,28 +902,90 @@ impl Inner {
         })
     }
 
-    async fn logout(&self, maintenance_allowed: bool) -> Result<(), PayError> {
+    /// Log out with MaintenanceAllowed once no payment is in flight (the daily window, the
+    /// terminal's SaleAdmin request); the next call, or the terminal's EndMaintenance, logs
+    /// in again.
+    async fn maintenance_logout(&self, why: &str) {
+        let _one = self.money.lock().await;
         if !self.session.lock().is_logged_in() {
-            return Ok(());
+            return;
         }
-        let req = self
-            .session
-            .lock()
-            .request(Request::Logout(LogoutRequest {
-                maintenance_allowed,
-            }))
-            .map_err(|e| PayError::Refused {
-                condition: "Busy".into(),
-                text: format!("{e:?}"),
-            })?;
-        match self.post(&req, assumptions::REQUEST_TIMEOUT).await {
-            Ok(Some(resp)) => {
-                self.session.lock().on_response(&resp);
-                self.session.lock().logged_out();
-                Ok(())
+        if self.logout(true).await.is_ok() {
+            self.emit(TerminalEvent::Session {
+                logged_in: false,
+                reason: format!("logged out for the terminal's maintenance ({why})"),
+            });
+        }
+    }
+
+    /// The terminal ended its maintenance: log in again if we logged out for it.
+    async fn maintenance_ended(&self) {
+        use std::sync::atomic::Ordering;
+        let _one = self.money.lock().await;
+        if !self.in_maintenance.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        if self.ensure_login().await.is_ok() {
+            self.emit(TerminalEvent::Session {
+                logged_in: true,
+                reason: "logged in again after the terminal's maintenance".into(),
+            });
+        }
+    }
+
+    /// Log out (Busy → wait and retry). Logged out already → Ok.
+    async fn logout(&self, maintenance_allowed: bool) -> Result<(), PayError> {
+        let mut attempt = 0;
+        loop {
+            if !self.session.lock().is_logged_in() {
+                return Ok(());
             }
-            Ok(None) => Err(PayError::Protocol("logout answered 204".into())),
-            Err(Sent::No(e) | Sent::Maybe(e)) => Err(PayError::Unreachable(e)),
+            let req = self
+                .session
+                .lock()
+                .request(Request::Logout(LogoutRequest {
+                    maintenance_allowed,
+                }))
+                .map_err(|e| PayError::Refused {
+                    condition: "Busy".into(),
+                    text: format!("{e:?}"),
+                })?;
+            let sid = req.header.service_id.clone().unwrap_or_default();
+            let resp = match self.post(&req, assumptions::REQUEST_TIMEOUT).await {
+                Ok(Some(resp)) => resp,
+                Ok(None) => {
+                    self.session.lock().finished(&sid);
+                    return Err(PayError::Protocol("logout answered 204".into()));
+                }
+                Err(Sent::No(e)) => {
+                    self.session.lock().finished(&sid);
+                    return Err(PayError::Unreachable(e));
+                }
+                Err(Sent::Maybe(e) | Sent::Garbled(e)) => {
+                    // It may have logged out: the next call logs in (a new login is allowed).
+                    self.session.lock().logged_out();
+                    return Err(PayError::Unreachable(e));
+                }
+            };
+            let verdict = self.session.lock().on_response(&resp);
+            if verdict == Verdict::Busy {
+                match busy_delay(attempt) {
+                    Some(d) => {
+                        attempt += 1;
+                        tokio::time::sleep(d).await;
+                        continue;
+                    }
+                    None => return Err(refused(&resp, "logout")),
+                }
+            }
+            // Success, or the terminal had no session for us (NotAllowed / LoggedOut).
+            if self.session.lock().is_logged_in() {
+                return Err(refused(&resp, "logout"));
+            }
+            self.session.lock().logged_out();
+            self.in_maintenance
+                .store(maintenance_allowed, std::sync::atomic::Ordering::SeqCst);
+            return Ok(());
         }
     }
 }
@@ -926,11 +1039,15 @@ mod listener {
                     details: e.event_details.clone(),
                 });
                 if e.event_to_notify == "SaleAdmin" && e.maintenance_required == Some(true) {
-                    // Maintenance: log out with MaintenanceAllowed; the next call logs in.
+                    // Maintenance: log out with MaintenanceAllowed (after a payment in
+                    // flight); EndMaintenance (or the next call) logs in again.
                     let i = inner.clone();
                     tokio::spawn(async move {
-                        let _ = i.logout(true).await;
+                        i.maintenance_logout("the terminal asked (SaleAdmin)").await;
                     });
+                } else if e.event_to_notify == "EndMaintenance" {
+                    let i = inner.clone();
+                    tokio::spawn(async move { i.maintenance_ended().await });
                 }
                 no_content()
             }
@@ -990,5 +1107,28 @@ mod listener {
         .ok()
         .flatten()
         .unwrap_or(policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::until_time_of_day;
+    use std::time::Duration;
+
+    #[test]
+    fn the_next_window() {
+        let h = 3600;
+        assert_eq!(until_time_of_day(2 * h, 3 * h), Duration::from_secs(3600));
+        // Past it today: tomorrow.
+        assert_eq!(
+            until_time_of_day(4 * h, 3 * h),
+            Duration::from_secs(23 * 3600)
+        );
+        // Exactly now (it just fired): tomorrow, never zero.
+        assert_eq!(
+            until_time_of_day(3 * h, 3 * h),
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(until_time_of_day(86399, 0), Duration::from_secs(1));
     }
 }
