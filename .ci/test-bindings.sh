@@ -4,7 +4,8 @@
 #   python  pip-installs bindings/python into a venv, runs its pytest suite and the example
 #   csharp  builds IntegrationHub.dll with mcs, runs tests/SaleTest.exe and the example under mono,
 #           and tests/PayTest.exe against `okc sim-terminal --nexo` (card payments)
-#   delphi  builds the OkcLink unit's test and example with fpc -Mdelphi and runs them
+#   delphi  builds the OkcLink unit's tests and example with fpc -Mdelphi and runs them (the
+#           payment test against `okc sim-terminal --nexo`)
 # Needs .ci/install-bindings.sh. Builds the crate (debug) unless OKC_SKIP_BUILD=1.
 # Paths (override via env): CARGO_TARGET_DIR (default ./target), OKC_PROFILE (debug|release),
 # OKCLINK_LIB_DIR (dir of libokclink.so), OKC_BIN (the okc CLI).
@@ -88,7 +89,7 @@ stop_terminals() {
   for pid in ${TERMINAL_PIDS[@]+"${TERMINAL_PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   TERMINAL_PIDS=()
 }
-# The terminals of the payment test (PayTest.cs), exported as OKC_TEST_*:
+# The terminals of the payment tests (PayTest.cs, OkcPayTest.pas), exported as OKC_TEST_*:
 # TERMINAL approves, DECLINE declines, SIGNATURE asks the POS listener OKC_TEST_LISTENER to
 # confirm the signature, SLOW takes 3 s per payment (abort).
 start_pay_terminals() {
@@ -179,7 +180,7 @@ test_delphi() {
   echo "--- delphi (fpc -Mdelphi)"
   OUT=$WORK/fpc
   mkdir -p "$OUT"
-  for src in bindings/delphi/tests/OkcSaleTest.pas examples/delphi/OkcSale.pas; do
+  for src in bindings/delphi/tests/OkcSaleTest.pas bindings/delphi/tests/OkcPayTest.pas examples/delphi/OkcSale.pas; do
     fpc -Mdelphi -vew -Fubindings/delphi -Fl"$LIBDIR" -FU"$OUT" -FE"$OUT" "$src" >"$OUT/build.log" 2>&1 \
       || { cat "$OUT/build.log"; exit 1; }
   done
@@ -192,6 +193,9 @@ test_delphi() {
   start_sim
   timeout 120 ./OkcSale
   stop_sim
+  start_pay_terminals
+  timeout 180 ./OkcPayTest
+  stop_terminals
 }
 if want delphi; then section delphi test_delphi; fi
 
