@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Language bindings, each running full sales against `okc sim` on a loopback port:
+# Language bindings, each running full sales against `okc sim` on a loopback port (and card
+# payments against `okc sim-terminal --nexo`):
 #   python  pip-installs bindings/python into a venv, runs its pytest suite and the example
-#   csharp  builds IntegrationHub.dll with mcs, runs tests/SaleTest.exe and the example under mono
-#   delphi  builds the OkcLink unit's test and example with fpc -Mdelphi and runs them
+#   csharp  builds IntegrationHub.dll with mcs, runs tests/SaleTest.exe and the example under mono,
+#           and tests/PayTest.exe against `okc sim-terminal --nexo` (card payments)
+#   delphi  builds the OkcLink unit's tests and example with fpc -Mdelphi and runs them (the
+#           payment test against `okc sim-terminal --nexo`)
 # Needs .ci/install-bindings.sh. Builds the crate (debug) unless OKC_SKIP_BUILD=1.
 # Paths (override via env): CARGO_TARGET_DIR (default ./target), OKC_PROFILE (debug|release),
 # OKCLINK_LIB_DIR (dir of libokclink.so), OKC_BIN (the okc CLI).
@@ -59,6 +62,49 @@ stop_sim() {
   unset OKC_TRANSPORT
 }
 
+# start_terminal [sim-terminal options]: a fresh `okc sim-terminal --nexo` on a free loopback
+# port (short payment and Busy times); sets TERMINAL_URL (nexo+http://127.0.0.1:PORT) once it
+# printed its "listening on" line. Several may run at once; stop_terminals ends them all.
+TERMINAL_PIDS=()
+start_terminal() {
+  local port log pid
+  port=$(free_port)
+  log=$WORK/terminal-$port.log
+  "$OKC_BIN" sim-terminal --nexo --listen "127.0.0.1:$port" --payment-ms 100 --busy-ms 200 "$@" >"$log" 2>&1 &
+  pid=$!
+  TERMINAL_PIDS+=("$pid")
+  for _ in $(seq 1 200); do
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; echo "okc sim-terminal exited" >&2; return 1; fi
+    if grep -qs "^listening on" "$log"; then
+      TERMINAL_URL="nexo+http://127.0.0.1:$port"
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "okc sim-terminal did not listen on $port" >&2
+  return 1
+}
+stop_terminals() {
+  local pid
+  for pid in ${TERMINAL_PIDS[@]+"${TERMINAL_PIDS[@]}"}; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  TERMINAL_PIDS=()
+}
+# The terminals of the payment tests (PayTest.cs, OkcPayTest.pas), exported as OKC_TEST_*:
+# TERMINAL approves, DECLINE declines, SIGNATURE asks the POS listener OKC_TEST_LISTENER to
+# confirm the signature, SLOW takes 3 s per payment (abort).
+start_pay_terminals() {
+  start_terminal
+  export OKC_TEST_TERMINAL=$TERMINAL_URL
+  start_terminal --outcome decline
+  export OKC_TEST_DECLINE=$TERMINAL_URL
+  OKC_TEST_LISTENER=127.0.0.1:$(free_port)
+  export OKC_TEST_LISTENER
+  start_terminal --outcome signature --pos-listener "http://$OKC_TEST_LISTENER/EPASSaleToPOI/3.1"
+  export OKC_TEST_SIGNATURE=$TERMINAL_URL
+  start_terminal --payment-ms 3000
+  export OKC_TEST_SLOW=$TERMINAL_URL
+}
+
 status=0
 want() { [[ " ${BINDINGS:-python csharp delphi} " == *" $1 "* ]]; }
 # section NAME FUNC: runs FUNC in a subshell with errexit active (it is not, inside `( ) ||`).
@@ -66,7 +112,7 @@ section() {
   set +e
   (
     set -e
-    trap stop_sim EXIT
+    trap 'stop_sim; stop_terminals' EXIT
     "$2"
   )
   local rc=$?
@@ -102,10 +148,12 @@ test_csharp() {
   echo "--- csharp"
   OUT=$WORK/cs
   mkdir -p "$OUT"
-  mcs -nologo -target:library -codepage:utf8 -warnaserror+ -out:"$OUT/IntegrationHub.dll" bindings/csharp/IntegrationHub.cs
+  mcs -nologo -target:library -codepage:utf8 -warnaserror+ -out:"$OUT/IntegrationHub.dll" \
+    bindings/csharp/IntegrationHub.cs bindings/csharp/Terminal.cs
   cp bindings/csharp/IntegrationHub.dll.config "$OUT/"
   mcs -nologo -codepage:utf8 -warnaserror+ -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/SaleTest.exe" bindings/csharp/tests/SaleTest.cs
   mcs -nologo -codepage:utf8 -warnaserror+ -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/Sale300Test.exe" bindings/csharp/tests/Sale300Test.cs
+  mcs -nologo -codepage:utf8 -warnaserror+ -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/PayTest.exe" bindings/csharp/tests/PayTest.cs
   # The example uses only the vendor surface: compile it against a stand-in of the vendor's
   # 2.5.0.1 assembly, then run it with ours in place (binary drop-in check).
   mkdir -p "$OUT/vendor"
@@ -122,6 +170,9 @@ test_csharp() {
   start_sim
   timeout 120 mono Sale.exe
   stop_sim
+  start_pay_terminals
+  timeout 180 mono PayTest.exe
+  stop_terminals
 }
 if want csharp; then section csharp test_csharp; fi
 
@@ -129,7 +180,7 @@ test_delphi() {
   echo "--- delphi (fpc -Mdelphi)"
   OUT=$WORK/fpc
   mkdir -p "$OUT"
-  for src in bindings/delphi/tests/OkcSaleTest.pas examples/delphi/OkcSale.pas; do
+  for src in bindings/delphi/tests/OkcSaleTest.pas bindings/delphi/tests/OkcPayTest.pas examples/delphi/OkcSale.pas; do
     fpc -Mdelphi -vew -Fubindings/delphi -Fl"$LIBDIR" -FU"$OUT" -FE"$OUT" "$src" >"$OUT/build.log" 2>&1 \
       || { cat "$OUT/build.log"; exit 1; }
   done
@@ -142,6 +193,9 @@ test_delphi() {
   start_sim
   timeout 120 ./OkcSale
   stop_sim
+  start_pay_terminals
+  timeout 180 ./OkcPayTest
+  stop_terminals
 }
 if want delphi; then section delphi test_delphi; fi
 

@@ -8,7 +8,8 @@
 //
 // Native library: "okclink" (okclink.dll on Windows — same bitness as the process —,
 // libokclink.so on Linux/mono, found through LD_LIBRARY_PATH or IntegrationHub.dll.config).
-// Build: mcs -target:library -sdk:4.5 -out:IntegrationHub.dll IntegrationHub.cs
+// Build: mcs -target:library -sdk:4.5 -codepage:utf8 -out:IntegrationHub.dll IntegrationHub.cs Terminal.cs
+// (Terminal.cs: the card-payment API, namespace Okclink).
 
 using System;
 using System.Collections.Generic;
@@ -601,7 +602,7 @@ namespace IntegrationHub
         }
     }
 
-    static class Native
+    static partial class Native
     {
         const string Lib = "okclink";
 

@@ -132,6 +132,11 @@ type
   { C bool is one byte }
   TOkcSerialInFn = procedure(UserData: Pointer; AType: Integer; ValueUtf8: PAnsiChar); cdecl;
   TOkcDeviceStateFn = procedure(UserData: Pointer; Connected: ByteBool; SerialUtf8: PAnsiChar); cdecl;
+  POkcPay = Pointer;
+  { Terminal event callback (library event thread): for a signature question (event JSON
+    "event":"signature") it returns 1 accept / 0 refuse / anything else = the "signature"
+    policy; the return value of other events is ignored. }
+  TOkcPayEventFn = function(UserData: Pointer; EventJson: PAnsiChar): Integer; cdecl;
 
 function okc_version: PAnsiChar; cdecl; external OkcLibName;
 function okc_last_error: PAnsiChar; cdecl; external OkcLibName;
@@ -148,6 +153,21 @@ function okc_active_device_index(Hub: POkcHub): Integer; cdecl; external OkcLibN
 function okc_reconnect(Hub: POkcHub): Integer; cdecl; external OkcLibName;
 function okc_disconnect(Hub: POkcHub): Integer; cdecl; external OkcLibName;
 function okc_wait_connected(Hub: POkcHub; TimeoutMs: Integer; out Serial: PAnsiChar): Integer; cdecl; external OkcLibName;
+
+{ Card terminals (docs/PAYMENTS.md): OKC_OK approved, OKC_PAY_DECLINED declined (both with the
+  result JSON, free it with okc_string_free), < 0 error (ResultJson nil). }
+function okc_pay_open(ConfigJson: PAnsiChar; Cb: TOkcPayEventFn; UserData: Pointer; out T: POkcPay): Integer; cdecl; external OkcLibName;
+function okc_pay_close(T: POkcPay): Integer; cdecl; external OkcLibName;
+function okc_pay_payment(T: POkcPay; Amount: Int64; Currency, Reference: PAnsiChar; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_pay_refund(T: POkcPay; Amount: Int64; Currency, Reference: PAnsiChar; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_pay_reverse_last(T: POkcPay; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+{ Reference nil: the terminal's last transaction }
+function okc_pay_status(T: POkcPay; Reference: PAnsiChar; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_pay_abort(T: POkcPay): Integer; cdecl; external OkcLibName;
+function okc_pay_login(T: POkcPay): Integer; cdecl; external OkcLibName;
+function okc_pay_logout(T: POkcPay; MaintenanceAllowed: ByteBool): Integer; cdecl; external OkcLibName;
+function okc_pay_batch_close(T: POkcPay; out Text: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_pay_listener_address(T: POkcPay; out Text: PAnsiChar): Integer; cdecl; external OkcLibName;
 
 type
   { Text as the wrapper hands it out: UTF-8 in FPC, UnicodeString in Delphi. }
@@ -250,7 +270,112 @@ type
     property LastHandlerError: string read FLastHandlerError;
   end;
 
+  { ---------------------------------------------------------------- card terminals }
+
+  { Errors of TOkcTerminal, by status (EOkcError for the others). }
+  EOkcNoDevice = class(EOkcError);         { OKC_ERR_NO_DEVICE: the terminal cannot be reached }
+  EOkcConfig = class(EOkcError);           { OKC_ERR_CONFIG }
+  EOkcRejected = class(EOkcError);         { OKC_ERR_REJECTED: the terminal refused the request }
+  EOkcUnsupported = class(EOkcError);      { OKC_ERR_UNSUPPORTED }
+  EOkcOutcomeUnknown = class(EOkcError);   { OKC_ERR_OUTCOME_UNKNOWN: may be charged; ask Status later }
+  EOkcInvalidArgument = class(EOkcError);  { OKC_ERR_INVALID_ARGUMENT: amount, currency or reference }
+  EOkcClosed = class(EOkcError);           { OKC_ERR_CLOSED: the terminal object is closed }
+
+  TOkcStringArray = array of TOkcString;
+
+  { The normalised result of a payment, refund, reversal or status query (docs/PAYMENTS.md). }
+  TOkcPayResult = record
+    Status: Integer;            { OKC_OK approved, OKC_PAY_DECLINED not approved }
+    Approved: Boolean;
+    Kind: TOkcString;           { payment, refund, reversal }
+    Reason: TOkcString;         { why not approved; '' when approved }
+    Amount: Int64;              { authorised, in minor units (0 when not approved) }
+    Currency: TOkcString;
+    TransactionId: TOkcString;
+    Timestamp: TOkcString;
+    MaskedPan: TOkcString;
+    Brand: TOkcString;
+    ApprovalCode: TOkcString;
+    Reference: TOkcString;      { the caller's reference }
+    SignatureRequired: Boolean;
+    MerchantReceipt: TOkcStringArray;  { printable lines }
+    CustomerReceipt: TOkcStringArray;
+    Json: TOkcString;           { the whole result JSON (also entryMode, raw) }
+  end;
+
+  TOkcPayEvent = record
+    Kind: TOkcString;           { display, print, signature, notification, address }
+    Lines: TOkcStringArray;     { display / print lines; signature: the question }
+    Json: TOkcString;           { the whole event JSON }
+  end;
+
+  { The answer to a signature question; saPolicy = the "signature" setting decides. }
+  TOkcSignatureAnswer = (saPolicy, saAccept, saRefuse);
+
+  { Runs on the library's event thread (no VCL/LCL access there; the thread calling Payment
+    is blocked meanwhile). Set Answer for Kind = 'signature'. }
+  TOkcTerminalEvent = procedure(Sender: TObject; const Event: TOkcPayEvent;
+    var Answer: TOkcSignatureAnswer) of object;
+
+  { One card terminal (okc_pay_*). Methods block until the terminal answers; a declined
+    payment is a result (Approved = False, Status = OKC_PAY_DECLINED), errors raise EOkcError
+    subclasses with the library's text. Never talks to the terminal when created. }
+  TOkcTerminal = class
+  private
+    FHandle: POkcPay;
+    FOnEvent: TOkcTerminalEvent;
+    FLastHandlerError: string;
+    procedure Open(const ConfigJson: UTF8String);
+    function GetHandle: POkcPay;
+    function Check(Status: Integer): Integer;
+    function TakeResult(Status: Integer; P: PAnsiChar): TOkcPayResult;
+    function GetListenerAddress: TOkcString;
+  public
+    { Terminal: 'nexo+http://HOST:PORT[?poiid=...&saleid=...]' ('' = $OKC_TERMINAL).
+      Listener: 'IP:PORT' of the POS listener (full integration: display texts, print
+      requests, the signature question); '' = client-only. ConfirmSignature: the answer when
+      OnEvent gives none. }
+    constructor Create(const Terminal: TOkcString; const Listener: TOkcString = '';
+      AOnEvent: TOkcTerminalEvent = nil; ConfirmSignature: Boolean = True;
+      const ApplicationName: TOkcString = 'okclink-delphi');
+    { The C API's config JSON as is (docs/C-API.md: terminal, listener, signature,
+      application_name). }
+    constructor CreateFromConfig(const ConfigJson: TOkcString; AOnEvent: TOkcTerminalEvent = nil);
+    { Close + free. }
+    destructor Destroy; override;
+    { No event handler starts after it returns (a running one is waited for, up to 5 s);
+      later calls raise EOkcClosed. Idempotent. }
+    procedure Close;
+
+    { Amount in minor units (cents, öre), Currency ISO 4217 ('SEK'), Reference 1-32 of
+      A-Za-z0-9-_. = the idempotency key (the same reference again returns the recorded
+      result, never a second charge). }
+    function Payment(Amount: Int64; const Currency, Reference: TOkcString): TOkcPayResult;
+    function Refund(Amount: Int64; const Currency, Reference: TOkcString): TOkcPayResult;
+    { Only the last transaction, only if approved. }
+    function ReverseLast: TOkcPayResult;
+    { The result of the payment with this reference ('' = the terminal's last transaction). }
+    function Status(const Reference: TOkcString = ''): TOkcPayResult;
+    { From another thread while Payment runs; Payment then returns the aborted result. }
+    procedure Abort;
+    procedure Login;
+    procedure Logout(MaintenanceAllowed: Boolean = True);
+    { The terminal's settlement report; Swedbank Pay PAX terminals: EOkcUnsupported. }
+    function BatchClose: TOkcString;
+
+    { IP:PORT of the POS listener; '' in client-only mode. }
+    property ListenerAddress: TOkcString read GetListenerAddress;
+    property Handle: POkcPay read FHandle;
+    { Set it before the first call (it is read on the event thread). }
+    property OnEvent: TOkcTerminalEvent read FOnEvent write FOnEvent;
+    { ClassName: Message of the last exception raised by OnEvent (caught; the signature
+      question then gets the policy's answer). }
+    property LastHandlerError: string read FLastHandlerError;
+  end;
+
 function OkcStatusName(Status: Integer): string;
+{ The EOkcError (subclass) for a negative status. }
+function OkcErrorFor(Status: Integer; const Msg: string): EOkcError;
 
 implementation
 
@@ -741,6 +866,449 @@ end;
 procedure TOkcHub.Disconnect;
 begin
   Check(okc_disconnect(GetHandle));
+end;
+
+{ ---------------------------------------------------------------- JSON fields }
+
+{ The results and events are compact JSON written by the library, each key at one level only,
+  so a key is found by its quoted name followed by ':' (a quote inside a string value is
+  always escaped, so the pattern cannot match inside one). Returns the index after the ':'
+  (0 when absent). }
+function JsonFind(const J, Key: UTF8String): Integer;
+var
+  I, K, N: Integer;
+begin
+  N := Length(Key);
+  for I := 1 to Length(J) - N - 2 do
+    if (J[I] = '"') and (J[I + N + 1] = '"') and (J[I + N + 2] = ':') then
+    begin
+      K := 1;
+      while (K <= N) and (J[I + K] = Key[K]) do
+        Inc(K);
+      if K > N then
+        Exit(I + N + 3);
+    end;
+  Result := 0;
+end;
+
+{ Writes code point C as UTF-8 at S[N + 1..]; N is the count written so far. }
+procedure JsonPutCodePoint(var S: UTF8String; var N: Integer; C: Cardinal);
+
+  procedure Put(B: Cardinal);
+  begin
+    Inc(N);
+    S[N] := AnsiChar(B);
+  end;
+
+begin
+  if C < $80 then
+    Put(C)
+  else if C < $800 then
+  begin
+    Put($C0 or (C shr 6));
+    Put($80 or (C and $3F));
+  end
+  else if C < $10000 then
+  begin
+    Put($E0 or (C shr 12));
+    Put($80 or ((C shr 6) and $3F));
+    Put($80 or (C and $3F));
+  end
+  else
+  begin
+    Put($F0 or (C shr 18));
+    Put($80 or ((C shr 12) and $3F));
+    Put($80 or ((C shr 6) and $3F));
+    Put($80 or (C and $3F));
+  end;
+end;
+
+{ The JSON string starting at J[I] (a quote), unescaped; I moves past it. False if J[I] is not
+  a string (null, a number, ...). Bytes are copied by index, never through a char
+  concatenation (which Delphi would convert from the ANSI code page). }
+function JsonReadString(const J: UTF8String; var I: Integer; out S: UTF8String): Boolean;
+var
+  C: AnsiChar;
+  U, Lo: Cardinal;
+  N: Integer;
+begin
+  S := '';
+  if (I < 1) or (I > Length(J)) or (J[I] <> '"') then
+    Exit(False);
+  Inc(I);
+  SetLength(S, Length(J) - I + 1);  { unescaping never makes it longer }
+  N := 0;
+  Result := False;
+  while I <= Length(J) do
+  begin
+    C := J[I];
+    Inc(I);
+    if C = '"' then
+    begin
+      Result := True;
+      Break;
+    end;
+    if (C = '\') and (I <= Length(J)) then
+    begin
+      C := J[I];
+      Inc(I);
+      case C of
+        'b': C := #8;
+        'f': C := #12;
+        'n': C := #10;
+        'r': C := #13;
+        't': C := #9;
+        'u':
+          begin
+            U := StrToIntDef('$' + string(Copy(J, I, 4)), Ord('?'));
+            Inc(I, 4);
+            if (U >= $D800) and (U < $DC00) and (I + 5 <= Length(J)) and (J[I] = '\') and (J[I + 1] = 'u') then
+            begin
+              Lo := StrToIntDef('$' + string(Copy(J, I + 2, 4)), 0);
+              if (Lo >= $DC00) and (Lo < $E000) then
+              begin
+                U := $10000 + ((U - $D800) shl 10) + (Lo - $DC00);
+                Inc(I, 6);
+              end;
+            end;
+            JsonPutCodePoint(S, N, U);
+            Continue;
+          end;
+      end;  { otherwise " \ / as such }
+    end;
+    Inc(N);
+    S[N] := C;
+  end;
+  SetLength(S, N);
+end;
+
+{ The bytes of a NUL-terminated UTF-8 string, unconverted. }
+function ReadUtf8(P: PAnsiChar): UTF8String;
+var
+  N: Integer;
+begin
+  Result := '';
+  if P = nil then
+    Exit;
+  N := 0;
+  while P[N] <> #0 do
+    Inc(N);
+  SetLength(Result, N);
+  if N > 0 then
+    Move(P^, Result[1], N);
+end;
+
+function Utf8ToOkc(const S: UTF8String): TOkcString;
+begin
+{$IFDEF FPC}
+  Result := S;
+{$ELSE}
+  Result := UTF8ToString(S);
+{$ENDIF}
+end;
+
+function JsonStr(const J, Key: UTF8String): TOkcString;
+var
+  I: Integer;
+  S: UTF8String;
+begin
+  Result := '';
+  I := JsonFind(J, Key);
+  if (I > 0) and JsonReadString(J, I, S) then
+    Result := Utf8ToOkc(S);
+end;
+
+function JsonInt(const J, Key: UTF8String): Int64;
+var
+  I, E: Integer;
+begin
+  Result := 0;
+  I := JsonFind(J, Key);
+  if I = 0 then
+    Exit;
+  E := I;
+  while (E <= Length(J)) and (J[E] in ['-', '0'..'9']) do
+    Inc(E);
+  Result := StrToInt64Def(string(Copy(J, I, E - I)), 0);
+end;
+
+function JsonBool(const J, Key: UTF8String): Boolean;
+var
+  I: Integer;
+begin
+  I := JsonFind(J, Key);
+  Result := (I > 0) and (Copy(J, I, 4) = 'true');
+end;
+
+{ An array of strings (non-strings in it are skipped). }
+function JsonStrings(const J, Key: UTF8String): TOkcStringArray;
+var
+  I, N: Integer;
+  S: UTF8String;
+begin
+  Result := nil;
+  I := JsonFind(J, Key);
+  if (I = 0) or (I > Length(J)) or (J[I] <> '[') then
+    Exit;
+  Inc(I);
+  N := 0;
+  while (I <= Length(J)) and (J[I] <> ']') do
+  begin
+    if J[I] = '"' then
+    begin
+      if not JsonReadString(J, I, S) then
+        Break;
+      SetLength(Result, N + 1);
+      Result[N] := Utf8ToOkc(S);
+      Inc(N);
+    end
+    else
+      Inc(I);
+  end;
+end;
+
+{ ---------------------------------------------------------------- TOkcTerminal }
+
+function OkcErrorFor(Status: Integer; const Msg: string): EOkcError;
+type
+  TErrorClass = class of EOkcError;
+var
+  C: TErrorClass;
+begin
+  case Status of
+    OKC_ERR_NO_DEVICE: C := EOkcNoDevice;
+    OKC_ERR_CONFIG: C := EOkcConfig;
+    OKC_ERR_REJECTED: C := EOkcRejected;
+    OKC_ERR_UNSUPPORTED: C := EOkcUnsupported;
+    OKC_ERR_OUTCOME_UNKNOWN: C := EOkcOutcomeUnknown;
+    OKC_ERR_INVALID_ARGUMENT: C := EOkcInvalidArgument;
+    OKC_ERR_CLOSED: C := EOkcClosed;
+  else
+    C := EOkcError;
+  end;
+  Result := C.CreateStatus(Status, Msg);
+end;
+
+{ Library event thread. Nothing may propagate into native code. }
+function PayEventThunk(UserData: Pointer; EventJson: PAnsiChar): Integer; cdecl;
+var
+  T: TOkcTerminal;
+  H: TOkcTerminalEvent;
+  J: UTF8String;
+  Ev: TOkcPayEvent;
+  Answer: TOkcSignatureAnswer;
+begin
+  Result := -1;
+  T := TOkcTerminal(UserData);
+  try
+    H := T.FOnEvent;
+    if not Assigned(H) then
+      Exit;
+    J := ReadUtf8(EventJson);
+    Ev.Json := Utf8ToOkc(J);
+    Ev.Kind := JsonStr(J, 'event');
+    if Ev.Kind = 'signature' then
+      Ev.Lines := JsonStrings(J, 'question')
+    else
+      Ev.Lines := JsonStrings(J, 'lines');
+    Answer := saPolicy;
+    H(T, Ev, Answer);
+    case Answer of
+      saAccept: Result := 1;
+      saRefuse: Result := 0;
+    end;
+  except
+    on E: Exception do
+    begin
+      try
+        T.FLastHandlerError := E.ClassName + ': ' + E.Message;
+      except
+      end;
+      Result := -1;
+    end;
+  end;
+end;
+
+constructor TOkcTerminal.Create(const Terminal: TOkcString; const Listener: TOkcString;
+  AOnEvent: TOkcTerminalEvent; ConfirmSignature: Boolean; const ApplicationName: TOkcString);
+var
+  Cfg: UTF8String;
+begin
+  inherited Create;
+  FOnEvent := AOnEvent;
+  Cfg := '{"application_name":' + JsonQuote(ToUtf8(ApplicationName));
+  if ConfirmSignature then
+    Cfg := Cfg + ',"signature":"confirm"'
+  else
+    Cfg := Cfg + ',"signature":"refuse"';
+  if Terminal <> '' then
+    Cfg := Cfg + ',"terminal":' + JsonQuote(ToUtf8(Terminal));
+  if Listener <> '' then
+    Cfg := Cfg + ',"listener":' + JsonQuote(ToUtf8(Listener));
+  Open(Cfg + '}');
+end;
+
+constructor TOkcTerminal.CreateFromConfig(const ConfigJson: TOkcString; AOnEvent: TOkcTerminalEvent);
+begin
+  inherited Create;
+  FOnEvent := AOnEvent;
+  Open(ToUtf8(ConfigJson));
+end;
+
+procedure TOkcTerminal.Open(const ConfigJson: UTF8String);
+var
+  St: Integer;
+  H: POkcPay;
+  P: PAnsiChar;
+begin
+  H := nil;
+  if ConfigJson = '' then
+    P := nil
+  else
+    P := PAnsiChar(ConfigJson);
+  St := okc_pay_open(P, PayEventThunk, Self, H);
+  if (St < 0) or (H = nil) then
+    raise OkcErrorFor(St, string(TOkcHub.LastError));
+  FHandle := H;
+end;
+
+destructor TOkcTerminal.Destroy;
+begin
+  Close;
+  inherited Destroy;
+end;
+
+procedure TOkcTerminal.Close;
+var
+  H: POkcPay;
+begin
+  H := FHandle;
+  FHandle := nil;
+  if H <> nil then
+    okc_pay_close(H);  { no event callback starts after this returns }
+end;
+
+function TOkcTerminal.GetHandle: POkcPay;
+begin
+  if FHandle = nil then
+    raise EOkcClosed.CreateStatus(OKC_ERR_CLOSED, 'the terminal is closed');
+  Result := FHandle;
+end;
+
+function TOkcTerminal.Check(Status: Integer): Integer;
+begin
+  if Status < 0 then
+    raise OkcErrorFor(Status, string(TOkcHub.LastError));
+  Result := Status;
+end;
+
+function TOkcTerminal.TakeResult(Status: Integer; P: PAnsiChar): TOkcPayResult;
+var
+  J: UTF8String;
+begin
+  J := ReadUtf8(P);
+  if P <> nil then
+    okc_string_free(P);
+  Check(Status);
+  Result.Status := Status;
+  Result.Approved := JsonBool(J, 'approved');
+  Result.Kind := JsonStr(J, 'kind');
+  Result.Reason := JsonStr(J, 'reason');
+  Result.Amount := JsonInt(J, 'amount');
+  Result.Currency := JsonStr(J, 'currency');
+  Result.TransactionId := JsonStr(J, 'transactionId');
+  Result.Timestamp := JsonStr(J, 'timestamp');
+  Result.MaskedPan := JsonStr(J, 'maskedPan');
+  Result.Brand := JsonStr(J, 'brand');
+  Result.ApprovalCode := JsonStr(J, 'approvalCode');
+  Result.Reference := JsonStr(J, 'reference');
+  Result.SignatureRequired := JsonBool(J, 'signatureRequired');
+  Result.MerchantReceipt := JsonStrings(J, 'merchant');
+  Result.CustomerReceipt := JsonStrings(J, 'customer');
+  Result.Json := Utf8ToOkc(J);
+end;
+
+function TOkcTerminal.Payment(Amount: Int64; const Currency, Reference: TOkcString): TOkcPayResult;
+var
+  C, R: UTF8String;
+  P: PAnsiChar;
+begin
+  C := ToUtf8(Currency);
+  R := ToUtf8(Reference);
+  P := nil;
+  Result := TakeResult(okc_pay_payment(GetHandle, Amount, PAnsiChar(C), PAnsiChar(R), P), P);
+end;
+
+function TOkcTerminal.Refund(Amount: Int64; const Currency, Reference: TOkcString): TOkcPayResult;
+var
+  C, R: UTF8String;
+  P: PAnsiChar;
+begin
+  C := ToUtf8(Currency);
+  R := ToUtf8(Reference);
+  P := nil;
+  Result := TakeResult(okc_pay_refund(GetHandle, Amount, PAnsiChar(C), PAnsiChar(R), P), P);
+end;
+
+function TOkcTerminal.ReverseLast: TOkcPayResult;
+var
+  P: PAnsiChar;
+begin
+  P := nil;
+  Result := TakeResult(okc_pay_reverse_last(GetHandle, P), P);
+end;
+
+function TOkcTerminal.Status(const Reference: TOkcString): TOkcPayResult;
+var
+  R: UTF8String;
+  P, PR: PAnsiChar;
+begin
+  R := ToUtf8(Reference);
+  if R = '' then
+    PR := nil
+  else
+    PR := PAnsiChar(R);
+  P := nil;
+  Result := TakeResult(okc_pay_status(GetHandle, PR, P), P);
+end;
+
+procedure TOkcTerminal.Abort;
+begin
+  Check(okc_pay_abort(GetHandle));
+end;
+
+procedure TOkcTerminal.Login;
+begin
+  Check(okc_pay_login(GetHandle));
+end;
+
+procedure TOkcTerminal.Logout(MaintenanceAllowed: Boolean);
+begin
+  Check(okc_pay_logout(GetHandle, ByteBool(MaintenanceAllowed)));
+end;
+
+function TOkcTerminal.BatchClose: TOkcString;
+var
+  P: PAnsiChar;
+  St: Integer;
+begin
+  P := nil;
+  St := okc_pay_batch_close(GetHandle, P);
+  Result := TakeUtf8(P);
+  Check(St);
+end;
+
+function TOkcTerminal.GetListenerAddress: TOkcString;
+var
+  P: PAnsiChar;
+  St: Integer;
+begin
+  P := nil;
+  St := okc_pay_listener_address(GetHandle, P);
+  Result := TakeUtf8(P);
+  if St = OKC_ERR_UNSUPPORTED then  { client-only }
+    Exit('');
+  Check(St);
 end;
 
 { The library calls back on its own (foreign) threads. Pascal runtimes only make the heap,
