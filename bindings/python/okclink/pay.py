@@ -40,6 +40,7 @@ class Terminal:
         listener: Optional[str] = None,
         signature: str = "confirm",
         application_name: str = "okclink-python",
+        maintenance: Optional[str] = None,
         on_event: Optional[EventHandler] = None,
     ) -> None:
         self._lib = n.load()
@@ -50,6 +51,8 @@ class Terminal:
             cfg["terminal"] = terminal
         if listener is not None:
             cfg["listener"] = listener
+        if maintenance is not None:  # "HH:MM" (daily logout for the terminal's updates) or "off"
+            cfg["maintenance"] = maintenance
         self.on_event = on_event
         self._lock = threading.Lock()
 

@@ -91,3 +91,16 @@ def test_unreachable_terminal():
     with okclink.Terminal("nexo+http://127.0.0.1:9") as t:
         with pytest.raises(okclink.NoDeviceError):
             t.pay(100, "SEK", reference="py-unreach")
+
+
+def test_maintenance_setting(terminal_factory):
+    url = terminal_factory()
+    for bad in ("25:00", "3:00", "soon"):
+        with pytest.raises(okclink.ConfigError) as e:
+            okclink.Terminal(url, maintenance=bad)
+        assert "maintenance" in str(e.value)
+    with okclink.Terminal(url, maintenance="off") as t:
+        r = t.pay(1250, "SEK", reference="py-maint-off")
+        assert r["approved"] is True and r["amount"] == 1250
+    with okclink.Terminal(url, maintenance="02:30") as t:
+        assert t.pay(700, "SEK", reference="py-maint-0230")["approved"] is True
