@@ -25,12 +25,13 @@ step() {
   local name=$1
   shift
   echo "--- ffi: $name"
+  local t0=$SECONDS
   if "$@"; then
     passed=$((passed + 1))
-    echo "--- ffi: $name: ok"
+    echo "--- ffi: $name: ok ($((SECONDS - t0)) s)"
   else
     failed=$((failed + 1))
-    echo "--- ffi: $name: FAILED"
+    echo "--- ffi: $name: FAILED ($((SECONDS - t0)) s)"
     return 1
   fi
 }

@@ -1,6 +1,6 @@
 //! Writes seed inputs for the fuzz targets from the vendor vectors.
 //!
-//! Usage: `cargo run --release --example make_seeds -- VECTORS_DIR OUT_DIR`
+//! Usage: `cargo run --release --features seeds --example make_seeds -- VECTORS_DIR OUT_DIR`
 //! Creates OUT_DIR/{usb_default,usb_session,serial,cert}/ with one file per seed.
 
 use okclink_wire::frame::encode_frame;
