@@ -229,3 +229,143 @@ fn bad_arguments_handles_and_config() {
     assert_eq!(pay(t, 100, "c-unreach").0, OKC_ERR_NO_DEVICE);
     okc_pay_close(t);
 }
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < until,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn count(sim: &NexoSim, category: &str) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|q| q.category == category)
+        .count()
+}
+
+/// The hard cases through the C signatures: refund, abort from another thread, a dropped
+/// connection mid-payment (recovered, charged once), Busy after login and after a payment,
+/// a reboot (log in again), and the terminal's maintenance cycle (session events).
+#[test]
+fn recovery_abort_busy_reboot_and_maintenance_through_the_c_api() {
+    let sim = sim(PaymentOutcome::Approve);
+    sim.set_faults(okclink_sim::NexoFaults {
+        busy_after_login_once: true,
+        ..okclink_sim::NexoFaults::default()
+    });
+    let seen = Seen {
+        events: Mutex::new(Vec::new()),
+        answer: -1,
+    };
+    let t = open(&sim, &seen, true);
+
+    // Busy after login, then the payment (logged in on the retry).
+    let (st, r) = pay(t, 1000, "c-busy-1");
+    assert_eq!(st, OKC_OK, "{}", last_error());
+    assert_eq!(r.unwrap()["approved"], true);
+    assert!(count(&sim, "Login") >= 2, "busy login retried");
+    // Busy after the payment: the refund right after it waits and retries.
+    let (cur, rf) = (c("SEK"), c("c-refund-1"));
+    let mut out: *mut c_char = null_mut();
+    // SAFETY: valid pointers.
+    let st = unsafe { okc_pay_refund(t, 400, cur.as_ptr(), rf.as_ptr(), &mut out) };
+    assert_eq!(st, OKC_OK, "{}", last_error());
+    let refund: serde_json::Value = serde_json::from_str(&take(out)).unwrap();
+    assert_eq!(
+        (&refund["kind"], &refund["approved"], &refund["amount"]),
+        (
+            &serde_json::json!("refund"),
+            &serde_json::json!(true),
+            &serde_json::json!(400)
+        )
+    );
+    assert!(
+        sim.requests()
+            .iter()
+            .any(|q| q.error_condition.as_deref() == Some("Busy") && q.category == "Payment"),
+        "the refund met Busy first"
+    );
+
+    // A dropped connection mid-payment: recovered by TransactionStatus, charged once.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = sim.transactions().len();
+    sim.set_faults(okclink_sim::NexoFaults {
+        drop_socket_mid_payment: true,
+        ..okclink_sim::NexoFaults::default()
+    });
+    let (st, r) = pay(t, 4200, "c-drop-1");
+    assert_eq!(st, OKC_OK, "{}", last_error());
+    assert_eq!(r.unwrap()["amount"], 4200);
+    assert_eq!(sim.transactions().len(), before + 1, "exactly one payment");
+    assert!(count(&sim, "TransactionStatus") >= 1);
+
+    // Abort from another thread while the customer is "presenting the card".
+    std::thread::sleep(Duration::from_millis(300));
+    sim.set_payment_time(Duration::from_secs(3));
+    let handle = t as usize;
+    let paying = std::thread::spawn(move || pay(handle as *mut OkcPay, 700, "c-abort-1"));
+    wait_for("the payment's first display", || {
+        seen.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.contains("Present card"))
+            .count()
+            >= 4
+    });
+    assert_eq!(okc_pay_abort(t), OKC_OK, "{}", last_error());
+    let (st, r) = paying.join().unwrap();
+    assert_eq!(st, OKC_PAY_DECLINED);
+    let r = r.unwrap();
+    assert_eq!(r["approved"], false);
+    assert!(r["reason"].as_str().unwrap().contains("Aborted"), "{r}");
+    assert!(!sim.transactions().last().unwrap().approved);
+    sim.set_payment_time(Duration::from_millis(100));
+
+    // A reboot: the next call logs in again.
+    std::thread::sleep(Duration::from_millis(300));
+    let logins = count(&sim, "Login");
+    sim.reboot();
+    let (st, _) = pay(t, 500, "c-reboot-1");
+    assert_eq!(st, OKC_OK, "{}", last_error());
+    assert!(count(&sim, "Login") > logins);
+
+    // Maintenance: SaleAdmin → Logout(MaintenanceAllowed) → Begin/End → login again.
+    std::thread::sleep(Duration::from_millis(300));
+    let logins = count(&sim, "Login");
+    sim.request_maintenance();
+    wait_for("the login after maintenance", || {
+        count(&sim, "Login") > logins
+    });
+    assert!(sim
+        .requests()
+        .iter()
+        .any(|q| q.category == "Logout" && q.body.contains("MaintenanceAllowed=\"true\"")));
+    wait_for("the session events", || {
+        seen.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.contains(r#""event":"session""#))
+            .count()
+            == 2
+    });
+    let sessions: Vec<String> = seen
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.contains(r#""event":"session""#))
+        .cloned()
+        .collect();
+    assert!(sessions[0].contains(r#""loggedIn":false"#), "{sessions:?}");
+    assert!(sessions[1].contains(r#""loggedIn":true"#), "{sessions:?}");
+    let (st, _) = pay(t, 300, "c-after-maint");
+    assert_eq!(st, OKC_OK, "{}", last_error());
+    assert_eq!(okc_pay_close(t), OKC_OK);
+}
