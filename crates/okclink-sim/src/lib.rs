@@ -60,6 +60,7 @@ pub mod cloud;
 mod engine;
 pub mod fiscal;
 pub mod identity;
+mod killable;
 mod mem;
 pub mod nexo;
 #[cfg(unix)]
