@@ -332,7 +332,9 @@ async fn token(sh: &Arc<Shared>, c: &Call) -> Reply {
                     tid = Some(own.clone());
                 }
             }
-            let _ = a::NO_TID_IS_MASTER;
+            if tid.is_none() && !a::NO_TID_IS_MASTER {
+                return oauth_err(a::BAD_CREDENTIALS);
+            }
             issue(sh, &mut st, &user, tid, None)
         }
         Some("refresh_token") => {

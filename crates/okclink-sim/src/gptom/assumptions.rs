@@ -1,7 +1,7 @@
 //! Every choice the GP tom Cloud API simulator makes where GP tom's public material is
 //! silent, in one place so each can be corrected once the real cloud (or its OpenAPI
 //! document) is observed. "Spec §N" names the section of the GP tom Cloud API research note
-//! the simulator was written from; "[assumption]" marks what that note itself guessed.
+//! the simulator was written from; "\[assumption\]" marks what that note itself guessed.
 //!
 //! Documented behaviour (the paths `/cloud/oauth/token`, `/v1/tasks/TRANSACTION`,
 //! `/v1/tasks/BATCH`, the form fields, `token_type`/`scope`/`tid` of the token reply, the
@@ -130,7 +130,7 @@ pub const TASK_TIME: Duration = Duration::from_millis(2000);
 /// Task times in the detail: RFC 3339 UTC with whole seconds (spec §4.3 example).
 pub const TIME_SECONDS_ONLY: bool = true;
 /// `GET /v1/tasks?tid=` answers a JSON array of task details, newest first, at most this
-/// many (spec summary 7 [assumption]: path only).
+/// many (spec summary 7 \[assumption\]: path only).
 pub const LIST_LIMIT: usize = 100;
 
 // ---------------------------------------------------------------------------------------
