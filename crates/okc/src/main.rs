@@ -44,8 +44,9 @@ USAGE:
       Serve a simulated ÖKC on TCP (default 127.0.0.1:7700) or on a pseudo-terminal.
   okc sim-cloud --listen HOST:PORT [options]   (okc sim-cloud --help)
       Serve a simulated TokenX Connect cloud (REST API, webhooks, devices).
-  okc sim-terminal --nexo --listen HOST:PORT [options]   (okc sim-terminal --help)
-      Serve a simulated card terminal (Swedbank Pay PAX, nexo XML over HTTP).
+  okc sim-terminal --nexo|--gptom --listen HOST:PORT [options]   (okc sim-terminal --help)
+      Serve a simulated card terminal (Swedbank Pay PAX, nexo XML over HTTP) or the
+      GP tom Cloud API with its devices (tasks over HTTP).
   okc fiscal-info [common options]
   okc send-basket FILE [common options] [--wait-ms N]
   okc send-payment FILE [common options] [--wait-ms N]

@@ -19,6 +19,9 @@
 //! - [`NexoSim`] (module [`nexo`]): `okc sim-terminal --nexo`; a Swedbank Pay PAX terminal
 //!   (nexo Retailer 3.1 XML over HTTP: login, payments, abort, TransactionStatus, reversal,
 //!   receipts, the terminal's calls to the POS listener, request log, faults).
+//! - [`GptomSim`] (module [`gptom`]): `okc sim-terminal --gptom`; Global Payments' GP tom
+//!   Cloud API (OAuth tokens, TRANSACTION / BATCH tasks, one simulated device per TID with a
+//!   FIFO queue, automatic / assisted mode and scriptable outcomes, request log, faults).
 //!
 //! Argument parsing and file reading (`okc sim …`, `okc sim-cloud …`) live in the `okc` crate.
 //!
@@ -59,7 +62,9 @@ use std::time::Duration;
 pub mod cloud;
 mod engine;
 pub mod fiscal;
+pub mod gptom;
 pub mod identity;
+mod killable;
 mod mem;
 pub mod nexo;
 #[cfg(unix)]
@@ -71,6 +76,10 @@ pub use cloud::{
     DeviceOutcome, WebhookDelivery,
 };
 pub use engine::{Received, SaleRecord, SimStats, Simulator, JUNK};
+pub use gptom::{
+    GptomAccount, GptomConfig, GptomFaults, GptomRequest, GptomSim, GptomTask, GptomTransaction,
+    TaskKind, TaskMode, TaskOutcome, TaskState,
+};
 pub use nexo::{
     NexoConfig, NexoFaults, NexoListenerCall, NexoRequestLog, NexoSim, NexoTransaction,
     PaymentOutcome,

@@ -50,13 +50,11 @@ mod xml;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+pub(crate) use crate::killable::ConnKill;
+use crate::killable::KillableListener;
 
 /// What the simulated card holder / issuer does with a payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,95 +257,6 @@ pub struct NexoSim {
     listener_gone: Option<std::sync::mpsc::Receiver<()>>,
 }
 
-/// A TCP stream the handler can cut: once `kill` is set, reads see EOF and writes fail, so
-/// the HTTP server drops the connection without an answer.
-pub(crate) struct KillableStream {
-    inner: tokio::net::TcpStream,
-    kill: Arc<AtomicBool>,
-}
-
-fn killed() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed by the simulator")
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.kill.load(Ordering::SeqCst) {
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if self.kill.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed()));
-        }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        if self.kill.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed()));
-        }
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// The per-connection handle the handler gets (axum `ConnectInfo`).
-#[derive(Clone)]
-pub(crate) struct ConnKill(pub Arc<AtomicBool>);
-
-impl ConnKill {
-    pub fn kill(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-struct KillableListener {
-    inner: tokio::net::TcpListener,
-    _gone: std::sync::mpsc::Sender<()>,
-}
-
-impl axum::serve::Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (s, a) = axum::serve::Listener::accept(&mut self.inner).await;
-        (
-            KillableStream {
-                inner: s,
-                kill: Arc::new(AtomicBool::new(false)),
-            },
-            a,
-        )
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, KillableListener>>
-    for ConnKill
-{
-    fn connect_info(s: axum::serve::IncomingStream<'_, KillableListener>) -> Self {
-        ConnKill(s.io().kill.clone())
-    }
-}
-
 impl NexoSim {
     /// Bind `listen` ("127.0.0.1:0" = any free port) and serve; returns once bound.
     pub fn start(config: NexoConfig, listen: &str) -> std::io::Result<NexoSim> {
@@ -394,10 +303,7 @@ impl NexoSim {
             addr,
         });
         let (gone_tx, gone_rx) = std::sync::mpsc::channel();
-        let listener = KillableListener {
-            inner: listener,
-            _gone: gone_tx,
-        };
+        let listener = KillableListener::new(listener, gone_tx);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = server::router(shared.clone()).into_make_service_with_connect_info::<ConnKill>();
         rt.spawn(async move {
