@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+pub mod gptom;
 pub mod nexo;
 
 /// What the caller asks for.
