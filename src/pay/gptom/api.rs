@@ -1288,7 +1288,7 @@ pub fn parse_task_list(body: &[u8]) -> Result<Vec<Task>, String> {
 }
 
 /// The newest of `tasks` that `keep` accepts: by `created` (then by position: later wins).
-fn newest<'a>(tasks: &'a [Task], keep: impl Fn(&Task) -> bool) -> Option<&'a Task> {
+fn newest(tasks: &[Task], keep: impl Fn(&Task) -> bool) -> Option<&Task> {
     tasks
         .iter()
         .enumerate()
@@ -1523,6 +1523,15 @@ pub fn payment_result(
 // ------------------------------------------------------------------------------------------
 // Polling.
 
+/// `300 s`, `0.6 s`.
+fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 /// What to do after reading a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PollStep {
@@ -1575,16 +1584,16 @@ impl Poll {
         if let Some(since) = self.running_since {
             if now.duration_since(since) >= self.timing.in_progress_limit {
                 return PollStep::GiveUp(format!(
-                    "the task has been IN_PROGRESS for more than {} s",
-                    self.timing.in_progress_limit.as_secs()
+                    "the task has been IN_PROGRESS for more than {}",
+                    secs(self.timing.in_progress_limit)
                 ));
             }
         } else if now.duration_since(self.started) >= self.timing.queued_limit {
             return PollStep::GiveUp(format!(
-                "the task is still {} after {} s (is the device offline, or waiting for a tap \
+                "the task is still {} after {} (is the device offline, or waiting for a tap \
                  in assisted mode?); it may still run",
                 state.name(),
-                self.timing.queued_limit.as_secs()
+                secs(self.timing.queued_limit)
             ));
         }
         let d = self.interval;
