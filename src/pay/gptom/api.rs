@@ -302,7 +302,8 @@ pub struct GptomTiming {
     pub poll_first: Duration,
     /// Longest polling interval (the back-off doubles up to it).
     pub poll_max: Duration,
-    /// A task CREATED / QUEUED longer than this (from its creation): outcome unknown.
+    /// A task CREATED / QUEUED longer than this (from when the back end started following
+    /// it, normally its creation): outcome unknown.
     pub queued_limit: Duration,
     /// A task IN_PROGRESS longer than this (from when it was first seen running): outcome
     /// unknown.

@@ -300,10 +300,10 @@ fn scrub(text: &str, secret: &str) -> String {
     while let Some(i) = rest.find(secret) {
         let before = rest[..i].chars().next_back().or(out.chars().next_back());
         let after = rest[i + secret.len()..].chars().next();
-        let whole = !(word(before) && secret.starts_with(char::is_alphanumeric))
-            && !(word(after) && secret.ends_with(char::is_alphanumeric));
+        let inside_word = (word(before) && secret.starts_with(char::is_alphanumeric))
+            || (word(after) && secret.ends_with(char::is_alphanumeric));
         out.push_str(&rest[..i]);
-        out.push_str(if whole { "<redacted>" } else { secret });
+        out.push_str(if inside_word { secret } else { "<redacted>" });
         rest = &rest[i + secret.len()..];
     }
     out.push_str(rest);
