@@ -335,9 +335,14 @@ OkcStatus okc_vendor_set_device_state_callback(struct OkcHub *hub,
 
 /**
  * Open a card terminal. `config_json` (may be NULL): `terminal`
- * (`nexo+http://HOST:PORT[?poiid=…&saleid=…]`, default `$OKC_TERMINAL`), `listener`
- * (`IP:PORT` of the POS listener: full integration; none = client-only), `signature`
- * (`confirm` | `refuse`: the answer when the callback gives none), `application_name`.
+ * (`nexo+http://HOST:PORT[?poiid=…&saleid=…]` or `gptom+https://HOST?tid=TID[&master=1]`,
+ * default `$OKC_TERMINAL`), `listener` (`IP:PORT` of the POS listener: full integration;
+ * none = client-only), `signature` (`confirm` | `refuse`: the answer when the callback gives
+ * none), `application_name`, `maintenance` (`HH:MM` local time of the daily logout that lets
+ * the terminal update, default `03:00`; `off`: only when the terminal asks); GP tom:
+ * `username`, `password`, `basic` (the client Basic value GP tom publishes), `token_url`,
+ * `refresh_url` (defaults `$OKC_GPTOM_USERNAME`, `…_PASSWORD`, `…_BASIC`, `…_TOKEN_URL`,
+ * `…_REFRESH_URL`).
  * `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
  * first call logs in). On failure `*out` is NULL.
  *

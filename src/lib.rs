@@ -14,6 +14,6 @@ pub mod ffi;
 pub mod fiscal;
 pub mod hub;
 pub mod pay;
-#[cfg(any(feature = "tokenx", feature = "nexo"))]
+#[cfg(any(feature = "tokenx", feature = "nexo", feature = "gptom"))]
 pub(crate) mod runtime;
 pub mod transport;

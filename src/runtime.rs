@@ -1,7 +1,7 @@
-//! The small tokio runtime a network back end owns (TokenX cloud, nexo terminal): one worker
-//! thread named after the back end, calls from the POS's threads handed to it and waited for
-//! on a channel (so they work from any thread — a callback, another tokio runtime), and a
-//! bounded shutdown. One owner of these rules for every back end.
+//! The small tokio runtime a network back end owns (TokenX cloud, nexo terminal, GP tom
+//! cloud): one worker thread named after the back end, calls from the POS's threads handed to
+//! it and waited for on a channel (so they work from any thread — a callback, another tokio
+//! runtime), and a bounded shutdown. One owner of these rules for every back end.
 
 use std::future::Future;
 use std::sync::mpsc;
@@ -39,6 +39,8 @@ impl BackendRuntime {
         })
     }
 
+    // The GP tom back end only runs futures; a build with it alone has no other user.
+    #[cfg_attr(not(any(feature = "tokenx", feature = "nexo")), allow(dead_code))]
     pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
         &self.handle
     }

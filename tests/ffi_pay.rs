@@ -369,3 +369,47 @@ fn recovery_abort_busy_reboot_and_maintenance_through_the_c_api() {
     assert_eq!(st, OKC_OK, "{}", last_error());
     assert_eq!(okc_pay_close(t), OKC_OK);
 }
+
+#[cfg(feature = "gptom")]
+#[test]
+fn gptom_config_keys() {
+    let open = |json: &str| {
+        let cfg = c(json);
+        let mut t: *mut OkcPay = null_mut();
+        // SAFETY: valid pointers.
+        let st = unsafe { okc_pay_open(cfg.as_ptr(), None, null_mut(), &mut t) };
+        (st, t)
+    };
+    // Credentials from the JSON keys: opened (no request is sent before the first call).
+    let (st, t) = open(
+        r#"{"terminal":"gptom+http://127.0.0.1:9?tid=999888","username":"u1",
+            "password":"pw-not-in-errors","basic":"client:secret",
+            "token_url":"http://127.0.0.1:9/cloud/oauth/token"}"#,
+    );
+    assert_eq!(st, OKC_OK, "{}", last_error());
+    // Nothing listens there: unreachable, and nothing charged.
+    assert_eq!(pay(t, 100, "gp1").0, OKC_ERR_NO_DEVICE);
+    assert!(
+        !last_error().contains("pw-not-in-errors"),
+        "{}",
+        last_error()
+    );
+    // GP tom has no call to cancel a task.
+    assert_eq!(okc_pay_abort(t), OKC_ERR_UNSUPPORTED);
+    okc_pay_close(t);
+    for bad in [
+        // No password.
+        r#"{"terminal":"gptom+https://gp.example?tid=1","username":"u1"}"#,
+        // No tid.
+        r#"{"terminal":"gptom+https://gp.example","username":"u","password":"p"}"#,
+        // Plain http off loopback.
+        r#"{"terminal":"gptom+https://gp.example?tid=1","username":"u","password":"p",
+            "token_url":"http://192.0.2.1/t"}"#,
+        r#"{"terminal":"gptom+https://gp.example?tid=1","password":7}"#,
+    ] {
+        let (st, t) = open(bad);
+        assert_eq!(st, OKC_ERR_CONFIG, "{bad}");
+        assert!(t.is_null());
+        assert!(!last_error().contains("\"p\""), "{}", last_error());
+    }
+}

@@ -99,6 +99,8 @@ impl From<PayError> for FfiError {
 /// The configuration keys of `okc_pay_open`.
 fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
     let mut cfg = TerminalConfig::new(&std::env::var("OKC_TERMINAL").unwrap_or_default());
+    // GP tom credentials: `OKC_GPTOM_*` first, the JSON keys below override them.
+    cfg.gptom = crate::pay::gptom::GptomConfig::from_env()?;
     if let Some(text) = json.filter(|s| !s.trim().is_empty()) {
         let v: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("config JSON: {e}"))?;
@@ -128,9 +130,13 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
                         }
                     }
                 }
+                "username" | "password" | "basic" | "token_url" | "refresh_url" => cfg
+                    .gptom
+                    .set(k, &s()?)
+                    .map_err(|e| format!("config JSON: {k}: {e}"))?,
                 o => {
                     return Err(format!(
-                        "config JSON: unknown field {o:?} (known: terminal, listener, signature, application_name, maintenance)"
+                        "config JSON: unknown field {o:?} (known: terminal, listener, signature, application_name, maintenance, username, password, basic, token_url, refresh_url)"
                     ))
                 }
             }
@@ -143,11 +149,14 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
 }
 
 /// Open a card terminal. `config_json` (may be NULL): `terminal`
-/// (`nexo+http://HOST:PORT[?poiid=…&saleid=…]`, default `$OKC_TERMINAL`), `listener`
-/// (`IP:PORT` of the POS listener: full integration; none = client-only), `signature`
-/// (`confirm` | `refuse`: the answer when the callback gives none), `application_name`,
-/// `maintenance` (`HH:MM` local time of the daily logout that lets the terminal update,
-/// default `03:00`; `off`: only when the terminal asks).
+/// (`nexo+http://HOST:PORT[?poiid=…&saleid=…]` or `gptom+https://HOST?tid=TID[&master=1]`,
+/// default `$OKC_TERMINAL`), `listener` (`IP:PORT` of the POS listener: full integration;
+/// none = client-only), `signature` (`confirm` | `refuse`: the answer when the callback gives
+/// none), `application_name`, `maintenance` (`HH:MM` local time of the daily logout that lets
+/// the terminal update, default `03:00`; `off`: only when the terminal asks); GP tom:
+/// `username`, `password`, `basic` (the client Basic value GP tom publishes), `token_url`,
+/// `refresh_url` (defaults `$OKC_GPTOM_USERNAME`, `…_PASSWORD`, `…_BASIC`, `…_TOKEN_URL`,
+/// `…_REFRESH_URL`).
 /// `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
 /// first call logs in). On failure `*out` is NULL.
 ///

@@ -1,7 +1,7 @@
 //! The payment front: "take this amount by card, give me the authorisation and the receipt;
 //! refund, reverse, abort, status" — one API ([`Terminal`]) over the card-terminal back ends
-//! ([`PaymentBackend`]; Swedbank Pay PAX over nexo Retailer 3.1 today, GP tom later), chosen
-//! by configuration (`nexo+http://HOST:PORT`).
+//! ([`PaymentBackend`]; Swedbank Pay PAX over nexo Retailer 3.1, GP tom over its Cloud API),
+//! chosen by configuration (`nexo+http://HOST:PORT`, `gptom+https://HOST?tid=TID`).
 //!
 //! The front owns what every back end gets for free: input checks (amount, currency,
 //! reference), the exactly-once rule per caller reference within the process (a reference
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+pub mod gptom;
 pub mod nexo;
 
 /// What the caller asks for.
@@ -239,13 +240,15 @@ pub fn check_request(req: &PaymentRequest) -> Result<(), PayError> {
     }
     if req.reference.is_empty()
         || req.reference.len() > 32
+        || req.reference.starts_with(' ')
+        || req.reference.ends_with(' ')
         || !req
             .reference
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"-_. ".contains(&b))
     {
         return Err(PayError::InvalidInput(format!(
-            "reference must be 1-32 letters, digits, '-', '_' or '.' (got {:?})",
+            "reference must be 1-32 letters, digits, '-', '_', '.' or inner spaces (got {:?})",
             req.reference
         )));
     }
@@ -451,7 +454,8 @@ mod tests {
 /// How to reach a terminal and behave with it.
 #[derive(Clone)]
 pub struct TerminalConfig {
-    /// `nexo+http://HOST:PORT[?poiid=…&saleid=…]` (Swedbank Pay PAX, nexo over the LAN).
+    /// `nexo+http://HOST:PORT[?poiid=…&saleid=…]` (Swedbank Pay PAX, nexo over the LAN) or
+    /// `gptom+https://HOST?tid=TID[&master=1]` (GP tom Cloud API).
     pub terminal: String,
     /// `IP:PORT` for the POS listener (full integration); None = client-only.
     pub listener: Option<String>,
@@ -463,6 +467,9 @@ pub struct TerminalConfig {
     /// The daily maintenance logout (local time, seconds after midnight; None = only when the
     /// terminal asks). See [`DEFAULT_MAINTENANCE_AT`].
     pub maintenance_at: Option<u32>,
+    /// GP tom credentials and endpoints (`gptom+…` terminals only); empty by default — fill
+    /// it with [`gptom::GptomConfig::from_env`] (`OKC_GPTOM_*`) or by hand.
+    pub gptom: gptom::GptomConfig,
 }
 
 /// When the library logs out of an idle terminal with `MaintenanceAllowed` every day: 03:00
@@ -503,6 +510,7 @@ impl TerminalConfig {
             events: None,
             application_name: "okclink".into(),
             maintenance_at: Some(DEFAULT_MAINTENANCE_AT),
+            gptom: gptom::GptomConfig::default(),
         }
     }
 }
@@ -533,7 +541,24 @@ pub fn open(cfg: TerminalConfig) -> Result<Terminal, PayError> {
             "the nexo back end is not available in this build (cargo feature nexo)".into(),
         ));
     }
+    if t.starts_with("gptom+") {
+        #[cfg(feature = "gptom")]
+        {
+            let target: gptom::GptomTarget = t.parse().map_err(PayError::Config)?;
+            let b = gptom::backend::GptomBackend::start(gptom::backend::GptomSettings {
+                target,
+                config: cfg.gptom.clone(),
+                events: cfg.events.clone(),
+            })?;
+            return Ok(Terminal::with_backend(Box::new(b)));
+        }
+        #[cfg(not(feature = "gptom"))]
+        return Err(PayError::Config(
+            "the GP tom back end is not available in this build (cargo feature gptom)".into(),
+        ));
+    }
     Err(PayError::Config(format!(
-        "unknown terminal {t:?} (expected nexo+http://HOST:PORT[?poiid=…&saleid=…])"
+        "unknown terminal {t:?} (expected nexo+http://HOST:PORT[?poiid=…&saleid=…] or \
+         gptom+https://HOST?tid=TID[&master=1])"
     )))
 }

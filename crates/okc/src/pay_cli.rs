@@ -25,7 +25,9 @@ okc refund AMOUNT [options]    refund to a card
 okc terminal status|reverse-last|abort|batch-close|login|logout [options]
 
 OPTIONS:
-  --terminal URL       nexo+http://HOST:PORT[?poiid=…&saleid=…] (default $OKC_TERMINAL)
+  --terminal URL       nexo+http://HOST:PORT[?poiid=…&saleid=…] or
+                       gptom+https://HOST?tid=TID[&master=1] (default $OKC_TERMINAL); GP tom
+                       credentials from $OKC_GPTOM_USERNAME, $OKC_GPTOM_PASSWORD, $OKC_GPTOM_BASIC
   --listener HOST:PORT run the POS listener there (full integration: display texts, signature
                        question, events); without it: client-only
   --currency CODE      ISO 4217 code (default $OKC_CURRENCY, else EUR)
@@ -134,6 +136,7 @@ fn open(o: &Opts) -> Result<pay::Terminal, Failure> {
             )
         })?;
     let mut cfg = TerminalConfig::new(&url);
+    cfg.gptom = pay::gptom::GptomConfig::from_env().map_err(|e| (EXIT_CONFIG, e))?;
     cfg.listener = o.listener.clone();
     cfg.signature_confirm = !o.refuse_signature;
     cfg.application_name = "okc".into();
@@ -211,7 +214,8 @@ pub fn money(refund: bool, args: &[String]) -> Result<(), Failure> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        format!("okc-{t}")
+        // Letters and digits only: valid for every back end (GP tom allows no '-').
+        format!("okc{t}")
     });
     let req = PaymentRequest {
         amount,
