@@ -1726,20 +1726,29 @@ impl Node {
 
 /// Escapes markup characters; in attributes also the whitespace that attribute-value
 /// normalisation would turn into spaces, and `\r` in text (end-of-line normalisation).
+/// XML-escape `s` into `out` (`attr`: also quotes and the whitespace an attribute value would
+/// normalise). quick-xml's escapes cover `<>&'"` only, not `\r` (which a reader turns into
+/// `\n`) or an attribute's `\n`/`\t`. Byte-wise (every special is ASCII): the runs between
+/// specials are copied whole — long Base64 receipts have none.
 fn escape(s: &str, attr: bool, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if attr => out.push_str("&quot;"),
-            '\'' if attr => out.push_str("&apos;"),
-            '\n' if attr => out.push_str("&#10;"),
-            '\t' if attr => out.push_str("&#9;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' if attr => "&quot;",
+            b'\'' if attr => "&apos;",
+            b'\n' if attr => "&#10;",
+            b'\t' if attr => "&#9;",
+            b'\r' => "&#13;",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        out.push_str(rep);
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
 }
 
 fn local(name: &str) -> &str {

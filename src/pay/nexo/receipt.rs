@@ -68,11 +68,12 @@ fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 
 /// Decodes one `ReceiptDoc` (whitespace in the Base64 is ignored).
 pub fn decode_receipt(doc: &ReceiptDoc) -> Result<Receipt, String> {
-    let b64: String = doc
-        .output_text
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    let raw = doc.output_text.as_str();
+    let b64: std::borrow::Cow<str> = if raw.bytes().any(|b| b.is_ascii_whitespace()) {
+        raw.chars().filter(|c| !c.is_ascii_whitespace()).collect()
+    } else {
+        raw.into()
+    };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
         .map_err(|e| format!("receipt {}: not Base64: {e}", doc.document_qualifier))?;
