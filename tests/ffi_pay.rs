@@ -188,7 +188,7 @@ fn bad_arguments_handles_and_config() {
     };
     let t = open(&sim, &seen, false);
     assert_eq!(pay(t, 0, "c-zero").0, OKC_ERR_INVALID_ARGUMENT);
-    assert_eq!(pay(t, 100, "bad ref").0, OKC_ERR_INVALID_ARGUMENT);
+    assert_eq!(pay(t, 100, "bad/ref").0, OKC_ERR_INVALID_ARGUMENT);
     let mut out: *mut c_char = null_mut();
     let r = c("x");
     // SAFETY: a NULL currency must be refused, not read.
