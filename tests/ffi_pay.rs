@@ -188,7 +188,7 @@ fn bad_arguments_handles_and_config() {
     };
     let t = open(&sim, &seen, false);
     assert_eq!(pay(t, 0, "c-zero").0, OKC_ERR_INVALID_ARGUMENT);
-    assert_eq!(pay(t, 100, "bad ref").0, OKC_ERR_INVALID_ARGUMENT);
+    assert_eq!(pay(t, 100, "bad/ref").0, OKC_ERR_INVALID_ARGUMENT);
     let mut out: *mut c_char = null_mut();
     let r = c("x");
     // SAFETY: a NULL currency must be refused, not read.
@@ -411,5 +411,223 @@ fn gptom_config_keys() {
         assert_eq!(st, OKC_ERR_CONFIG, "{bad}");
         assert!(t.is_null());
         assert!(!last_error().contains("\"p\""), "{}", last_error());
+    }
+}
+
+/// The okc_pay_* C API over the GP tom back end, end to end against the GP tom Cloud
+/// simulator in-process (tests/gptom_terminal.rs tests the same through the Rust API).
+#[cfg(feature = "gptom")]
+mod gptom_c {
+    use super::*;
+    use okclink_sim::{GptomConfig, GptomFaults, GptomSim, TaskOutcome};
+
+    /// `pos-client:pos-secret`: the simulator is given its Base64, the client the pair.
+    const BASIC_B64: &str = "cG9zLWNsaWVudDpwb3Mtc2VjcmV0";
+    const PASSWORD: &str = "c-api-secret-pw";
+
+    fn start(outcome: TaskOutcome, faults: GptomFaults) -> GptomSim {
+        GptomSim::start(
+            GptomConfig {
+                client_basic: BASIC_B64.into(),
+                task_time: Duration::from_millis(100),
+                outcome,
+                faults,
+                ..GptomConfig::default()
+            },
+            "127.0.0.1:0",
+        )
+        .expect("GP tom simulator")
+    }
+
+    fn open(sim: &GptomSim, tid: &str) -> *mut OkcPay {
+        let cfg = serde_json::json!({
+            "terminal": format!("gptom+{}?tid={tid}", sim.url()),
+            "username": "shop-c",
+            "password": PASSWORD,
+            "basic": "pos-client:pos-secret",
+            "gptom_in_progress_limit_ms": 1500,
+        });
+        let cfg = c(&cfg.to_string());
+        let mut t: *mut OkcPay = null_mut();
+        // SAFETY: valid pointers.
+        let st = unsafe { okc_pay_open(cfg.as_ptr(), None, null_mut(), &mut t) };
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        t
+    }
+
+    fn pay_czk(
+        t: *mut OkcPay,
+        amount: i64,
+        reference: &str,
+    ) -> (OkcStatus, Option<serde_json::Value>) {
+        let (cur, r) = (c("CZK"), c(reference));
+        let mut out: *mut c_char = null_mut();
+        // SAFETY: valid pointers.
+        let st = unsafe { okc_pay_payment(t, amount, cur.as_ptr(), r.as_ptr(), &mut out) };
+        let json = (!out.is_null()).then(|| serde_json::from_str(&take(out)).unwrap());
+        (st, json)
+    }
+
+    fn call(
+        f: impl FnOnce(*mut *mut c_char) -> OkcStatus,
+    ) -> (OkcStatus, Option<serde_json::Value>) {
+        let mut out: *mut c_char = null_mut();
+        let st = f(&mut out);
+        let json = (!out.is_null()).then(|| serde_json::from_str(&take(out)).unwrap());
+        (st, json)
+    }
+
+    fn reverse_last(t: *mut OkcPay) -> (OkcStatus, Option<serde_json::Value>) {
+        // SAFETY: valid pointers.
+        call(|out| unsafe { okc_pay_reverse_last(t, out) })
+    }
+
+    fn create_attempts(sim: &GptomSim) -> usize {
+        sim.requests_to("POST", "/v1/tasks/TRANSACTION").len()
+    }
+
+    fn void_creates(sim: &GptomSim) -> usize {
+        sim.requests_to("POST", "/v1/tasks/TRANSACTION")
+            .iter()
+            .filter(|r| r.body.contains("VOID"))
+            .count()
+    }
+
+    #[test]
+    fn sale_decline_and_batch_close() {
+        let sim = start(TaskOutcome::Approve, GptomFaults::default());
+        let t = open(&sim, "999888");
+        let (st, r) = pay_czk(t, 1250, "CSALE1");
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        let r = r.unwrap();
+        assert_eq!(
+            (r["approved"].as_bool(), r["amount"].as_i64()),
+            (Some(true), Some(1250)),
+            "{r}"
+        );
+        // SAFETY: valid pointers.
+        let (st, b) = call(|out| unsafe { okc_pay_batch_close(t, out) });
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        assert_eq!(b.unwrap()["type"], "BATCH");
+        assert_eq!(okc_pay_close(t), OKC_OK);
+
+        let declining = start(TaskOutcome::Decline, GptomFaults::default());
+        let t = open(&declining, "999888");
+        let (st, r) = pay_czk(t, 999, "CDECL1");
+        assert_eq!(st, OKC_PAY_DECLINED, "{}", last_error());
+        let r = r.expect("a declined payment has a result");
+        assert_eq!(r["approved"], false, "{r}");
+        assert_eq!(okc_pay_close(t), OKC_OK);
+    }
+
+    #[test]
+    fn cancellation_allowed_then_refused_for_another_tid_and_at_94_days() {
+        let sim = start(TaskOutcome::Approve, GptomFaults::default());
+        let t = open(&sim, "999888");
+        let (st, sale) = pay_czk(t, 3000, "CREV1");
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        let (st, v) = reverse_last(t);
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        let v = v.unwrap();
+        assert_eq!(
+            (v["approved"].as_bool(), v["kind"].as_str()),
+            (Some(true), Some("reversal")),
+            "{v}"
+        );
+        assert_eq!(v["amount"].as_i64(), sale.unwrap()["amount"].as_i64());
+        assert_eq!(void_creates(&sim), 1);
+        assert_eq!(okc_pay_close(t), OKC_OK);
+
+        // Another TID has no sale of its own: refused with a reason, no VOID sent.
+        let other = open(&sim, "111222");
+        let (st, _) = reverse_last(other);
+        assert_eq!(st, OKC_ERR_REJECTED, "{}", last_error());
+        assert!(last_error().len() > 10, "a clear reason: {}", last_error());
+        assert_eq!(void_creates(&sim), 1, "nothing sent for another TID");
+        assert_eq!(okc_pay_close(other), OKC_OK);
+
+        // A sale 94 days old, read by a new handle: refused locally, nothing sent.
+        let t = open(&sim, "555094");
+        let (st, old) = pay_czk(t, 4100, "CAGE94");
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        assert_eq!(okc_pay_close(t), OKC_OK);
+        let id = old.unwrap()["transactionId"].as_str().unwrap().to_string();
+        assert!(sim.age_transaction(&id, 94));
+        let t = open(&sim, "555094");
+        let before = create_attempts(&sim);
+        let (st, _) = reverse_last(t);
+        assert_eq!(st, OKC_ERR_REJECTED, "{}", last_error());
+        assert!(last_error().contains("93"), "{}", last_error());
+        assert_eq!(create_attempts(&sim), before, "refused before calling");
+        assert_eq!(okc_pay_close(t), OKC_OK);
+        assert!(!last_error().contains(PASSWORD));
+    }
+
+    #[test]
+    fn token_refresh_and_a_5xx_on_create() {
+        let sim = start(
+            TaskOutcome::Approve,
+            GptomFaults {
+                create_5xx_after_create: 1,
+                ..GptomFaults::default()
+            },
+        );
+        let t = open(&sim, "999888");
+        // The cloud created the task but answered 500: found by reference, one task.
+        let (st, r) = pay_czk(t, 2500, "C5XX1");
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        assert_eq!(r.unwrap()["approved"], true);
+        assert_eq!(sim.tasks().len(), 1);
+        assert_eq!(create_attempts(&sim), 1);
+        // Every token forgotten: refreshed, the payment still goes through.
+        sim.expire_tokens();
+        let (st, r) = pay_czk(t, 100, "CTOK1");
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        assert_eq!(r.unwrap()["approved"], true);
+        let refreshes = sim
+            .requests_to("POST", "/cloud/oauth/token")
+            .iter()
+            .filter(|q| q.body.contains("grant_type=refresh_token"))
+            .count();
+        assert!(refreshes >= 1, "{:?}", sim.requests());
+        assert_eq!(sim.tasks().len(), 2);
+        assert_eq!(okc_pay_close(t), OKC_OK);
+    }
+
+    #[test]
+    fn a_stuck_task_is_outcome_unknown_then_read_by_status() {
+        let sim = start(TaskOutcome::Stuck, GptomFaults::default());
+        let t = open(&sim, "999888");
+        let (st, _) = pay_czk(t, 500, "CSTUCK1");
+        assert_eq!(st, OKC_ERR_OUTCOME_UNKNOWN, "{}", last_error());
+        let task = sim.tasks()[0].clone();
+        assert!(sim.finish(&task.id, TaskOutcome::Approve));
+        let r = c("CSTUCK1");
+        // SAFETY: valid pointers.
+        let (st, v) = call(|out| unsafe { okc_pay_status(t, r.as_ptr(), out) });
+        assert_eq!(st, OKC_OK, "{}", last_error());
+        let v = v.unwrap();
+        assert_eq!(
+            (v["approved"].as_bool(), v["amount"].as_i64()),
+            (Some(true), Some(500)),
+            "{v}"
+        );
+        assert_eq!(create_attempts(&sim), 1, "never resubmitted");
+        assert_eq!(okc_pay_close(t), OKC_OK);
+    }
+
+    #[test]
+    fn the_in_progress_limit_key_is_checked() {
+        for bad in [r#"0"#, r#""soon""#, r#"-5"#] {
+            let cfg = c(&format!(
+                r#"{{"terminal":"gptom+http://127.0.0.1:9?tid=1","username":"u","password":"p",
+                    "gptom_in_progress_limit_ms":{bad}}}"#
+            ));
+            let mut t: *mut OkcPay = null_mut();
+            // SAFETY: valid pointers.
+            let st = unsafe { okc_pay_open(cfg.as_ptr(), None, null_mut(), &mut t) };
+            assert_eq!(st, OKC_ERR_CONFIG, "{bad}");
+            assert!(last_error().contains("gptom_in_progress_limit_ms"));
+        }
     }
 }

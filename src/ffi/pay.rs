@@ -130,13 +130,23 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
                         }
                     }
                 }
+                "gptom_in_progress_limit_ms" => {
+                    let n = v
+                        .as_u64()
+                        .map(|n| n.to_string())
+                        .or_else(|| v.as_str().map(str::to_string))
+                        .ok_or_else(|| format!("config JSON: {k}: expected a number"))?;
+                    cfg.gptom
+                        .set(k, &n)
+                        .map_err(|e| format!("config JSON: {k}: {e}"))?
+                }
                 "username" | "password" | "basic" | "token_url" | "refresh_url" => cfg
                     .gptom
                     .set(k, &s()?)
                     .map_err(|e| format!("config JSON: {k}: {e}"))?,
                 o => {
                     return Err(format!(
-                        "config JSON: unknown field {o:?} (known: terminal, listener, signature, application_name, maintenance, username, password, basic, token_url, refresh_url)"
+                        "config JSON: unknown field {o:?} (known: terminal, listener, signature, application_name, maintenance, username, password, basic, token_url, refresh_url, gptom_in_progress_limit_ms)"
                     ))
                 }
             }
@@ -156,7 +166,8 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
 /// the terminal update, default `03:00`; `off`: only when the terminal asks); GP tom:
 /// `username`, `password`, `basic` (the client Basic value GP tom publishes), `token_url`,
 /// `refresh_url` (defaults `$OKC_GPTOM_USERNAME`, `…_PASSWORD`, `…_BASIC`, `…_TOKEN_URL`,
-/// `…_REFRESH_URL`).
+/// `…_REFRESH_URL`), `gptom_in_progress_limit_ms` (a number: how long a task may run before
+/// the outcome is unknown, default 300000; for tests against the simulator).
 /// `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
 /// first call logs in). On failure `*out` is NULL.
 ///

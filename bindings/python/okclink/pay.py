@@ -31,6 +31,9 @@ class Terminal:
     ``currency``, ``transactionId``, ``receipts``, …) whether approved or declined; errors
     (unreachable, refused, outcome unknown, bad input) raise :class:`okclink.OkcError`
     subclasses. The same ``reference`` again returns the recorded result (no second charge).
+
+    GP tom (``gptom+https://HOST?tid=TID``) takes ``username``, ``password`` and ``basic``
+    (defaults ``$OKC_GPTOM_USERNAME``, ``$OKC_GPTOM_PASSWORD``, ``$OKC_GPTOM_BASIC``).
     """
 
     def __init__(
@@ -42,6 +45,12 @@ class Terminal:
         application_name: str = "okclink-python",
         maintenance: Optional[str] = None,
         on_event: Optional[EventHandler] = None,
+        username: Optional[str] = None,
+        password: Optional[str] = None,
+        basic: Optional[str] = None,
+        token_url: Optional[str] = None,
+        refresh_url: Optional[str] = None,
+        gptom_in_progress_limit_ms: Optional[int] = None,
     ) -> None:
         self._lib = n.load()
         if not hasattr(self._lib, "okc_pay_open"):
@@ -53,6 +62,19 @@ class Terminal:
             cfg["listener"] = listener
         if maintenance is not None:  # "HH:MM" (daily logout for the terminal's updates) or "off"
             cfg["maintenance"] = maintenance
+        # GP tom (gptom+https://HOST?tid=TID): the merchant login and the client Basic value
+        # (Base64 or "client:secret"); unset ones come from $OKC_GPTOM_USERNAME, … .
+        for key, value in (
+            ("username", username),
+            ("password", password),
+            ("basic", basic),
+            ("token_url", token_url),
+            ("refresh_url", refresh_url),
+        ):
+            if value is not None:
+                cfg[key] = value
+        if gptom_in_progress_limit_ms is not None:  # tests: shorten the 5 min IN_PROGRESS limit
+            cfg["gptom_in_progress_limit_ms"] = int(gptom_in_progress_limit_ms)
         self.on_event = on_event
         self._lock = threading.Lock()
 
@@ -110,6 +132,10 @@ class Terminal:
     def status(self, reference: Optional[str] = None) -> Result:
         ref = reference.encode() if reference is not None else None
         return self._result(lambda out: self._lib.okc_pay_status(self._handle(), ref, ctypes.byref(out)))
+
+    def batch_close(self) -> Result:
+        """Close the terminal's batch (day end); the terminal's answer as a dict."""
+        return self._result(lambda out: self._lib.okc_pay_batch_close(self._handle(), ctypes.byref(out)))
 
     def abort(self) -> None:
         """Abort the payment in flight (from another thread)."""

@@ -128,3 +128,99 @@ fn pay_refund_reverse_and_decline() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `pos-cli:pos-secret` in Base64: the simulator's client Basic; the client gets the pair.
+const GPTOM_BASIC_B64: &str = "cG9zLWNsaTpwb3Mtc2VjcmV0";
+const GPTOM_PASSWORD: &str = "cli-gptom-secret-pw";
+
+fn gptom_terminal(extra: &[&str]) -> Term {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okc"))
+        .args([
+            "sim-terminal",
+            "--gptom",
+            "--listen",
+            "127.0.0.1:0",
+            "--client-basic",
+            GPTOM_BASIC_B64,
+            "--task-ms",
+            "100",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("ready line {line:?}"))
+        .to_string();
+    Term { child, addr }
+}
+
+fn okc_gptom(t: &Term, args: &[&str]) -> Output {
+    let o = Command::new(env!("CARGO_BIN_EXE_okc"))
+        .args(args)
+        .args(["--terminal", &format!("gptom+http://{}?tid=123456", t.addr)])
+        .env_remove("OKC_TERMINAL")
+        .env("OKC_GPTOM_USERNAME", "cli-shop")
+        .env("OKC_GPTOM_PASSWORD", GPTOM_PASSWORD)
+        .env("OKC_GPTOM_BASIC", "pos-cli:pos-secret")
+        .output()
+        .unwrap();
+    for text in [&o.stdout, &o.stderr] {
+        assert!(
+            !String::from_utf8_lossy(text).contains(GPTOM_PASSWORD),
+            "the password leaked: {}",
+            String::from_utf8_lossy(text)
+        );
+    }
+    o
+}
+
+#[test]
+fn gptom_pay_reverse_batch_close_and_decline() {
+    let t = gptom_terminal(&[]);
+    let o = okc_gptom(&t, &["pay", "12.50", "--currency", "CZK", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = last_json(&o);
+    assert_eq!(r["approved"], true, "{r}");
+    assert_eq!(
+        (r["amount"].as_i64(), r["currency"].as_str()),
+        (Some(1250), Some("CZK"))
+    );
+    // Another process cancels it: the last sale is read from the cloud.
+    let o = okc_gptom(&t, &["terminal", "reverse-last", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        last_json(&o)["kind"],
+        "reversal",
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = okc_gptom(&t, &["terminal", "batch-close"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let declining = gptom_terminal(&["--outcome", "decline"]);
+    let o = okc_gptom(&declining, &["pay", "9.99", "--currency", "CZK", "--json"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(last_json(&o)["approved"], false);
+}

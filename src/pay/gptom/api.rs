@@ -370,6 +370,11 @@ pub const CONFIG_KEYS: &[(&str, &str)] = &[
     ("refresh_url", "OKC_GPTOM_REFRESH_URL"),
 ];
 
+/// The `okc_pay_open` key that shortens [`GptomTiming::in_progress_limit`] (milliseconds;
+/// default [`assumptions::IN_PROGRESS_LIMIT`]): how long a task may stay IN_PROGRESS before
+/// the outcome is unknown. Meant for tests against the simulator; no environment variable.
+pub const IN_PROGRESS_LIMIT_KEY: &str = "gptom_in_progress_limit_ms";
+
 impl GptomConfig {
     /// From `OKC_GPTOM_USERNAME`, `OKC_GPTOM_PASSWORD`, `OKC_GPTOM_BASIC`,
     /// `OKC_GPTOM_TOKEN_URL`, `OKC_GPTOM_REFRESH_URL` (empty = unset).
@@ -388,8 +393,8 @@ impl GptomConfig {
         Ok(c)
     }
 
-    /// Set one key (`username`, `password`, `basic`, `token_url`, `refresh_url`). Errors
-    /// never repeat the value.
+    /// Set one key (`username`, `password`, `basic`, `token_url`, `refresh_url`,
+    /// [`IN_PROGRESS_LIMIT_KEY`]). Errors never repeat a credential.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
             "username" => self.username = Secret::new(value.trim()),
@@ -400,6 +405,15 @@ impl GptomConfig {
             }
             "token_url" => self.token_url = Some(check_url(value, "token_url")?),
             "refresh_url" => self.refresh_url = Some(check_url(value, "refresh_url")?),
+            IN_PROGRESS_LIMIT_KEY => {
+                let ms: u64 = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("{value:?} (milliseconds, at least 1)"))?;
+                self.timing.in_progress_limit = Duration::from_millis(ms);
+            }
             o => return Err(format!("unknown GP tom setting {o:?}")),
         }
         Ok(())

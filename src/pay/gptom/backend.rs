@@ -50,8 +50,19 @@ struct Inner {
     last_approved: Mutex<Option<Task>>,
     /// The last generated cancellation reference (kept unique).
     last_void_ref: AtomicU64,
-    events: Option<mpsc::Sender<TerminalEvent>>,
+    events: Option<mpsc::Sender<EventMsg>>,
 }
+
+/// What the event thread receives: an event for the callback, or a flush (answered once every
+/// event before it was handed over, so a call's events come before its result).
+enum EventMsg {
+    Event(TerminalEvent),
+    Flush(mpsc::Sender<()>),
+}
+
+/// The longest a call waits for its events to be delivered (a callback that blocks does not
+/// block the call for longer).
+const EVENT_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The GP tom [`PaymentBackend`].
 pub struct GptomBackend {
@@ -73,7 +84,17 @@ impl Inner {
 
     fn emit(&self, e: TerminalEvent) {
         if let Some(tx) = &self.events {
-            let _ = tx.send(e);
+            let _ = tx.send(EventMsg::Event(e));
+        }
+    }
+
+    /// Wait (bounded) until the events emitted so far have been delivered.
+    fn flush_events(&self) {
+        if let Some(tx) = &self.events {
+            let (done, wait) = mpsc::channel();
+            if tx.send(EventMsg::Flush(done)).is_ok() {
+                let _ = wait.recv_timeout(EVENT_FLUSH_WAIT);
+            }
         }
     }
 
@@ -458,13 +479,21 @@ impl GptomBackend {
         let client = Client::new(s.target, s.config).map_err(PayError::Config)?;
         let events = match s.events {
             Some(cb) => {
-                let (tx, rx) = mpsc::channel::<TerminalEvent>();
+                let (tx, rx) = mpsc::channel::<EventMsg>();
                 std::thread::Builder::new()
                     .name("okc-pay-events".into())
                     .spawn(move || {
-                        for e in rx {
-                            let _ =
-                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&e)));
+                        for m in rx {
+                            match m {
+                                EventMsg::Event(e) => {
+                                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                        || cb(&e),
+                                    ));
+                                }
+                                EventMsg::Flush(done) => {
+                                    let _ = done.send(());
+                                }
+                            }
                         }
                     })
                     .map_err(|e| PayError::Config(format!("cannot start a thread: {e}")))?;
@@ -489,12 +518,15 @@ impl GptomBackend {
     }
 
     /// Run `fut` on the runtime and wait for it (every request has its own HTTP timeout and
-    /// polling its limits).
+    /// polling its limits), then for its events to reach the callback (events, then the
+    /// result: `okc pay --json` prints them in that order).
     fn run<T: Send + 'static>(
         &self,
         fut: impl std::future::Future<Output = Result<T, PayError>> + Send + 'static,
     ) -> Result<T, PayError> {
-        self.rt.run(fut, None).unwrap_or(Err(PayError::Closed))
+        let r = self.rt.run(fut, None).unwrap_or(Err(PayError::Closed));
+        self.inner.flush_events();
+        r
     }
 }
 
