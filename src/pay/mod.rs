@@ -387,13 +387,16 @@ mod tests {
     #[test]
     fn requests_are_checked() {
         assert!(check_request(&req(100, "SEK", "r-1")).is_ok());
+        assert!(check_request(&req(100, "CZK", "Invoice 37364FD")).is_ok());
         for bad in [
             req(0, "SEK", "r"),
             req(-5, "SEK", "r"),
             req(100, "sek", "r"),
             req(100, "SEKK", "r"),
             req(100, "SEK", ""),
-            req(100, "SEK", "a b"),
+            req(100, "SEK", "a/b"),
+            req(100, "SEK", " ab"),
+            req(100, "SEK", "ab "),
             req(100, "SEK", &"x".repeat(33)),
         ] {
             assert!(

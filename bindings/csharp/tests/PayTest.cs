@@ -129,7 +129,7 @@ static class Program
                 "InvalidArgumentException: Status -16, the library's message");
             Throws<InvalidArgumentException>(() => t.Payment(-5, "SEK", "cs-negative"), "amount -5");
             Throws<InvalidArgumentException>(() => t.Payment(100, "SEKX", "cs-currency"), "currency SEKX");
-            Throws<InvalidArgumentException>(() => t.Refund(100, "SEK", "has space"), "reference with a space");
+            Throws<InvalidArgumentException>(() => t.Refund(100, "SEK", "has/slash"), "reference with a slash");
             Throws<ArgumentNullException>(() => t.Payment(100, null, "cs-null"), "currency null");
         }
         Throws<ObjectDisposedException>(() => t.Payment(100, "SEK", "cs-disposed"), "Payment after Dispose");

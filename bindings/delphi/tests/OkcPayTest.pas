@@ -83,7 +83,7 @@ var
       case Call of
         0: T.Payment(0, 'SEK', 'fpc-zero');
         1: T.Payment(100, 'SEKX', 'fpc-currency');
-        2: T.Refund(100, 'SEK', 'has space');
+        2: T.Refund(100, 'SEK', 'has/slash');
         3: T.BatchClose;
         4: T.Status('fpc-never-paid');
         5: T.Payment(100, 'SEK', 'fpc-closed');
@@ -146,7 +146,7 @@ begin
 
     Expect(EOkcInvalidArgument, OKC_ERR_INVALID_ARGUMENT, 'amount 0', 0);
     Expect(EOkcInvalidArgument, OKC_ERR_INVALID_ARGUMENT, 'currency SEKX', 1);
-    Expect(EOkcInvalidArgument, OKC_ERR_INVALID_ARGUMENT, 'reference with a space', 2);
+    Expect(EOkcInvalidArgument, OKC_ERR_INVALID_ARGUMENT, 'reference with a slash', 2);
 
     T.Close;
     Expect(EOkcClosed, OKC_ERR_CLOSED, 'Payment after Close', 5);

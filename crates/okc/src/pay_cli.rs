@@ -142,6 +142,12 @@ fn open(o: &Opts) -> Result<pay::Terminal, Failure> {
     cfg.application_name = "okc".into();
     let json = o.json;
     cfg.events = Some(Arc::new(move |e: &TerminalEvent| {
+        // An event that arrives after the result (the event thread runs beside the call) is
+        // not printed: the result stays the last line.
+        let done = RESULT_PRINTED.lock().unwrap_or_else(|p| p.into_inner());
+        if *done {
+            return None;
+        }
         if json {
             println!("{}", e.to_json());
             let _ = std::io::stdout().flush();
@@ -153,7 +159,12 @@ fn open(o: &Opts) -> Result<pay::Terminal, Failure> {
     pay::open(cfg).map_err(|e| (code_of(&e), e.to_string()))
 }
 
+/// Set when the result is printed (under this lock, so no event line follows it).
+static RESULT_PRINTED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+
 fn print_result(o: &Opts, r: &PaymentResult) {
+    let mut done = RESULT_PRINTED.lock().unwrap_or_else(|p| p.into_inner());
+    *done = true;
     if o.json {
         println!("{}", r.to_json());
     } else {
