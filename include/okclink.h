@@ -342,7 +342,8 @@ OkcStatus okc_vendor_set_device_state_callback(struct OkcHub *hub,
  * the terminal update, default `03:00`; `off`: only when the terminal asks); GP tom:
  * `username`, `password`, `basic` (the client Basic value GP tom publishes), `token_url`,
  * `refresh_url` (defaults `$OKC_GPTOM_USERNAME`, `…_PASSWORD`, `…_BASIC`, `…_TOKEN_URL`,
- * `…_REFRESH_URL`).
+ * `…_REFRESH_URL`), `gptom_in_progress_limit_ms` (a number: how long a task may run before
+ * the outcome is unknown, default 300000; for tests against the simulator).
  * `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
  * first call logs in). On failure `*out` is NULL.
  *
