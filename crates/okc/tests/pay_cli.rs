@@ -1,49 +1,24 @@
 //! `okc pay` / `okc refund` / `okc terminal …` as processes against `okc sim-terminal --nexo`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-struct Term {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Term {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{serve, Server as Term};
 
 fn terminal(extra: &[&str]) -> Term {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okc"))
-        .args([
-            "sim-terminal",
-            "--nexo",
-            "--listen",
-            "127.0.0.1:0",
-            "--payment-ms",
-            "100",
-            "--busy-ms",
-            "200",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("ready line {line:?}"))
-        .to_string();
-    Term { child, addr }
+    let fixed = [
+        "sim-terminal",
+        "--nexo",
+        "--listen",
+        "127.0.0.1:0",
+        "--payment-ms",
+        "100",
+        "--busy-ms",
+        "200",
+    ];
+    serve(&[&fixed[..], extra].concat())
 }
 
 fn okc(t: &Term, args: &[&str]) -> Output {
@@ -134,32 +109,17 @@ const GPTOM_BASIC_B64: &str = "cG9zLWNsaTpwb3Mtc2VjcmV0";
 const GPTOM_PASSWORD: &str = "cli-gptom-secret-pw";
 
 fn gptom_terminal(extra: &[&str]) -> Term {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okc"))
-        .args([
-            "sim-terminal",
-            "--gptom",
-            "--listen",
-            "127.0.0.1:0",
-            "--client-basic",
-            GPTOM_BASIC_B64,
-            "--task-ms",
-            "100",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("ready line {line:?}"))
-        .to_string();
-    Term { child, addr }
+    let fixed = [
+        "sim-terminal",
+        "--gptom",
+        "--listen",
+        "127.0.0.1:0",
+        "--client-basic",
+        GPTOM_BASIC_B64,
+        "--task-ms",
+        "100",
+    ];
+    serve(&[&fixed[..], extra].concat())
 }
 
 fn okc_gptom(t: &Term, args: &[&str]) -> Output {

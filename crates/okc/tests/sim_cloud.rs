@@ -1,57 +1,25 @@
 //! `okc sim-cloud` as a process: the ready line, auth over plain HTTP/1.1, the control API.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-/// One HTTP/1.1 request (connection closed after it): (status code, body).
+mod common;
+
 fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    common::http(addr, method, path, headers, "")
 }
 
 #[test]
 fn serves_the_cloud_until_killed() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okc"))
-        .args([
-            "sim-cloud",
-            "--listen",
-            "127.0.0.1:0",
-            "--user",
-            "me:pw",
-            "--base",
-            "/api",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"))
-        .to_string();
+    let sim = common::serve(&[
+        "sim-cloud",
+        "--listen",
+        "127.0.0.1:0",
+        "--user",
+        "me:pw",
+        "--base",
+        "/api",
+    ]);
+    let addr = sim.addr.clone();
     // me:pw in base64
     let (code, body) = http(
         &addr,
@@ -75,8 +43,7 @@ fn serves_the_cloud_until_killed() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2);
     assert_eq!(v[0]["path"], "/v1/auth/token");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(sim);
 }
 
 #[test]

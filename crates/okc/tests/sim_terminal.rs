@@ -2,9 +2,7 @@
 //! HTTP/1.1, the control API (assisted mode: the tap), help and usage errors.
 //! (`--nexo` as a process: tests/pay_cli.rs.)
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -12,16 +10,10 @@ use serde_json::Value;
 /// base64 of `gptom-client:gptom-secret` (the simulator's default client credential).
 const BASIC: &str = "Z3B0b20tY2xpZW50OmdwdG9tLXNlY3JldA==";
 
-struct Sim(Child);
+mod common;
+use common::{serve, Server};
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One HTTP/1.1 request (connection closed after it): (status code, JSON body).
+/// One HTTP/1.1 request: (status code, JSON body or Null).
 fn http(
     addr: &str,
     method: &str,
@@ -29,43 +21,19 @@ fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    let (code, body) = common::http(addr, method, path, headers, body);
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
-fn start(extra: &[&str]) -> (Sim, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okc"))
-        .args(["sim-terminal", "--gptom", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("ready line: {line:?}"))
-        .to_string();
-    (Sim(child), addr)
+fn start(extra: &[&str]) -> (Server, String) {
+    let args = [
+        &["sim-terminal", "--gptom", "--listen", "127.0.0.1:0"],
+        extra,
+    ]
+    .concat();
+    let s = serve(&args);
+    let addr = s.addr.clone();
+    (s, addr)
 }
 
 fn login(addr: &str, form: &str) -> (u16, Value) {

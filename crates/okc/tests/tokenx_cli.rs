@@ -3,47 +3,22 @@
 //! the environment differ from a cable), `okc fiscal-info`, and the `okc tokenx` operations.
 #![cfg(feature = "tokenx")]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-struct Cloud {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Cloud {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::{serve, Server as Cloud};
 
 fn cloud(extra: &[&str]) -> Cloud {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okc"))
-        .args([
-            "sim-cloud",
-            "--listen",
-            "127.0.0.1:0",
-            "--user",
-            "cid:secret",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("ready line {line:?}"))
-        .to_string();
-    Cloud { child, addr }
+    let fixed = [
+        "sim-cloud",
+        "--listen",
+        "127.0.0.1:0",
+        "--user",
+        "cid:secret",
+    ];
+    serve(&[&fixed[..], extra].concat())
 }
 
 fn okc(c: &Cloud, args: &[&str], secret: &str) -> Output {
