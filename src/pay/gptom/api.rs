@@ -7,8 +7,8 @@
 //! GP tom documents the endpoints, the OAuth password grant and the cancellation rules; the
 //! field tables of the task request and answer, the task states, the task-detail and list
 //! paths and the HTTP codes were not published in a readable form. Every such name lives in
-//! [`assumptions`], commented with the spec section it stands for (GP tom Cloud API research
-//! note, "§n" below), so a correction is made in one place.
+//! [`assumptions`], commented with the section of docs/GPTOM-FACTS.md it stands for ("§n"
+//! below: GP tom's public pages, summarised), so a correction is made in one place.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,7 +1,8 @@
 //! Every choice the GP tom Cloud API simulator makes where GP tom's public material is
 //! silent, in one place so each can be corrected once the real cloud (or its OpenAPI
-//! document) is observed. "Spec §N" names the section of the GP tom Cloud API research note
-//! the simulator was written from; "\[assumption\]" marks what that note itself guessed.
+//! document) is observed. "Spec §N" names the section of docs/GPTOM-FACTS.md (GP tom's
+//! public pages, summarised) the simulator was written from; "\[assumption\]" marks what
+//! that note itself guessed.
 //!
 //! Documented behaviour (the paths `/cloud/oauth/token`, `/v1/tasks/TRANSACTION`,
 //! `/v1/tasks/BATCH`, the form fields, `token_type`/`scope`/`tid` of the token reply, the
