@@ -13,6 +13,8 @@ pub mod config;
 pub mod ffi;
 pub mod fiscal;
 pub mod hub;
+#[cfg(feature = "journal")]
+pub mod journal;
 pub mod pay;
 #[cfg(any(feature = "tokenx", feature = "nexo", feature = "gptom"))]
 pub(crate) mod runtime;
