@@ -475,7 +475,8 @@ impl fmt::Display for JournalError {
             } => write!(
                 f,
                 "journal {}: schema {found}, this okclink reads {supported}. Open it once with \
-                 the POS (or `okc journal verify`, which migrates) to bring it up to date",
+                 the POS (okclink migrates a journal when it opens it for writing) to bring \
+                 it up to date",
                 path.display()
             ),
             JournalError::Full { path } => write!(

@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod inspect;
+#[cfg(feature = "journal")]
+pub mod journal_cli;
 pub mod pay_cli;
 pub mod sim_cli;
 pub mod sim_cloud;

@@ -65,6 +65,9 @@ USAGE:
   okc pay AMOUNT | okc refund AMOUNT | okc terminal status|reverse-last|abort|…
       A card payment on a terminal (Swedbank Pay PAX over nexo:
       --terminal nexo+http://HOST:PORT or $OKC_TERMINAL; okc pay --help).
+  okc journal list|show ID|export --since DATE|verify [--journal PATH]
+      The journal of operations that print receipts or move money (read-only;
+      --journal PATH or $OKC_JOURNAL; okc journal --help).
   okc COMMAND --help   that command's help
 
 {COMMON}
@@ -142,6 +145,8 @@ fn command_help(cmd: &str) -> Option<String> {
         #[cfg(feature = "tokenx")]
         "tokenx" => return Some(okc_cli::tokenx_cli::USAGE.into()),
         "pay" | "refund" | "terminal" => return Some(okc_cli::pay_cli::USAGE.into()),
+        #[cfg(feature = "journal")]
+        "journal" => return Some(okc_cli::journal_cli::USAGE.into()),
         "help" => return Some(usage()),
         "version" => return Some("okc version — print the version".into()),
         _ => return None,
@@ -1036,6 +1041,14 @@ fn main() -> ExitCode {
                 f
             })
         }
+        #[cfg(feature = "journal")]
+        "journal" => okc_cli::journal_cli::run(rest).map_err(|(code, msg)| {
+            let mut f = fail(code, msg);
+            // verify printed its report (the last JSON line).
+            f.result_printed = code == okc_cli::journal_cli::EXIT_FINDINGS
+                && f.msg.starts_with(okc_cli::journal_cli::FINDINGS_PREFIX);
+            f
+        }),
         #[cfg(feature = "tokenx")]
         "tokenx" => match okc_cli::tokenx_cli::run(rest) {
             Ok(line) => {
