@@ -32,7 +32,7 @@ fn new_id(b: Begin) -> i64 {
 
 fn known(b: Begin) -> okclink::journal::Entry {
     match b {
-        Begin::Known(e) => e,
+        Begin::Known(e) => *e,
         Begin::New(id) => panic!("new: {id}"),
     }
 }
@@ -200,7 +200,7 @@ fn a_version_1_file_is_migrated() {
     assert!(matches!(e, JournalError::TooOld { found: 1, .. }), "{e:?}");
     let j = Journal::open(&path).unwrap();
     assert_eq!(j.schema_version().unwrap(), schema::CURRENT);
-    assert!(schema::CURRENT >= 2);
+    const { assert!(schema::CURRENT >= 2) };
     let old = j.get(Kind::Basket, "old-1").unwrap().unwrap();
     assert_eq!(old.result.as_deref(), Some(r#"{"status":0}"#));
     let h: Vec<String> = j

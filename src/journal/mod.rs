@@ -307,7 +307,7 @@ pub enum Begin {
     /// again): send it.
     New(i64),
     /// Already known: do not send; use its state and result.
-    Known(Entry),
+    Known(Box<Entry>),
 }
 
 /// Which entries [`Journal::list`] returns (all conditions must hold).
@@ -844,7 +844,7 @@ impl Journal {
                         key: key.to_string(),
                         why,
                     }),
-                    None => Ok(Begin::Known(e)),
+                    None => Ok(Begin::Known(Box::new(e))),
                 };
             }
             None => {
@@ -871,8 +871,7 @@ impl Journal {
         event: &'static str,
         allowed: &[State],
         set: &str,
-        a: Option<&str>,
-        b: Option<&str>,
+        [a, b]: [Option<&str>; 2],
         note: Option<&str>,
     ) -> Result<(), JournalError> {
         let mut c = self.conn.lock();
@@ -918,8 +917,7 @@ impl Journal {
             "sent",
             &[State::Recorded],
             "state = 'sent', sent_at = ?2, attempts = attempts + 1",
-            None,
-            None,
+            [None, None],
             None,
         )
     }
@@ -948,8 +946,7 @@ impl Journal {
             event,
             &[State::Recorded, State::Sent, State::InDoubt],
             set,
-            Some(result_json),
-            Some(outcome.as_str()),
+            [Some(result_json), Some(outcome.as_str())],
             Some(outcome.as_str()),
         )
     }
@@ -963,8 +960,7 @@ impl Journal {
             "in_doubt",
             &[State::Recorded, State::Sent, State::InDoubt],
             "state = 'in_doubt', in_doubt_at = ?2, reason = ?3",
-            Some(why),
-            None,
+            [Some(why), None],
             Some(why),
         )
     }
@@ -977,8 +973,7 @@ impl Journal {
             "not_sent",
             &[State::Recorded, State::Sent, State::InDoubt],
             "state = 'not_sent', ended_at = ?2, reason = ?3",
-            Some(why),
-            None,
+            [Some(why), None],
             Some(why),
         )
     }
@@ -991,8 +986,7 @@ impl Journal {
             "delivered",
             &[State::Answered, State::Failed],
             "delivered_at = ?2",
-            None,
-            None,
+            [None, None],
             None,
         )
     }
@@ -1004,8 +998,7 @@ impl Journal {
             "confirmed",
             &[State::Answered, State::Failed],
             "confirmed_at = coalesce(confirmed_at, ?2), delivered_at = coalesce(delivered_at, ?2)",
-            None,
-            None,
+            [None, None],
             None,
         )
     }
