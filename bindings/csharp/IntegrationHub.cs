@@ -392,7 +392,8 @@ namespace IntegrationHub
             return "{" + name + (inner.Length > 0 ? "," + inner : "") + "}";
         }
 
-        static string JsonQuote(string s)
+        // Also used by Okclink.Terminal (Terminal.cs) for its config JSON.
+        internal static string JsonQuote(string s)
         {
             var sb = new StringBuilder("\"");
             foreach (char c in s)

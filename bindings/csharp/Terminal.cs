@@ -497,7 +497,7 @@ namespace Okclink
                 return;
             if (sb.Length > 1)
                 sb.Append(',');
-            sb.Append(MiniJson.Quote(key)).Append(':').Append(MiniJson.Quote(value));
+            sb.Append(POSCommunication.JsonQuote(key)).Append(':').Append(POSCommunication.JsonQuote(value));
         }
 
         // On the library's event thread. Nothing may propagate into native code.
@@ -566,26 +566,6 @@ namespace Okclink
             for (int i = 0; i < r.Length; i++)
                 r[i] = list[i] as string ?? "";
             return r;
-        }
-
-        public static string Quote(string s)
-        {
-            var sb = new StringBuilder("\"");
-            foreach (char c in s)
-            {
-                switch (c)
-                {
-                    case '"': sb.Append("\\\""); break;
-                    case '\\': sb.Append("\\\\"); break;
-                    default:
-                        if (c < 0x20)
-                            sb.Append("\\u").Append(((int)c).ToString("x4"));
-                        else
-                            sb.Append(c);
-                        break;
-                }
-            }
-            return sb.Append('"').ToString();
         }
 
         static void Ws(string s, ref int i)

@@ -147,6 +147,20 @@ fn null_out(what: &str) -> FfiError {
     FfiError::new(OkcStatus::OKC_ERR_NULL, format!("{what} is NULL"))
 }
 
+/// An out-pointer's common start: NULL is an error, else `*out` is set to NULL so every
+/// early return leaves it so.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+unsafe fn clear_out<T>(out: *mut *mut T, what: &str) -> Result<(), FfiError> {
+    if out.is_null() {
+        return Err(null_out(what));
+    }
+    // SAFETY: checked non-NULL; writable by the caller's contract.
+    unsafe { *out = std::ptr::null_mut() };
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------
 // Exports
 
@@ -204,11 +218,8 @@ pub unsafe extern "C" fn okc_create(
     out: *mut *mut OkcHub,
 ) -> OkcStatus {
     guard_status("okc_create", || {
-        if out.is_null() {
-            return Err(null_out("out"));
-        }
-        // SAFETY: checked non-NULL; the caller provides a writable pointer.
-        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `out` is NULL or writable.
+        unsafe { clear_out(out, "out") }?;
         let json = if config_json.is_null() {
             None
         } else {
@@ -330,11 +341,8 @@ pub unsafe extern "C" fn okc_get_fiscal_info(
     out: *mut *mut c_char,
 ) -> OkcStatus {
     guard_status("okc_get_fiscal_info", || {
-        if out.is_null() {
-            return Err(null_out("out"));
-        }
-        // SAFETY: checked non-NULL.
-        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `out` is NULL or writable.
+        unsafe { clear_out(out, "out") }?;
         let e = lookup(handle_of(hub))?;
         let s = e.hub.fiscal_info(opt_timeout(timeout_ms))?;
         // SAFETY: as above.
@@ -354,11 +362,8 @@ pub unsafe extern "C" fn okc_last_fiscal_info(
     out: *mut *mut c_char,
 ) -> OkcStatus {
     guard_status("okc_last_fiscal_info", || {
-        if out.is_null() {
-            return Err(null_out("out"));
-        }
-        // SAFETY: checked non-NULL.
-        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `out` is NULL or writable.
+        unsafe { clear_out(out, "out") }?;
         let e = lookup(handle_of(hub))?;
         let s = e.hub.last_fiscal_info();
         // SAFETY: as above.
@@ -453,11 +458,8 @@ pub unsafe extern "C" fn okc_vendor_create(
     out: *mut *mut OkcHub,
 ) -> OkcStatus {
     guard_status("okc_vendor_create", || {
-        if out.is_null() {
-            return Err(null_out("out"));
-        }
-        // SAFETY: checked non-NULL; the caller provides a writable pointer.
-        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `out` is NULL or writable.
+        unsafe { clear_out(out, "out") }?;
         let name = if company.is_null() {
             std::borrow::Cow::Borrowed("")
         } else {

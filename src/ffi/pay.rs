@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use once_cell::sync::Lazy;
 use parking_lot::{Condvar, Mutex};
 
-use super::{null_out, OkcStatus};
+use super::{clear_out, OkcStatus};
 use crate::ffi::{
     cstring_lossy, give_string, guard_status, read_utf8, FfiError, FfiResult, MAX_CONFIG_LEN,
 };
@@ -182,11 +182,8 @@ pub unsafe extern "C" fn okc_pay_open(
     out: *mut *mut OkcPay,
 ) -> OkcStatus {
     guard_status("okc_pay_open", || {
-        if out.is_null() {
-            return Err(null_out("out"));
-        }
-        // SAFETY: checked non-NULL; the caller provides a writable pointer.
-        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `out` is NULL or writable.
+        unsafe { clear_out(out, "out") }?;
         let json = if config_json.is_null() {
             None
         } else {
@@ -306,11 +303,8 @@ unsafe fn money(
     out: *mut *mut c_char,
 ) -> OkcStatus {
     guard_status(name, || {
-        if out.is_null() {
-            return Err(null_out("result_json"));
-        }
-        // SAFETY: checked non-NULL.
-        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `out` is NULL or writable.
+        unsafe { clear_out(out, "result_json") }?;
         let e = lookup(t)?;
         // SAFETY: caller contract.
         let currency = unsafe { read_utf8(currency, 16, "currency") }?;
@@ -401,11 +395,8 @@ pub unsafe extern "C" fn okc_pay_reverse_last(
     result_json: *mut *mut c_char,
 ) -> OkcStatus {
     guard_status("okc_pay_reverse_last", || {
-        if result_json.is_null() {
-            return Err(null_out("result_json"));
-        }
-        // SAFETY: checked non-NULL.
-        unsafe { *result_json = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `result_json` is NULL or writable.
+        unsafe { clear_out(result_json, "result_json") }?;
         let r = lookup(t)?.terminal.reverse_last()?;
         // SAFETY: checked non-NULL.
         Ok(unsafe { result_out(r, result_json) })
@@ -423,11 +414,8 @@ pub unsafe extern "C" fn okc_pay_status(
     result_json: *mut *mut c_char,
 ) -> OkcStatus {
     guard_status("okc_pay_status", || {
-        if result_json.is_null() {
-            return Err(null_out("result_json"));
-        }
-        // SAFETY: checked non-NULL.
-        unsafe { *result_json = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `result_json` is NULL or writable.
+        unsafe { clear_out(result_json, "result_json") }?;
         let e = lookup(t)?;
         let reference = if reference.is_null() {
             None
@@ -478,11 +466,8 @@ pub extern "C" fn okc_pay_logout(t: *mut OkcPay, maintenance_allowed: bool) -> O
 #[no_mangle]
 pub unsafe extern "C" fn okc_pay_batch_close(t: *mut OkcPay, out: *mut *mut c_char) -> OkcStatus {
     guard_status("okc_pay_batch_close", || {
-        if out.is_null() {
-            return Err(null_out("out"));
-        }
-        // SAFETY: checked non-NULL.
-        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `out` is NULL or writable.
+        unsafe { clear_out(out, "out") }?;
         let s = lookup(t)?.terminal.batch_close()?;
         // SAFETY: checked non-NULL.
         unsafe { *out = give_string(&s) };
@@ -501,11 +486,8 @@ pub unsafe extern "C" fn okc_pay_listener_address(
     out: *mut *mut c_char,
 ) -> OkcStatus {
     guard_status("okc_pay_listener_address", || {
-        if out.is_null() {
-            return Err(null_out("out"));
-        }
-        // SAFETY: checked non-NULL.
-        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: `out` is NULL or writable.
+        unsafe { clear_out(out, "out") }?;
         let a = lookup(t)?.terminal.listener_addr().ok_or_else(|| {
             FfiError::new(
                 OkcStatus::OKC_ERR_UNSUPPORTED,

@@ -65,6 +65,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def okc_server(tmp_path: Path):
+    """``start(command, *extra)`` runs ``okc COMMAND… --listen 127.0.0.1:PORT EXTRA…`` (a
+    simulator), waits for its "listening on" line and returns PORT; stopped after the test."""
+    procs = []
+
+    def start(command: list, *extra: str) -> int:
+        if OKC_BIN is None or not OKC_BIN.exists():
+            pytest.fail("okc binary not found: run `cargo build` or set OKC_BIN")
+        port = free_port()
+        log = tmp_path / f"{command[0]}-{port}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [str(OKC_BIN), *command, "--listen", f"127.0.0.1:{port}", *extra],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(proc)
+        deadline = time.monotonic() + 20
+        while "listening on" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"okc {command[0]} did not start:\n{log.read_text(errors='replace')}")
+            time.sleep(0.05)
+        return port
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(5)
+
+
 class Simulator:
     def __init__(self, proc: subprocess.Popen, port: int, log: Path):
         self.proc = proc

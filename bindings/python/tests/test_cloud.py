@@ -3,47 +3,22 @@ loopback: the same Hub API as on a cable; only the transport and the credentials
 
 from __future__ import annotations
 
-import subprocess
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 import okclink
 
-from conftest import OKC_BIN, free_port
-
 TERMINAL = "AV00000000001"
 
 
 @pytest.fixture
-def cloud_factory(tmp_path: Path):
-    procs = []
-
+def cloud_factory(okc_server):
     def make(*args: str) -> str:
-        if OKC_BIN is None or not OKC_BIN.exists():
-            pytest.fail("okc binary not found: run `cargo build` or set OKC_BIN")
-        port = free_port()
-        log = tmp_path / f"cloud-{port}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [str(OKC_BIN), "sim-cloud", "--listen", f"127.0.0.1:{port}", "--user", "py:secret", *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        procs.append(proc)
-        deadline = time.monotonic() + 20
-        while "listening on" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"okc sim-cloud did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.05)
+        port = okc_server(["sim-cloud"], "--user", "py:secret", *args)
         return f"tokenx+http://127.0.0.1:{port}?terminal-id={TERMINAL}"
 
     yield make
-    for p in procs:
-        p.terminate()
-        p.wait(5)
 
 
 def cloud_hub(hub_factory, transport: str, secret: str = "secret") -> okclink.Hub:

@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 import okclink
-
-from conftest import OKC_BIN, free_port
 
 BASIC_PAIR = "py-client:py-secret"
 BASIC_B64 = base64.b64encode(BASIC_PAIR.encode()).decode()
@@ -38,33 +33,13 @@ class GptomSim:
 
 
 @pytest.fixture
-def gptom_factory(tmp_path: Path):
-    procs = []
-
+def gptom_factory(okc_server):
     def make(*args: str) -> GptomSim:
-        if OKC_BIN is None or not OKC_BIN.exists():
-            pytest.fail("okc binary not found: run `cargo build` or set OKC_BIN")
-        port = free_port()
-        log = tmp_path / f"gptom-{port}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [str(OKC_BIN), "sim-terminal", "--gptom", "--listen", f"127.0.0.1:{port}",
-                 "--client-basic", BASIC_B64, "--task-ms", "100", *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        procs.append(proc)
-        deadline = time.monotonic() + 20
-        while "listening on" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"okc sim-terminal did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.05)
-        return GptomSim(port)
+        return GptomSim(
+            okc_server(["sim-terminal", "--gptom"], "--client-basic", BASIC_B64, "--task-ms", "100", *args)
+        )
 
     yield make
-    for p in procs:
-        p.terminate()
-        p.wait(5)
 
 
 def test_sale_reverse_and_batch_close(gptom_factory):

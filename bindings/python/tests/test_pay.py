@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import okclink
 
-from conftest import OKC_BIN, free_port
+from conftest import free_port
 
 
 @pytest.fixture
-def terminal_factory(tmp_path: Path):
-    procs = []
-
+def terminal_factory(okc_server):
     def make(*args: str) -> str:
-        if OKC_BIN is None or not OKC_BIN.exists():
-            pytest.fail("okc binary not found: run `cargo build` or set OKC_BIN")
-        port = free_port()
-        log = tmp_path / f"terminal-{port}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [str(OKC_BIN), "sim-terminal", "--nexo", "--listen", f"127.0.0.1:{port}",
-                 "--payment-ms", "100", "--busy-ms", "200", *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        procs.append(proc)
-        deadline = time.monotonic() + 20
-        while "listening on" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"okc sim-terminal did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.05)
+        port = okc_server(["sim-terminal", "--nexo"], "--payment-ms", "100", "--busy-ms", "200", *args)
         return f"nexo+http://127.0.0.1:{port}?poiid=PY-POS"
 
     yield make
-    for p in procs:
-        p.terminate()
-        p.wait(5)
 
 
 def test_pay_again_and_reverse(terminal_factory):

@@ -109,3 +109,82 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Kill
         ConnKill(s.io().kill.clone())
     }
 }
+
+/// A simulator's HTTP server on a tokio runtime of its own (two workers): bound when
+/// [`HttpServer::start`] returns, serving [`KillableStream`]s, and stopped — its port free,
+/// its runtime gone — on drop.
+pub(crate) struct HttpServer {
+    addr: SocketAddr,
+    rt: Option<tokio::runtime::Runtime>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    listener_gone: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl HttpServer {
+    /// Bind `listen` and serve the router `make` returns; `make` runs inside the runtime
+    /// (so it may build clients or spawn tasks) and gets the bound address and the runtime's
+    /// handle. Returns the server and what `make` returned beside the router.
+    pub(crate) fn start<S>(
+        listen: &str,
+        thread_name: &str,
+        make: impl FnOnce(SocketAddr, &tokio::runtime::Handle) -> std::io::Result<(S, axum::Router)>,
+    ) -> std::io::Result<(HttpServer, S)> {
+        let std_listener = std::net::TcpListener::bind(listen)?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(thread_name)
+            .enable_all()
+            .build()?;
+        let _enter = rt.enter();
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let (state, router) = make(addr, rt.handle())?;
+        let (gone_tx, gone_rx) = std::sync::mpsc::channel();
+        let listener = KillableListener::new(listener, gone_tx);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let app = router.into_make_service_with_connect_info::<ConnKill>();
+        rt.spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+        drop(_enter);
+        let server = HttpServer {
+            addr,
+            rt: Some(rt),
+            shutdown: Some(stop_tx),
+            listener_gone: Some(gone_rx),
+        };
+        Ok((server, state))
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The runtime (None once stopped).
+    pub(crate) fn runtime(&self) -> Option<&tokio::runtime::Runtime> {
+        self.rt.as_ref()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(rx) = self.listener_gone.take() {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(5));
+        }
+        if let Some(rt) = self.rt.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            } else {
+                rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            }
+        }
+    }
+}

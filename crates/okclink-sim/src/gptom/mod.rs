@@ -83,7 +83,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use crate::killable::{ConnKill, KillableListener};
+use crate::killable::HttpServer;
 
 /// How the device starts its tasks (spec §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,64 +362,36 @@ pub(crate) struct Shared {
 /// stops it.
 pub struct GptomSim {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    rt: Option<tokio::runtime::Runtime>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    listener_gone: Option<std::sync::mpsc::Receiver<()>>,
+    server: HttpServer,
 }
 
 impl GptomSim {
     /// Bind `listen` ("127.0.0.1:0" = any free port) and serve; returns once bound.
     pub fn start(config: GptomConfig, listen: &str) -> std::io::Result<GptomSim> {
-        let std_listener = std::net::TcpListener::bind(listen)?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("okc-gptom-sim")
-            .enable_all()
-            .build()?;
-        let _enter = rt.enter();
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        let shared = Arc::new(Shared {
-            state: parking_lot::Mutex::new(engine::State::new(config)),
-            secret: uuid::Uuid::new_v4().as_bytes().to_vec(),
-            started: Instant::now(),
-            rt: rt.handle().clone(),
-        });
-        let (gone_tx, gone_rx) = std::sync::mpsc::channel();
-        let listener = KillableListener::new(listener, gone_tx);
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = api::router(shared.clone()).into_make_service_with_connect_info::<ConnKill>();
-        rt.spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-        drop(_enter);
-        Ok(GptomSim {
-            shared,
-            addr,
-            rt: Some(rt),
-            shutdown: Some(stop_tx),
-            listener_gone: Some(gone_rx),
-        })
+        let (server, shared) = HttpServer::start(listen, "okc-gptom-sim", |_, rt| {
+            let shared = Arc::new(Shared {
+                state: parking_lot::Mutex::new(engine::State::new(config)),
+                secret: uuid::Uuid::new_v4().as_bytes().to_vec(),
+                started: Instant::now(),
+                rt: rt.clone(),
+            });
+            Ok((shared.clone(), api::router(shared)))
+        })?;
+        Ok(GptomSim { shared, server })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://ADDR` (the cloud host; no trailing slash).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// The okclink terminal URL of TID `tid`: `gptom+http://ADDR?tid=TID`.
     pub fn terminal_url(&self, tid: &str) -> String {
-        format!("gptom+http://{}?tid={tid}", self.addr)
+        format!("gptom+http://{}?tid={tid}", self.addr())
     }
 
     /// Every request answered so far (control API excluded), oldest first.
@@ -535,26 +507,4 @@ impl GptomSim {
 
     /// Stop serving; the port is free when this returns (also done on drop).
     pub fn stop(self) {}
-
-    fn shutdown(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(rx) = self.listener_gone.take() {
-            let _ = rx.recv_timeout(Duration::from_secs(5));
-        }
-        if let Some(rt) = self.rt.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                rt.shutdown_background();
-            } else {
-                rt.shutdown_timeout(Duration::from_secs(1));
-            }
-        }
-    }
-}
-
-impl Drop for GptomSim {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
 }

@@ -54,7 +54,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) use crate::killable::ConnKill;
-use crate::killable::KillableListener;
+use crate::killable::HttpServer;
 
 /// What the simulated card holder / issuer does with a payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,85 +251,57 @@ pub(crate) struct Shared {
 /// A running terminal simulator (own tokio runtime, two worker threads). Dropping it stops it.
 pub struct NexoSim {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    rt: Option<tokio::runtime::Runtime>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    listener_gone: Option<std::sync::mpsc::Receiver<()>>,
+    server: HttpServer,
 }
 
 impl NexoSim {
     /// Bind `listen` ("127.0.0.1:0" = any free port) and serve; returns once bound.
     pub fn start(config: NexoConfig, listen: &str) -> std::io::Result<NexoSim> {
-        let std_listener = std::net::TcpListener::bind(listen)?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("okc-nexo-sim")
-            .enable_all()
-            .build()?;
-        let _enter = rt.enter();
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(assumptions::LISTENER_TIMEOUT)
-            .build()
-            .map_err(std::io::Error::other)?;
-        let shared = Arc::new(Shared {
-            state: parking_lot::Mutex::new(State {
-                poi_serial: config.poi_serial,
-                payment_time: config.payment_time,
-                outcome: config.outcome,
-                busy_after_payment: config.busy_after_payment,
-                pos_listener: config.pos_listener,
-                faults: config.faults,
-                session: None,
-                last_session: None,
-                in_progress: None,
-                busy_until: None,
-                stored: VecDeque::new(),
-                transactions: Vec::new(),
-                last_tx: None,
-                requests: Vec::new(),
-                listener_calls: Vec::new(),
-                next_poi_tx: assumptions::FIRST_POI_TRANSACTION_ID,
-                next_approval: assumptions::FIRST_APPROVAL_CODE,
-                next_receipt: 1,
-                next_device_id: 1,
-                next_run: 1,
-                maintenance_requested: false,
-            }),
-            http,
-            addr,
-        });
-        let (gone_tx, gone_rx) = std::sync::mpsc::channel();
-        let listener = KillableListener::new(listener, gone_tx);
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = server::router(shared.clone()).into_make_service_with_connect_info::<ConnKill>();
-        rt.spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await;
-        });
-        drop(_enter);
-        Ok(NexoSim {
-            shared,
-            addr,
-            rt: Some(rt),
-            shutdown: Some(stop_tx),
-            listener_gone: Some(gone_rx),
-        })
+        let (server, shared) = HttpServer::start(listen, "okc-nexo-sim", |addr, _| {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .timeout(assumptions::LISTENER_TIMEOUT)
+                .build()
+                .map_err(std::io::Error::other)?;
+            let shared = Arc::new(Shared {
+                state: parking_lot::Mutex::new(State {
+                    poi_serial: config.poi_serial,
+                    payment_time: config.payment_time,
+                    outcome: config.outcome,
+                    busy_after_payment: config.busy_after_payment,
+                    pos_listener: config.pos_listener,
+                    faults: config.faults,
+                    session: None,
+                    last_session: None,
+                    in_progress: None,
+                    busy_until: None,
+                    stored: VecDeque::new(),
+                    transactions: Vec::new(),
+                    last_tx: None,
+                    requests: Vec::new(),
+                    listener_calls: Vec::new(),
+                    next_poi_tx: assumptions::FIRST_POI_TRANSACTION_ID,
+                    next_approval: assumptions::FIRST_APPROVAL_CODE,
+                    next_receipt: 1,
+                    next_device_id: 1,
+                    next_run: 1,
+                    maintenance_requested: false,
+                }),
+                http,
+                addr,
+            });
+            Ok((shared.clone(), server::router(shared)))
+        })?;
+        Ok(NexoSim { shared, server })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://ADDR/EPASSaleToPOI/3.1`.
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.addr, server::PATH)
+        format!("http://{}{}", self.addr(), server::PATH)
     }
 
     /// Every request received so far, in the order they were answered.
@@ -402,7 +374,9 @@ impl NexoSim {
     }
 
     fn run_control(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let Some(rt) = self.rt.as_ref() else { return };
+        let Some(rt) = self.server.runtime() else {
+            return;
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         rt.spawn(async move {
             fut.await;
@@ -418,26 +392,4 @@ impl NexoSim {
 
     /// Stop serving; the port is free when this returns (also done on drop).
     pub fn stop(self) {}
-
-    fn shutdown(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(rx) = self.listener_gone.take() {
-            let _ = rx.recv_timeout(Duration::from_secs(5));
-        }
-        if let Some(rt) = self.rt.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                rt.shutdown_background();
-            } else {
-                rt.shutdown_timeout(Duration::from_secs(1));
-            }
-        }
-    }
-}
-
-impl Drop for NexoSim {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
 }
