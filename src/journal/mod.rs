@@ -763,6 +763,26 @@ impl Journal {
         })
     }
 
+    /// The process's one `Journal` for `path`: fronts of one process (a fiscal `Hub` and a
+    /// payment `Terminal`, two hubs of one company) share the connection instead of
+    /// competing for the file's write lock. Opened with the default options when no front
+    /// holds it; the path is compared as given and, when the file exists, canonicalised.
+    pub fn shared(path: impl AsRef<Path>) -> Result<std::sync::Arc<Journal>, JournalError> {
+        use std::collections::HashMap;
+        use std::sync::{Arc, OnceLock, Weak};
+        static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<Journal>>>> = OnceLock::new();
+        let path = path.as_ref();
+        let key = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut map = OPEN.get_or_init(Default::default).lock();
+        map.retain(|_, w| w.strong_count() > 0);
+        if let Some(j) = map.get(&key(path)).and_then(Weak::upgrade) {
+            return Ok(j);
+        }
+        let j = Arc::new(Journal::open(path)?);
+        map.insert(key(path), Arc::downgrade(&j));
+        Ok(j)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -216,3 +216,21 @@ fn one_cycle_is_quick() {
     eprintln!("journal: one record + 4 state changes: {per:?}");
     assert!(per < Duration::from_secs(1), "{per:?}");
 }
+
+#[test]
+fn shared_gives_one_journal_per_file_while_held() {
+    let a = tmp("shared-a");
+    let b = tmp("shared-b");
+    let j1 = Journal::shared(&a).unwrap();
+    let j2 = Journal::shared(&a).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&j1, &j2));
+    let other = Journal::shared(&b).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&j1, &other));
+    // What one front writes, the other sees (one connection).
+    let id = new_id(j1.begin(Kind::Basket, "k1", "s", "{}").unwrap());
+    assert_eq!(j2.get_id(id).unwrap().unwrap().key, "k1");
+    drop((j1, j2));
+    // Released: the next front opens the file again and finds the entry.
+    let j3 = Journal::shared(&a).unwrap();
+    assert_eq!(j3.get(Kind::Basket, "k1").unwrap().unwrap().id, id);
+}
