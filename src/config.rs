@@ -52,6 +52,72 @@ pub struct Config {
     pub vendor_text: VendorText,
     /// The TokenX Connect cloud back end's settings (used with a `tokenx+…` transport).
     pub tokenx: TokenxSettings,
+    /// The journal file (docs/JOURNAL.md): every basket with a `basketID` and every sale info
+    /// recorded before it leaves / before the device's "OK", so nothing is lost or printed
+    /// twice across a crash. Key `journal`, `OKC_JOURNAL`: a path, or `off`.
+    pub journal: JournalSetting,
+    /// When a delivered sale info counts as confirmed (key `confirm`, `OKC_CONFIRM`).
+    pub confirm: ConfirmMode,
+}
+
+/// Where the journal is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum JournalSetting {
+    /// `LOG_DIR/okclink-journal-COMPANY.sqlite` beside the logs; none when file logging is
+    /// off (`log_dir` null / `none`: "write no files").
+    #[default]
+    BesideLogs,
+    /// No journal (`"journal": "off"`): exactly once within the process only, as before.
+    Off,
+    /// This file.
+    Path(PathBuf),
+}
+
+impl Config {
+    /// The journal file this configuration asks for (None: no journal).
+    pub fn journal_path(&self) -> Option<PathBuf> {
+        match &self.journal {
+            JournalSetting::Off => None,
+            JournalSetting::Path(p) => Some(p.clone()),
+            JournalSetting::BesideLogs => self
+                .log_dir
+                .as_ref()
+                .map(|d| journal_default_path(d, &self.company_name)),
+        }
+    }
+}
+
+#[cfg(feature = "journal")]
+fn journal_default_path(dir: &std::path::Path, company: &str) -> PathBuf {
+    crate::journal::Journal::default_path(dir, company)
+}
+
+#[cfg(not(feature = "journal"))]
+fn journal_default_path(_dir: &std::path::Path, _company: &str) -> PathBuf {
+    PathBuf::new()
+}
+
+/// When a sale info delivered to the serialIn callback counts as confirmed by the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConfirmMode {
+    /// When the callback returns (without a panic): the vendor callbacks have no way to say
+    /// more. Default.
+    #[default]
+    Callback,
+    /// Only when the application calls `Hub::confirm` / `okc_confirm(basketID)`; until then
+    /// the sale info is delivered again after a restart (at least once).
+    Explicit,
+}
+
+impl FromStr for ConfirmMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ConfirmMode, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "callback" | "auto" => Ok(ConfirmMode::Callback),
+            "explicit" => Ok(ConfirmMode::Explicit),
+            o => Err(format!("{o:?}: expected \"callback\" or \"explicit\"")),
+        }
+    }
 }
 
 /// A setting that must never reach a log or an error message: its `Debug` shows only
@@ -343,6 +409,14 @@ pub const SETTINGS: &[Setting] = &[
         key: "tokenx_status_table",
         env: "OKC_TOKENX_STATUS_TABLE",
     },
+    Setting {
+        key: "journal",
+        env: "OKC_JOURNAL",
+    },
+    Setting {
+        key: "confirm",
+        env: "OKC_CONFIRM",
+    },
 ];
 
 impl Config {
@@ -363,6 +437,8 @@ impl Config {
             max_receive: okclink_wire::pipeline::DEFAULT_MAX_PLAINTEXT,
             vendor_text: VendorText::Utf8,
             tokenx: TokenxSettings::default(),
+            journal: JournalSetting::BesideLogs,
+            confirm: ConfirmMode::Callback,
         }
     }
 
@@ -545,6 +621,19 @@ impl Config {
                 }
             }
             "tokenx_status_table" => self.tokenx.status_table = raw.parse()?,
+            "journal" => {
+                let p = raw.trim();
+                self.journal = if p.is_empty() {
+                    JournalSetting::BesideLogs
+                } else if p.eq_ignore_ascii_case("off") || p.eq_ignore_ascii_case("none") {
+                    JournalSetting::Off
+                } else if cfg!(feature = "journal") {
+                    JournalSetting::Path(PathBuf::from(p))
+                } else {
+                    return Err("this build has no journal (cargo feature journal)".into());
+                };
+            }
+            "confirm" => self.confirm = raw.parse()?,
             other => unreachable!("setting {other} without a parser"),
         }
         Ok(())

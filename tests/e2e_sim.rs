@@ -485,8 +485,23 @@ fn vendor_log_file_without_keys() {
     );
     wait_sales(&rec, 1);
     hub.close();
-    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
-    assert_eq!(files.len(), 1);
+    let all: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|f| f.file_name().into_string().unwrap())
+        .collect();
+    // The journal lives beside the logs by default (docs/JOURNAL.md).
+    assert!(
+        all.iter()
+            .any(|n| n == "okclink-journal-YourCompanyName.sqlite"),
+        "{all:?}"
+    );
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|f| !f.file_name().to_string_lossy().contains("journal"))
+        .collect();
+    assert_eq!(files.len(), 1, "{all:?}");
     let name = files[0].file_name().into_string().unwrap();
     assert!(name.starts_with("TokenIntegrationHub_") && name.ends_with(".log"));
     let text = std::fs::read_to_string(files[0].path()).unwrap();

@@ -71,6 +71,9 @@ impl From<HubError> for FfiError {
             HubError::Resource(_) => OkcStatus::OKC_ERR_RESOURCE,
             HubError::Rejected { .. } => OkcStatus::OKC_ERR_REJECTED,
             HubError::Unsupported(_) => OkcStatus::OKC_ERR_UNSUPPORTED,
+            HubError::InDoubt(_) => OkcStatus::OKC_ERR_OUTCOME_UNKNOWN,
+            HubError::Journal(_) => OkcStatus::OKC_ERR_JOURNAL,
+            HubError::NotFound(_) => OkcStatus::OKC_ERR_NOT_FOUND,
         };
         FfiError::new(status, e.to_string())
     }

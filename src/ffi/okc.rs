@@ -68,6 +68,11 @@ pub enum OkcStatus {
     OKC_ERR_OUTCOME_UNKNOWN = -15,
     /// A bad argument value (amount, currency, reference).
     OKC_ERR_INVALID_ARGUMENT = -16,
+    /// The journal file cannot be used (corrupt, locked, read-only, newer): the message
+    /// names the file and what to do (docs/JOURNAL.md).
+    OKC_ERR_JOURNAL = -17,
+    /// The journal knows no such id (e.g. `okc_confirm` of a basketID with no sale info).
+    OKC_ERR_NOT_FOUND = -18,
     OKC_ERR_PANIC = -98,
     OKC_ERR_INTERNAL = -99,
 }

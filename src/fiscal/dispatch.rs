@@ -18,6 +18,8 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
+#[cfg(feature = "journal")]
+use super::journal::FiscalJournal;
 use super::log::Logger;
 use super::supervise::Threads;
 use super::{DeviceStateFn, SerialInFn};
@@ -25,6 +27,13 @@ use crate::config::LogLevel;
 
 pub(crate) enum Job {
     SerialIn(i32, String),
+    /// A sale info (type 3) recorded in the journal (entry id, None when recording failed):
+    /// delivered, then marked delivered.
+    #[cfg(feature = "journal")]
+    Sale(Option<i64>, String),
+    /// Deliver the journal's unconfirmed sale infos not yet delivered by this process.
+    #[cfg(feature = "journal")]
+    Redeliver,
     State(bool, String),
     /// Replay the last state to the state callback of this generation.
     Replay(u64),
@@ -48,6 +57,8 @@ pub struct Dispatcher {
     gate: Mutex<Gate>,
     gate_cond: Condvar,
     log: Arc<Logger>,
+    #[cfg(feature = "journal")]
+    journal: Option<Arc<FiscalJournal>>,
 }
 
 /// State the dispatcher thread keeps across jobs (and across a restart after a panic).
@@ -56,12 +67,20 @@ struct Replay {
     last_state: Option<(bool, String)>,
     /// Generation of the state callback that has already received a state (no replay then).
     delivered_gen: u64,
+    /// Journal entries of the sale infos delivered by this process (not again on a
+    /// re-delivery after `set_serial_in_callback`).
+    #[cfg(feature = "journal")]
+    delivered_sales: std::collections::HashSet<i64>,
 }
 
 impl Dispatcher {
     /// Start the dispatcher thread (supervised: a panic in the dispatcher's own code is
     /// logged and the loop goes on; user callbacks are guarded separately).
-    pub(crate) fn start(log: Arc<Logger>, threads: &Threads) -> std::io::Result<Arc<Dispatcher>> {
+    pub(crate) fn start(
+        log: Arc<Logger>,
+        threads: &Threads,
+        #[cfg(feature = "journal")] journal: Option<Arc<FiscalJournal>>,
+    ) -> std::io::Result<Arc<Dispatcher>> {
         let (tx, rx) = channel::<Job>();
         let d = Arc::new(Dispatcher {
             tx,
@@ -75,6 +94,8 @@ impl Dispatcher {
             }),
             gate_cond: Condvar::new(),
             log,
+            #[cfg(feature = "journal")]
+            journal,
         });
         let d2 = d.clone();
         let mut replay = Replay::default();
@@ -90,8 +111,24 @@ impl Dispatcher {
         *self.thread.lock() == Some(thread::current().id())
     }
 
+    /// Queue a serialIn callback. A sale info (type 3) is first recorded in the journal, on
+    /// the caller's thread: the wired driver queues the device's "OK" only after this
+    /// returns, so a sale info is on disk before the device may forget it.
     pub(crate) fn serial_in(&self, t: i32, v: String) {
+        #[cfg(feature = "journal")]
+        if let (3, Some(j)) = (t, &self.journal) {
+            if let Some(id) = j.record_sale(&v) {
+                let _ = self.tx.send(Job::Sale(id, v));
+            }
+            return;
+        }
         let _ = self.tx.send(Job::SerialIn(t, v));
+    }
+
+    /// Deliver a recorded sale info again (a known `basketID` sent again, not confirmed).
+    #[cfg(feature = "journal")]
+    pub(crate) fn redeliver(&self, id: i64, v: String) {
+        let _ = self.tx.send(Job::Sale(Some(id), v));
     }
 
     pub(crate) fn state(&self, connected: bool, serial: String) {
@@ -111,7 +148,16 @@ impl Dispatcher {
     }
 
     pub(crate) fn set_serial_in(&self, cb: Option<SerialInFn>) {
+        let has = cb.is_some();
         self.gate.lock().serial = cb.map(Arc::new);
+        // Sale infos an earlier process (or this one, before a callback was set) recorded
+        // but the application never confirmed: delivered now, in order with live ones.
+        #[cfg(feature = "journal")]
+        if has && self.journal.is_some() {
+            let _ = self.tx.send(Job::Redeliver);
+        }
+        #[cfg(not(feature = "journal"))]
+        let _ = has;
     }
 
     pub(crate) fn set_state(&self, cb: Option<DeviceStateFn>) {
@@ -157,19 +203,20 @@ impl Dispatcher {
             match job {
                 Job::Stop => break,
                 Job::After(f) => f(),
-                Job::SerialIn(t, v) => {
-                    let cb = {
-                        let mut g = self.gate.lock();
-                        match (&g.serial, g.closed) {
-                            (Some(cb), false) => {
-                                let cb = cb.clone();
-                                g.running = true;
-                                Some(cb)
+                #[cfg(feature = "journal")]
+                Job::Sale(id, v) => self.deliver_sale(r, id, &v),
+                #[cfg(feature = "journal")]
+                Job::Redeliver => {
+                    if let Some(j) = &self.journal {
+                        for (id, v) in j.undelivered() {
+                            if !r.delivered_sales.contains(&id) {
+                                self.deliver_sale(r, Some(id), &v);
                             }
-                            _ => None,
                         }
-                    };
-                    if let Some(cb) = cb {
+                    }
+                }
+                Job::SerialIn(t, v) => {
+                    if let Some(cb) = self.begin_serial() {
                         self.run_guarded("serialIn", || cb(t, &v));
                     }
                 }
@@ -212,6 +259,34 @@ impl Dispatcher {
         }
     }
 
+    /// The serial-in callback, marked running, if one is set and the gate is open.
+    fn begin_serial(&self) -> Option<Arc<SerialInFn>> {
+        let mut g = self.gate.lock();
+        match (&g.serial, g.closed) {
+            (Some(cb), false) => {
+                let cb = cb.clone();
+                g.running = true;
+                Some(cb)
+            }
+            _ => None,
+        }
+    }
+
+    /// A recorded sale info to the callback; delivered (journal) once it returned normally.
+    /// Without a callback it stays undelivered (delivered when one is set, or after a
+    /// restart).
+    #[cfg(feature = "journal")]
+    fn deliver_sale(&self, r: &mut Replay, id: Option<i64>, v: &str) {
+        let Some(cb) = self.begin_serial() else {
+            return;
+        };
+        let ok = self.run_guarded("serialIn", || cb(3, v));
+        if let (true, Some(id), Some(j)) = (ok, id, &self.journal) {
+            r.delivered_sales.insert(id);
+            j.delivered(id);
+        }
+    }
+
     fn begin_state(&self) -> Option<(u64, Arc<DeviceStateFn>)> {
         let mut g = self.gate.lock();
         if g.closed {
@@ -232,8 +307,10 @@ impl Dispatcher {
 
     /// Run a user callback (gate already marked running), with no lock held; a panic is
     /// caught and logged so the dispatcher lives on.
-    fn run_guarded(&self, what: &str, f: impl FnOnce()) {
-        if catch_unwind(AssertUnwindSafe(f)).is_err() {
+    /// Returns whether it returned normally.
+    fn run_guarded(&self, what: &str, f: impl FnOnce()) -> bool {
+        let ok = catch_unwind(AssertUnwindSafe(f)).is_ok();
+        if !ok {
             self.log.log(
                 LogLevel::Error,
                 "ConnectionWrapper",
@@ -241,5 +318,6 @@ impl Dispatcher {
             );
         }
         self.end_callback();
+        ok
     }
 }

@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 use crate::transport::Connector;
 
 mod dispatch;
+#[cfg(feature = "journal")]
+mod journal;
 mod log;
 pub(crate) mod supervise;
 pub mod tokenx;
@@ -98,6 +100,13 @@ pub enum HubError {
     },
     /// The configured back end does not offer this call (e.g. `sendPayment` on the cloud).
     Unsupported(String),
+    /// The journal knows this `basketID` as sent with no result yet (in doubt): it is not
+    /// sent again; its sale info is delivered when the device or cloud reports it.
+    InDoubt(String),
+    /// The journal file could not be used (what and what to do: docs/JOURNAL.md § Errors).
+    Journal(String),
+    /// An id the journal does not know (e.g. `confirm` of a basketID with no sale info).
+    NotFound(String),
 }
 
 impl std::fmt::Display for HubError {
@@ -126,6 +135,9 @@ impl std::fmt::Display for HubError {
                 "refused by the cloud (HTTP {http}, status {code}): {message}"
             ),
             HubError::Unsupported(e) => write!(f, "not supported by this back end: {e}"),
+            HubError::InDoubt(e) => write!(f, "outcome unknown, not sent again: {e}"),
+            HubError::Journal(e) => write!(f, "journal: {e}"),
+            HubError::NotFound(e) => write!(f, "not found: {e}"),
         }
     }
 }
@@ -135,6 +147,16 @@ impl std::error::Error for HubError {}
 impl From<ConfigError> for HubError {
     fn from(e: ConfigError) -> HubError {
         HubError::Config(e.0)
+    }
+}
+
+/// The `basketID` of a basket or sale info JSON text (top level), if it has a non-empty
+/// string one (a repeated key: the last one, as JSON parsers commonly read it).
+pub fn basket_id_of(json: &str) -> Option<String> {
+    let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).ok()?;
+    match m.get("basketID").or_else(|| m.get("basketId"))? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -226,6 +248,23 @@ pub enum DataKind {
     Payment,
 }
 
+/// What a back end learnt about a basket an earlier process left unfinished (the journal's
+/// recovery at start, docs/JOURNAL.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// The back end cannot ask (wired: the device re-sends an unacknowledged sale info by
+    /// itself): it stays in doubt until the sale info comes.
+    CannotAsk,
+    /// The other side does not know it: it never arrived.
+    NotThere,
+    /// Known and still open: the back end tracks it now and delivers its sale info.
+    Pending,
+    /// Finished: this sale info (delivered through serialIn like a fresh one).
+    Finished(String),
+    /// Asking failed (network): stays in doubt.
+    Unreachable(String),
+}
+
 /// What a back end gets from the front when it is created: where to report, where to log,
 /// how to start threads.
 pub struct BackendContext {
@@ -271,6 +310,14 @@ pub trait FiscalBackend: Send + Sync {
     /// Stop every thread and release everything; report nothing more after this returns.
     /// Bounded by `deadline`.
     fn shutdown(&self, deadline: Instant);
+    /// Ask the device / cloud about a basket (its `basketID` and JSON) that an earlier
+    /// process recorded and maybe sent, with no result in the journal. Called once per such
+    /// basket after start, from a background thread; may block (bounded by the back end's
+    /// own request timeouts). `Pending`: the back end now tracks it and reports its sale
+    /// info through serialIn as usual. Default: [`Reconciled::CannotAsk`].
+    fn reconcile(&self, _basket_id: &str, _json: &str) -> Reconciled {
+        Reconciled::CannotAsk
+    }
 }
 
 /// The back end the configuration asks for.
@@ -334,8 +381,10 @@ pub struct Hub {
     log: Arc<Logger>,
     events: Arc<Dispatcher>,
     threads: Threads,
-    backend: Box<dyn FiscalBackend>,
+    backend: Arc<dyn FiscalBackend>,
     closed: AtomicBool,
+    #[cfg(feature = "journal")]
+    journal: Option<Arc<journal::FiscalJournal>>,
 }
 
 impl Hub {
@@ -350,21 +399,38 @@ impl Hub {
             ),
         );
         let threads = Threads::new();
-        let events = Dispatcher::start(log.clone(), &threads)
-            .map_err(|e| HubError::Resource(format!("cannot start a thread: {e}")))?;
+        #[cfg(feature = "journal")]
+        let journal = match journal::FiscalJournal::open(&config, log.clone()) {
+            Ok(j) => j.map(Arc::new),
+            Err(e) => {
+                log.log(LogLevel::Error, "ConnectionWrapper", &e.to_string());
+                return Err(e);
+            }
+        };
+        let events = Dispatcher::start(
+            log.clone(),
+            &threads,
+            #[cfg(feature = "journal")]
+            journal.clone(),
+        )
+        .map_err(|e| HubError::Resource(format!("cannot start a thread: {e}")))?;
         let ctx = BackendContext {
             config: config.clone(),
             log: log.clone(),
             events: events.clone(),
             threads: threads.clone(),
         };
-        let backend = match backend_for(ctx) {
-            Ok(b) => b,
+        let backend: Arc<dyn FiscalBackend> = match backend_for(ctx) {
+            Ok(b) => Arc::from(b),
             Err(e) => {
                 events.close(Instant::now());
                 return Err(e);
             }
         };
+        #[cfg(feature = "journal")]
+        if let Some(j) = &journal {
+            Hub::start_recovery(j, &backend, &events, &log, &threads);
+        }
         Ok(Hub {
             max_payload: config.max_payload,
             disconnect_timeout: config.disconnect_timeout,
@@ -374,7 +440,51 @@ impl Hub {
             threads,
             backend,
             closed: AtomicBool::new(false),
+            #[cfg(feature = "journal")]
+            journal,
         })
+    }
+
+    /// The journal's recovery at start, on a thread of its own (asking a cloud may take
+    /// seconds; `new` never blocks): each basket an earlier process left unfinished is
+    /// asked about through the back end; a finished one's sale info is recorded and
+    /// delivered like a fresh one, one the other side does not know becomes "not sent"
+    /// (the application may send it again), the rest stay in doubt.
+    #[cfg(feature = "journal")]
+    fn start_recovery(
+        j: &Arc<journal::FiscalJournal>,
+        backend: &Arc<dyn FiscalBackend>,
+        events: &Arc<Dispatcher>,
+        log: &Arc<Logger>,
+        threads: &Threads,
+    ) {
+        let open = j.unfinished_baskets();
+        if open.is_empty() {
+            return;
+        }
+        let (j, backend, events) = (j.clone(), backend.clone(), events.clone());
+        let started = threads.spawn_supervised("okc-recovery", log.clone(), move |panicked| {
+            if panicked.is_some() {
+                return;
+            }
+            for e in &open {
+                if j.settle_from_receipt(e) {
+                    continue;
+                }
+                let r = backend.reconcile(&e.key, &e.request);
+                j.reconciled(e, &r);
+                if let Reconciled::Finished(sale) = r {
+                    events.serial_in(3, sale);
+                }
+            }
+        });
+        if let Err(e) = started {
+            log.log(
+                LogLevel::Warn,
+                "Journal",
+                &format!("recovery not started ({e}); unfinished baskets stay as they are"),
+            );
+        }
     }
 
     fn logf(&self, level: LogLevel, msg: &str) {
@@ -422,7 +532,63 @@ impl Hub {
         check_json_shape(json)?;
         serde_json::from_str::<serde::de::IgnoredAny>(json)
             .map_err(|e| HubError::InvalidJson(e.to_string()))?;
+        #[cfg(feature = "journal")]
+        if let (DataKind::Basket, Some(j)) = (kind, &self.journal) {
+            return self.send_journalled(j, json);
+        }
         self.backend.send(kind, json)
+    }
+
+    /// A basket through the journal: a known `basketID` is answered from it, a new one is
+    /// recorded before it leaves and its fate written after.
+    #[cfg(feature = "journal")]
+    fn send_journalled(
+        &self,
+        j: &journal::FiscalJournal,
+        json: &str,
+    ) -> Result<SendOutcome, HubError> {
+        match j.begin_basket(json)? {
+            journal::BasketStart::Untracked => self.backend.send(DataKind::Basket, json),
+            journal::BasketStart::New(id) => {
+                supervise::crash_point("basket.before_send");
+                let r = self.backend.send(DataKind::Basket, json);
+                j.after_send(id, &r);
+                r
+            }
+            journal::BasketStart::Answered { receipt, confirmed } => {
+                if let (Some((id, sale)), false) = (receipt, confirmed) {
+                    self.events.redeliver(id, sale);
+                }
+                Ok(SendOutcome::Accepted)
+            }
+        }
+    }
+
+    /// The sale info the journal holds for `basket_id` (None: none recorded, or no journal).
+    /// For tools that must not send a known basket again (`okc send-basket`).
+    pub fn recorded_sale(&self, basket_id: &str) -> Option<String> {
+        #[cfg(feature = "journal")]
+        if let Some(j) = &self.journal {
+            return j.recorded_sale(basket_id);
+        }
+        let _ = basket_id;
+        None
+    }
+
+    /// The application confirms it has the sale info of `basket_id` (with `"confirm":
+    /// "explicit"`; harmless otherwise): it is not delivered again after a restart.
+    pub fn confirm(&self, basket_id: &str) -> Result<(), HubError> {
+        if self.is_closed() {
+            return Err(HubError::Closed);
+        }
+        #[cfg(feature = "journal")]
+        if let Some(j) = &self.journal {
+            return j.confirm(basket_id);
+        }
+        let _ = basket_id;
+        Err(HubError::Unsupported(
+            "confirm needs the journal (\"journal\" is off)".into(),
+        ))
     }
 
     /// Send a basket (type 1). JSON is validated and size-checked, then sent as configured text.

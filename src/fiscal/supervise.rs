@@ -100,7 +100,16 @@ impl Threads {
     }
 }
 
-/// Panic injection for the supervision tests (feature `test-hooks`; never in shipped builds).
+/// A crash point (no-op unless built with `test-hooks`): see `hooks::crash_point`.
+#[cfg(feature = "test-hooks")]
+pub(crate) use hooks::crash_point;
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub(crate) fn crash_point(_name: &str) {}
+
+/// Panic injection for the supervision tests and crash points for the crash harness
+/// (feature `test-hooks`; never in shipped builds).
 #[cfg(feature = "test-hooks")]
 pub mod hooks {
     use parking_lot::Mutex;
@@ -116,6 +125,36 @@ pub mod hooks {
     /// Whether an armed panic is still waiting for its thread.
     pub fn pending() -> usize {
         ARMED.lock().len()
+    }
+
+    /// A crash point for the crash harness (tests/crash.rs): when the environment variable
+    /// `OKC_CRASH_AT` is `NAME` or `NAME@N`, the process SIGKILLs itself the first (N-th)
+    /// time it passes the point `NAME` — no destructor, no flush, as a power cut or a
+    /// killed POS. Names: docs/JOURNAL.md § Crash harness.
+    pub fn crash_point(name: &str) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        use std::sync::OnceLock;
+        static AT: OnceLock<Option<(String, u32)>> = OnceLock::new();
+        static HITS: AtomicU32 = AtomicU32::new(0);
+        let at = AT.get_or_init(|| {
+            let v = std::env::var("OKC_CRASH_AT").ok()?;
+            let (n, k) = match v.split_once('@') {
+                Some((n, k)) => (n.to_string(), k.parse().unwrap_or(1)),
+                None => (v, 1),
+            };
+            Some((n, k))
+        });
+        let Some((point, nth)) = at else { return };
+        if point != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != *nth {
+            return;
+        }
+        eprintln!("okc-crash-point {name}");
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
 
     pub(crate) fn maybe_panic(thread_name: &str) {

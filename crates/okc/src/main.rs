@@ -28,6 +28,8 @@ const EXIT_TIMEOUT: u8 = 4;
 const EXIT_ACK_TIMEOUT: u8 = 5;
 const EXIT_BAD_INPUT: u8 = 6;
 const EXIT_RUNTIME: u8 = 7;
+/// Sent before, outcome still unknown (the journal): not sent again.
+const EXIT_IN_DOUBT: u8 = 8;
 
 const DEFAULT_TRANSPORTS: &str = "usb,serial,tcp://127.0.0.1:7700";
 
@@ -76,7 +78,8 @@ Progress goes to stderr, data (fiscal info, receipts, events) to stdout.
 
 EXIT CODES:
   0 ok, 1 usage, 2 no device, 3 rejected / sale status ≠ 0, 4 timeout,
-  5 ACK timeout, 6 bad input, 7 runtime error",
+  5 ACK timeout, 6 bad input, 7 runtime error, 8 in doubt (sent before, outcome
+  unknown: not sent again)",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -94,6 +97,8 @@ const COMMON: &str = "COMMON OPTIONS:
   --timeout-ms N       fiscal-info wait (default 5000)
   --encoding cp1254|utf8   text encoding of outgoing JSON (default cp1254)
   --log-dir DIR        write the vendor-format log there (default: no log file)
+  --journal PATH       the journal (default: $OKC_JOURNAL, else DIR/okclink-journal-COMPANY.sqlite
+                       with --log-dir, else none): a basketID it knows is not sent again
   --log-level L        error|warn|info|debug (default info)";
 
 /// `okc COMMAND --help`.
@@ -157,7 +162,7 @@ fn command_help(cmd: &str) -> Option<String> {
         format!("\n\n{COMMON}")
     };
     Some(format!(
-        "{synopsis}\n\n{what}{common}\n\nEXIT CODES: 0 ok, 1 usage, 2 no device, 3 rejected / sale status ≠ 0, 4 timeout,\n5 ACK timeout, 6 bad input, 7 runtime error"
+        "{synopsis}\n\n{what}{common}\n\nEXIT CODES: 0 ok, 1 usage, 2 no device, 3 rejected / sale status ≠ 0, 4 timeout,\n5 ACK timeout, 6 bad input, 7 runtime error, 8 in doubt"
     ))
 }
 
@@ -172,6 +177,7 @@ struct Opts {
     duration: Option<Duration>,
     encoding: TextEncoding,
     log_dir: Option<String>,
+    journal: Option<String>,
     log_level: LogLevel,
     model: DeviceModel,
     positional: Vec<String>,
@@ -208,6 +214,7 @@ fn error_kind(code: u8) -> &'static str {
         EXIT_TIMEOUT => "timeout",
         EXIT_ACK_TIMEOUT => "ack_timeout",
         EXIT_BAD_INPUT => "bad_input",
+        EXIT_IN_DOUBT => "in_doubt",
         _ => "runtime",
     }
 }
@@ -222,7 +229,12 @@ impl From<HubError> for Fail {
             HubError::Timeout => EXIT_TIMEOUT,
             HubError::Rejected { .. } => EXIT_REJECTED,
             HubError::Unsupported(_) => EXIT_BAD_INPUT,
-            HubError::Closed | HubError::Config(_) | HubError::Resource(_) => EXIT_RUNTIME,
+            HubError::InDoubt(_) => EXIT_IN_DOUBT,
+            HubError::NotFound(_) => EXIT_BAD_INPUT,
+            HubError::Closed
+            | HubError::Config(_)
+            | HubError::Resource(_)
+            | HubError::Journal(_) => EXIT_RUNTIME,
         };
         fail(code, e.to_string())
     }
@@ -239,6 +251,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, Fail> {
         duration: None,
         encoding: TextEncoding::Cp1254,
         log_dir: None,
+        journal: None,
         log_level: LogLevel::Info,
         model: DeviceModel::X30tr,
         positional: vec![],
@@ -275,6 +288,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, Fail> {
                 }
             }
             "--log-dir" => o.log_dir = Some(val()?),
+            "--journal" => o.journal = Some(val()?),
             "--log-level" => o.log_level = val()?.parse::<LogLevel>().map_err(usage_err)?,
             "--model" => {
                 o.model = match val()?.to_ascii_lowercase().as_str() {
@@ -300,6 +314,9 @@ fn hub_config(o: &Opts, transports: Vec<TransportSpec>) -> Result<Config, Fail> 
     c.text_encoding = o.encoding;
     c.log_dir = o.log_dir.as_ref().map(Into::into);
     c.log_level = o.log_level;
+    if let Some(j) = &o.journal {
+        c.journal = okclink::config::JournalSetting::Path(j.into());
+    }
     Ok(c)
 }
 
@@ -880,7 +897,36 @@ fn send_file(o: Opts, payment: bool) -> Result<(), Fail> {
     let doc = serde_json::from_str::<Value>(&text)
         .map_err(|e| fail(EXIT_BAD_INPUT, format!("{file}: invalid JSON: {e}")))?;
     let is_void = doc["isVoid"] == true;
-    let (hub, rx) = open_hub(&o, &out)?;
+    let specs = transports_of(&o)?;
+    let hub = Hub::new(hub_config(&o, specs.clone())?)?;
+    let rx = attach(&hub);
+    // A basketID the journal already has a receipt for is not sent again: its receipt is
+    // the answer (exit 0, or 3 when its status says so).
+    if let Some(sale) = (!payment)
+        .then(|| doc["basketID"].as_str())
+        .flatten()
+        .and_then(|id| hub.recorded_sale(id))
+    {
+        out.step(
+            "journal",
+            Duration::ZERO,
+            "basket known to the journal: not sent again",
+            json!({"journal": "known"}),
+        );
+        let r: Value = serde_json::from_str(&sale).unwrap_or(Value::Null);
+        print_receipt(&out, Duration::ZERO, &r);
+        hub.close();
+        let want = if is_void { 99 } else { 0 };
+        return if r["status"] != want {
+            Err(fail(
+                EXIT_REJECTED,
+                format!("sale ended with status {} (expected {want})", r["status"]),
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    connect(&hub, &o, &specs, &out)?;
     let t = Instant::now();
     let r = if payment {
         hub.send_payment(&text)

@@ -885,15 +885,7 @@ pub fn fiscal_info_from_parameters(result: &str) -> Result<String, String> {
     Ok(out.to_string())
 }
 
-/// The `basketID` of a basket JSON text (top level), if it has a non-empty string one (a
-/// repeated key: the last one, as JSON parsers commonly read it).
-pub fn basket_id_of(json: &str) -> Option<String> {
-    let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).ok()?;
-    match m.get("basketID").or_else(|| m.get("basketId"))? {
-        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
+pub use crate::fiscal::basket_id_of;
 
 /// `json` (a JSON object text) with `"basketID": id` as its first member, replacing any
 /// `basketID` / `basketId` it had (empty, null, not a string, repeated). Without one the text

@@ -53,7 +53,9 @@ mod backend {
     use crate::config::{Config, LogLevel, TokenxTarget, TransportSpec};
     use crate::fiscal::dispatch::Dispatcher;
     use crate::fiscal::log::Logger;
-    use crate::fiscal::{BackendContext, DataKind, FiscalBackend, HubError, SendOutcome};
+    use crate::fiscal::{
+        BackendContext, DataKind, FiscalBackend, HubError, Reconciled, SendOutcome,
+    };
     use crate::runtime::{BackendRuntime, RunError};
 
     const COMPONENT: &str = "TokenX";
@@ -276,6 +278,31 @@ mod backend {
                 }
             }
             Err(last.map(hub_error).unwrap_or(HubError::Timeout))
+        }
+
+        /// After a restart: what the cloud knows of a basket the journal left unfinished.
+        /// Finished → its sale (the front records and delivers it; the tracker only notes
+        /// it, so a late webhook is not delivered again); open → tracked (webhook / poll);
+        /// unknown → never arrived.
+        async fn reconcile(self: Arc<Self>, id: String) -> Result<Reconciled, HubError> {
+            Ok(match self.client.call(&self.get_basket(&id)).await {
+                Ok(env) => match parse_basket(&env.result) {
+                    Ok(BasketView::Finished { sale }) => {
+                        self.tracker.lock().finish(&id);
+                        Reconciled::Finished(sale)
+                    }
+                    Ok(_) => {
+                        self.accepted(&id, "open at the cloud after a restart; tracked again");
+                        Reconciled::Pending
+                    }
+                    Err(e) => Reconciled::Unreachable(format!("unreadable basket: {e}")),
+                },
+                Err(CallError::Api(g)) if g.is_not_found() => Reconciled::NotThere,
+                Err(g) => {
+                    self.note(&g);
+                    Reconciled::Unreachable(g.to_string())
+                }
+            })
         }
 
         fn accepted(&self, id: &str, how: &str) -> SendOutcome {
@@ -753,6 +780,15 @@ mod backend {
             // The POST, one check and up to two re-sends, each bounded by the HTTP timeout.
             let wait = assumptions::HTTP_TIMEOUT * (2 * MAX_SENDS as u32) + Duration::from_secs(1);
             self.run(inner.send_basket(json), wait)
+        }
+
+        fn reconcile(&self, basket_id: &str, _json: &str) -> Reconciled {
+            let inner = self.inner.clone();
+            let wait = assumptions::HTTP_TIMEOUT + Duration::from_secs(1);
+            match self.run(inner.reconcile(basket_id.to_string()), wait) {
+                Ok(r) => r,
+                Err(e) => Reconciled::Unreachable(e.to_string()),
+            }
         }
 
         fn fiscal_info(&self, timeout: Duration) -> Result<String, HubError> {

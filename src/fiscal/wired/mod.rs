@@ -473,6 +473,12 @@ impl SessionDriver {
     /// Carry the core's outputs out: bytes to the writers, callbacks to the dispatcher,
     /// replies to their callers, observed state to the API.
     fn flush(&mut self) {
+        // Events before bytes: a sale info is recorded in the journal (in `serial_in`, on
+        // this thread) before the device's "OK" that the same message queued is written —
+        // a crash in between makes the device send it again, never lose it.
+        while let Some(ev) = self.core.poll_event() {
+            self.event(ev);
+        }
         while let Some(t) = self.core.poll_transmit() {
             match t {
                 Transmit::Data(gen, m) => {
@@ -486,9 +492,6 @@ impl SessionDriver {
                     }
                 }
             }
-        }
-        while let Some(ev) = self.core.poll_event() {
-            self.event(ev);
         }
     }
 
