@@ -81,6 +81,15 @@ enum OkcStatus
    * A bad argument value (amount, currency, reference).
    */
   OKC_ERR_INVALID_ARGUMENT = -16,
+  /**
+   * The journal file cannot be used (corrupt, locked, read-only, newer): the message
+   * names the file and what to do (docs/JOURNAL.md).
+   */
+  OKC_ERR_JOURNAL = -17,
+  /**
+   * The journal knows no such id (e.g. `okc_confirm` of a basketID with no sale info).
+   */
+  OKC_ERR_NOT_FOUND = -18,
   OKC_ERR_PANIC = -98,
   OKC_ERR_INTERNAL = -99,
 };
@@ -203,6 +212,17 @@ OkcStatus okc_set_device_state_callback(struct OkcHub *hub, OkcDeviceStateFn cb,
  * `json` must be NULL or a NUL-terminated string.
  */
 OkcStatus okc_send_basket(struct OkcHub *hub, const char *json);
+
+/**
+ * Confirm that the application has the sale info of `basket_id` (with the configuration
+ * `"confirm": "explicit"`; otherwise a sale info is confirmed when the serialIn callback
+ * returns): it is not delivered again after a restart. OKC_OK, OKC_ERR_NOT_FOUND (no sale
+ * info recorded for it), OKC_ERR_UNSUPPORTED (`"journal": "off"`), OKC_ERR_JOURNAL.
+ *
+ * # Safety
+ * `basket_id` must be NULL or a NUL-terminated string.
+ */
+OkcStatus okc_confirm(struct OkcHub *hub, const char *basket_id);
 
 /**
  * Send a payment or void (protocol type 10). Same results as `okc_send_basket`.

@@ -218,7 +218,14 @@ fn vendor_cpp_program_without_device() {
         ));
     expect_pass(&out);
     // Vendor log location, and both company names (UTF-8 and cp1254 bytes) arrived as text.
-    let logs: Vec<_> = std::fs::read_dir(dir.join("logs")).unwrap().collect();
+    // The journal lives beside the log (docs/JOURNAL.md).
+    let logs: Vec<_> = std::fs::read_dir(dir.join("logs"))
+        .unwrap()
+        .filter(|e| {
+            let n = e.as_ref().unwrap().file_name();
+            !n.to_string_lossy().starts_with("okclink-journal-")
+        })
+        .collect();
     assert_eq!(logs.len(), 1);
     let log = logs[0].as_ref().unwrap();
     let name = log.file_name().into_string().unwrap();

@@ -222,7 +222,10 @@ fn a_sale_through_the_cloud_with_the_webhook() {
     // The log tells what happened and never holds a credential.
     let mut text = String::new();
     for e in std::fs::read_dir(&logs).unwrap() {
-        text.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "log") {
+            text.push_str(&std::fs::read_to_string(p).unwrap());
+        }
     }
     assert!(text.contains(&format!("basket {id}: accepted")), "{text}");
     assert!(
@@ -753,4 +756,72 @@ fn baskets_reuse_one_connection() {
     // Keep-alive: the auth, the terminal check and 200 baskets on one connection.
     assert!(sim.connections() <= 2, "{} connections", sim.connections());
     hub.close();
+}
+
+/// The journal after a crash (docs/JOURNAL.md): a basket the cloud finished while the POS
+/// was down is asked about at start and its sale delivered; one the cloud never got becomes
+/// "not sent" and may be sent again; neither is sent blindly.
+#[test]
+fn restart_reconciles_unfinished_baskets_with_the_cloud() {
+    use okclink::journal::{Begin, Journal, Kind, State};
+    let sim = sim(|_| {});
+    let done = format!("jx-done-{}", uuid());
+    let lost = format!("jx-lost-{}", uuid());
+    // The sale the crashed process had sent (the cloud has it, finished).
+    let (a, seen_a, _) = start(&sim, POLLING);
+    assert_eq!(a.send_basket(&basket(&done)), Ok(SendOutcome::Accepted));
+    assert_eq!(
+        seen_a.sale(Duration::from_secs(10))["basketID"],
+        done.as_str()
+    );
+    a.close();
+    assert_eq!(posts(&sim), 1);
+    // What that process's journal said when it died: both sent, no answer.
+    let dir = log_dir("journal-restart");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("journal.sqlite");
+    {
+        let j = Journal::open(&path).unwrap();
+        let scope = format!("tokenx:terminal:{TERMINAL}");
+        for id in [&done, &lost] {
+            let Begin::New(e) = j.begin(Kind::Basket, id, &scope, &basket(id)).unwrap() else {
+                panic!("new");
+            };
+            j.mark_sent(e).unwrap();
+        }
+    }
+    let (mut c, _) = config(&sim, &POLLING);
+    c.journal = okclink::config::JournalSetting::Path(path.clone());
+    let b = Hub::new(c).unwrap();
+    let seen = attach(&b);
+    assert_eq!(
+        seen.sale(Duration::from_secs(10))["basketID"],
+        done.as_str()
+    );
+    let j = Journal::open(&path).unwrap();
+    eventually("reconciled", Duration::from_secs(10), || {
+        j.get(Kind::Basket, &lost).unwrap().unwrap().state == State::NotSent
+    });
+    assert_eq!(
+        j.get(Kind::Basket, &done).unwrap().unwrap().state,
+        State::Answered
+    );
+    assert_eq!(posts(&sim), 1, "nothing sent blindly");
+    assert_eq!(
+        sim.requests_to("GET", &format!("/v1/basket/{lost}")).len(),
+        1,
+        "asked once"
+    );
+    // The finished one is answered from the journal; the lost one may go now.
+    assert_eq!(b.send_basket(&basket(&done)), Ok(SendOutcome::Accepted));
+    assert_eq!(posts(&sim), 1);
+    assert_eq!(b.send_basket(&basket(&lost)), Ok(SendOutcome::Accepted));
+    assert_eq!(
+        seen.sale(Duration::from_secs(10))["basketID"],
+        lost.as_str()
+    );
+    assert_eq!(posts(&sim), 2);
+    assert!(seen.more(Duration::from_millis(300)).is_empty());
+    b.close();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -318,6 +318,24 @@ pub unsafe extern "C" fn okc_send_basket(hub: *mut OkcHub, json: *const c_char) 
     })
 }
 
+/// Confirm that the application has the sale info of `basket_id` (with the configuration
+/// `"confirm": "explicit"`; otherwise a sale info is confirmed when the serialIn callback
+/// returns): it is not delivered again after a restart. OKC_OK, OKC_ERR_NOT_FOUND (no sale
+/// info recorded for it), OKC_ERR_UNSUPPORTED (`"journal": "off"`), OKC_ERR_JOURNAL.
+///
+/// # Safety
+/// `basket_id` must be NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn okc_confirm(hub: *mut OkcHub, basket_id: *const c_char) -> OkcStatus {
+    guard_status("okc_confirm", || {
+        let e = lookup(handle_of(hub))?;
+        // SAFETY: caller contract.
+        let id = unsafe { read_utf8(basket_id, 1024, "basket_id") }?;
+        e.hub.confirm(id)?;
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
 /// Send a payment or void (protocol type 10). Same results as `okc_send_basket`.
 ///
 /// # Safety

@@ -217,9 +217,13 @@ pub fn log_dir(name: &str) -> std::path::PathBuf {
     d
 }
 
-/// The text of the one log file the hub wrote into `dir`.
+/// The text of the one log file the hub wrote into `dir` (the journal lives beside it).
 pub fn log_text(dir: &std::path::Path) -> String {
-    let files: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".log"))
+        .collect();
     assert_eq!(files.len(), 1, "one log file");
     std::fs::read_to_string(files[0].path()).unwrap()
 }
