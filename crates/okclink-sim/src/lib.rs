@@ -73,7 +73,8 @@ mod tcp;
 
 pub use cloud::{
     BasketState, CloudBasket, CloudConfig, CloudFaults, CloudRequest, CloudSim, CloudTerminal,
-    DeviceOutcome, WebhookDelivery,
+    DeviceOutcome, EnergyConfig, EnergyFaults, EnergyOrder, EnergyTerminal, Fuelling, OrderState,
+    WebhookDelivery,
 };
 pub use engine::{Received, SaleRecord, SimStats, Simulator, JUNK};
 pub use gptom::{
