@@ -1223,7 +1223,11 @@ pub(crate) fn control(
             ))
     };
     let fuel_reply = |f: Result<Fuelling, String>| -> (u16, Value) {
-        match f.and_then(|f| fuel(sh, &f)) {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => return (400, json!({"ok": false, "error": e})),
+        };
+        match fuel(sh, &f) {
             Ok(id) => {
                 let order = {
                     let st = sh.state.lock();

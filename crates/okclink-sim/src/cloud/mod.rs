@@ -382,9 +382,17 @@ impl CloudSim {
             http,
             rt: rt.handle().clone(),
         });
-        for f in &config.energy.fuel {
-            energy::fuel(&shared, f)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        if let Some(e) = config
+            .energy
+            .fuel
+            .iter()
+            .find_map(|f| energy::fuel(&shared, f).err())
+        {
+            // Dropping a runtime inside another one's context would panic.
+            drop(listener);
+            drop(_enter);
+            rt.shutdown_background();
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
         }
         let (gone_tx, gone_rx) = std::sync::mpsc::channel();
         let listener = CountingListener {
