@@ -82,7 +82,18 @@
 //! Under the same base, without authentication, not written to the request log:
 //! - `POST /_sim/baskets/{id}/complete`, `…/cancel`, `…/void`, `…/unlock`,
 //!   `POST /_sim/baskets/{id}/lock?terminal=ID` → `{"ok": true|false}` (as the Rust calls);
-//! - `GET /_sim/requests`, `GET /_sim/webhooks`, `GET /_sim/baskets` → JSON arrays.
+//! - `GET /_sim/requests`, `GET /_sim/webhooks`, `GET /_sim/baskets` → JSON arrays;
+//! - `POST /_sim/tokens/expire` → every token issued so far is expired.
+//!
+//! # Token X Energy
+//!
+//! The same server (base, tokens, envelope, request log, webhooks) serves the Energy order
+//! API under `/v1/energy/orders…` for a forecourt of [`EnergyConfig::pumps`] pumps: fuel
+//! orders the pumps create ([`CloudSim::fuel`]), exclusive locks with a TTL, idempotent
+//! payments, the pump ÖKC (1000TR) completing paid orders, and the forecourt's faults
+//! ([`EnergyFaults`]). The module `energy` documents it; every guessed path, field, code
+//! and default is in [`energy_assumptions`] (the wire format is not public); `docs/ENERGY.md`
+//! has the tables.
 
 mod api;
 pub mod assumptions;
