@@ -1323,3 +1323,75 @@ pub(crate) fn control(
     };
     Some(res)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(query: &str) -> Call {
+        Call {
+            method: Method::GET,
+            headers: Default::default(),
+            query: query.into(),
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let p = |m: Method, path: &str| match route(&m, path) {
+            None => "none".to_string(),
+            Some(Route::List) => "list".into(),
+            Some(Route::Get(id)) => format!("get {id}"),
+            Some(Route::Lock(id)) => format!("lock {id}"),
+            Some(Route::Unlock(id)) => format!("unlock {id}"),
+            Some(Route::Payment(id)) => format!("payment {id}"),
+        };
+        assert_eq!(p(Method::GET, "/v1/energy/orders"), "list");
+        assert_eq!(p(Method::GET, "/v1/energy/orders/"), "list");
+        assert_eq!(p(Method::GET, "/v1/energy/orders/o-1"), "get o-1");
+        assert_eq!(p(Method::POST, "/v1/energy/orders/o-1/lock"), "lock o-1");
+        assert_eq!(
+            p(Method::POST, "/v1/energy/orders/o-1/unlock"),
+            "unlock o-1"
+        );
+        assert_eq!(
+            p(Method::POST, "/v1/energy/orders/o-1/payment"),
+            "payment o-1"
+        );
+        for (m, path) in [
+            (Method::POST, "/v1/energy/orders"),
+            (Method::GET, "/v1/energy/orders/o-1/lock"),
+            (Method::POST, "/v1/energy/orders/o-1/pay"),
+            (Method::GET, "/v1/energy"),
+            (Method::GET, "/v1/basket/o-1"),
+            (Method::GET, "/v2/energy/orders"),
+        ] {
+            assert_eq!(p(m.clone(), path), "none", "{m} {path}");
+        }
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        let c = call("plate=34%20abc+123&pumpNo=3&bad=%zz%4");
+        assert_eq!(query(&c, "plate").as_deref(), Some("34 abc 123"));
+        assert_eq!(query(&c, "pumpNo").as_deref(), Some("3"));
+        assert_eq!(query(&c, "bad").as_deref(), Some("%zz%4"));
+        assert_eq!(query(&c, "status"), None);
+        assert_eq!(norm_plate(" 34 abc 123 "), "34ABC123");
+    }
+
+    #[test]
+    fn states_parse_by_name() {
+        for s in [
+            OrderState::Open,
+            OrderState::Locked,
+            OrderState::Paid,
+            OrderState::Completed,
+        ] {
+            assert_eq!(OrderState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(OrderState::parse("open"), Some(OrderState::Open));
+        assert_eq!(OrderState::parse("CANCELLED"), None);
+    }
+}
