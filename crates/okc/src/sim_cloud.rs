@@ -1,10 +1,10 @@
 //! `okc sim-cloud`: argument parsing, help and the serving loop of the TokenX Connect cloud
-//! simulator (the simulator itself is [`okclink_sim::CloudSim`]).
+//! simulator, Token X Energy included (the simulator itself is [`okclink_sim::CloudSim`]).
 
 use std::io::Write as _;
 use std::time::Duration;
 
-use okclink_sim::{CloudConfig, CloudSim, CloudTerminal, DeviceOutcome};
+use okclink_sim::{CloudConfig, CloudSim, CloudTerminal, DeviceOutcome, EnergyTerminal, Fuelling};
 
 /// Parsed `okc sim-cloud` command line.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct SimCloudArgs {
 pub fn help() -> String {
     "okc sim-cloud --listen HOST:PORT [options] — a simulated TokenX Connect cloud (Token's
 REST API for ÖKC devices: auth, client settings, baskets, webhooks) with one simulated
-device per terminal
+device per terminal, and Token X Energy (a forecourt's fuel orders) on the same server
 
   --listen HOST:PORT         address to listen on (required; port 0 = any free port);
                              prints `listening on HOST:PORT` on stdout once ready
@@ -33,18 +33,41 @@ device per terminal
                              `:list` = list mode, else instant). Default: AV00000000001
   --legacy-headers           also accept the camelCase terminalId / branchId / merchantId
 
+Token X Energy (branch BR-0001):
+  --fuel PLATE:AMOUNT_KURUS  a pump finished fuelling: an OPEN order on the next free pump
+                             (repeatable; Motorin, nozzle 1, 39.65 TL/L, litres = amount /
+                             unit price), e.g. --fuel 34ABC123:152340
+  --pumps N                  pumps 1..N, each with its 1000TR PT000000000N (default 8)
+  --energy-terminal ID       a virtual market terminal (repeatable; default VT00000000001
+                             and VT00000000002)
+  --lock-ttl-s N             lock TTL when the lock names none (default 120)
+  --complete-delay-ms N|manual
+                             time from an accepted payment to the 1000TR completing the
+                             order (default 500; manual = only the control call)
+
 API (under the base; Authorization: Bearer <token> except for auth):
   POST /v1/auth/token (Basic ID:SECRET)   POST|GET /v1/client-settings
   POST /v1/instant-basket (terminal-id)   POST /v1/basket (branch-id)
   GET|PUT|DELETE /v1/basket/{id}          POST /v1/basket/unlock
   GET /v1/basket/open-basket              GET /v1/fiscal-parameters
   GET /v1/terminal                        GET /v1/terminal/{id}
+  GET /v1/energy/orders?status=&plate=&pumpNo=&lockedBy=me   (terminal-id: market terminal)
+  GET /v1/energy/orders/{id}              POST /v1/energy/orders/{id}/lock | unlock | payment
 
 Control API (under the base, no auth; what the cashier does at the device):
   POST /_sim/baskets/{id}/complete | cancel | void | unlock
   POST /_sim/baskets/{id}/lock?terminal=ID
   GET  /_sim/requests   GET /_sim/webhooks   GET /_sim/baskets
+  POST /_sim/tokens/expire
 List-mode baskets (POST /v1/basket) are only taken through these calls.
+Energy (the forecourt):
+  POST /_sim/pumps/{pumpNo}/fuel {plate, litres|quantity|amount, unitPrice?, nozzleNo?}
+  POST /_sim/fuel {…}   (next free pump)
+  POST /_sim/orders/{id}/pay-at-pump | expire-lock | complete
+  GET  /_sim/orders   GET /_sim/orders/{id}
+  GET|POST /_sim/energy/faults {pumpOffline, dropPaymentReply, expireLockOnPayment,
+                                payAtPumpOnLock, throttleList, retryAfterSecs}
+  GET|POST /_sim/energy/config {lockTtlSec, completeDelayMs (null = manual)}
 
 Example:
   okc sim-cloud --listen 127.0.0.1:8080 --terminal AV00000000001 --terminal AT00000000002:list
@@ -63,6 +86,7 @@ pub fn parse_args(args: &[String]) -> Result<SimCloudArgs, String> {
     let mut listen = None;
     let mut config = CloudConfig::default();
     let mut terminals = Vec::new();
+    let mut energy_terminals = Vec::new();
     while let Some(a) = it.next() {
         let mut val = |name: &str| {
             it.next()
@@ -119,11 +143,64 @@ pub fn parse_args(args: &[String]) -> Result<SimCloudArgs, String> {
                 });
             }
             "--legacy-headers" => config.legacy_headers = true,
+            "--fuel" => {
+                let v = val("--fuel")?;
+                let bad = || format!("--fuel: {v:?} is not PLATE:AMOUNT_KURUS");
+                let (plate, amount) = v.rsplit_once(':').ok_or_else(bad)?;
+                let amount: i64 = amount.parse().map_err(|_| bad())?;
+                if plate.trim().is_empty() || amount <= 0 {
+                    return Err(bad());
+                }
+                config.energy.fuel.push(Fuelling::amount(plate, amount));
+            }
+            "--pumps" => {
+                let n = number("--pumps", &val("--pumps")?)?;
+                if !(1..=99).contains(&n) {
+                    return Err("--pumps must be 1 to 99".into());
+                }
+                config.energy.pumps = n as u32;
+            }
+            "--energy-terminal" => {
+                let id = val("--energy-terminal")?;
+                if id.is_empty() {
+                    return Err("--energy-terminal needs an id".into());
+                }
+                energy_terminals.push(EnergyTerminal {
+                    id,
+                    branch_id: config.energy.branch_id.clone(),
+                    client_id: None,
+                });
+            }
+            "--lock-ttl-s" => {
+                let n = number("--lock-ttl-s", &val("--lock-ttl-s")?)?;
+                if n == 0 {
+                    return Err("--lock-ttl-s must be at least 1".into());
+                }
+                config.energy.lock_ttl = Duration::from_secs(n);
+            }
+            "--complete-delay-ms" => {
+                let v = val("--complete-delay-ms")?;
+                config.energy.complete_delay = if v == "manual" {
+                    None
+                } else {
+                    Some(Duration::from_millis(number("--complete-delay-ms", &v)?))
+                };
+            }
             other => return Err(format!("unknown option {other:?} (okc sim-cloud --help)")),
         }
     }
     if !terminals.is_empty() {
         config.terminals = terminals;
+    }
+    if !energy_terminals.is_empty() {
+        config.energy.terminals = energy_terminals;
+    }
+    if config.energy.fuel.len() > config.energy.pumps as usize {
+        return Err(format!(
+            "{} --fuel orders but {} pumps (--pumps N)",
+            config.energy.fuel.len(),
+            config.energy.pumps
+        ));
     }
     let listen = listen.ok_or("--listen HOST:PORT is required")?;
     Ok(SimCloudArgs { listen, config })
@@ -139,6 +216,24 @@ pub fn serve(a: SimCloudArgs) -> Result<(), String> {
         a.config.terminals.len(),
         sim.url()
     );
+    eprintln!(
+        "okc sim-cloud: Token X Energy at {}/v1/energy/orders ({} pump(s), market terminal(s) {})",
+        sim.url(),
+        a.config.energy.pumps,
+        a.config
+            .energy
+            .terminals
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for o in sim.orders() {
+        eprintln!(
+            "okc sim-cloud: order {} plate {} pump {} amount {} kuruş",
+            o.id, o.plate, o.pump_no, o.amount
+        );
+    }
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening on {}", sim.addr());
     let _ = out.flush();
@@ -185,6 +280,35 @@ mod tests {
         let d = parse_args(&args("--listen 127.0.0.1:0")).unwrap().config;
         assert_eq!(d.terminals.len(), 1);
         assert_eq!(d.terminals[0].id, "AV00000000001");
+        assert!(d.energy.fuel.is_empty());
+        assert_eq!(d.energy.terminals.len(), 2);
+        assert_eq!(d.energy.lock_ttl, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn parses_the_energy_flags() {
+        let c = parse_args(&args(
+            "--listen 127.0.0.1:0 --fuel 34ABC123:152340 --fuel 06XYZ42:5000 --pumps 3 \
+             --energy-terminal VT9 --lock-ttl-s 30 --complete-delay-ms manual",
+        ))
+        .unwrap()
+        .config;
+        assert_eq!(
+            c.energy.fuel,
+            [
+                Fuelling::amount("34ABC123", 152_340),
+                Fuelling::amount("06XYZ42", 5000)
+            ]
+        );
+        assert_eq!(c.energy.pumps, 3);
+        assert_eq!(c.energy.terminals.len(), 1);
+        assert_eq!(c.energy.terminals[0].id, "VT9");
+        assert_eq!(c.energy.lock_ttl, Duration::from_secs(30));
+        assert_eq!(c.energy.complete_delay, None);
+        let c = parse_args(&args("--listen 127.0.0.1:0 --complete-delay-ms 20"))
+            .unwrap()
+            .config;
+        assert_eq!(c.energy.complete_delay, Some(Duration::from_millis(20)));
     }
 
     #[test]
@@ -197,6 +321,14 @@ mod tests {
             "--listen 127.0.0.1:0 --user nosecret",
             "--listen 127.0.0.1:0 --token-ttl-s 0",
             "--listen 127.0.0.1:0 --bogus",
+            "--listen 127.0.0.1:0 --fuel 34ABC123",
+            "--listen 127.0.0.1:0 --fuel 34ABC123:12.50",
+            "--listen 127.0.0.1:0 --fuel :100",
+            "--listen 127.0.0.1:0 --fuel X:0",
+            "--listen 127.0.0.1:0 --pumps 0",
+            "--listen 127.0.0.1:0 --pumps 1 --fuel A:1 --fuel B:1",
+            "--listen 127.0.0.1:0 --lock-ttl-s 0",
+            "--listen 127.0.0.1:0 --complete-delay-ms soon",
         ] {
             assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
         }

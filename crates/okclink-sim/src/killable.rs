@@ -17,6 +17,21 @@ pub(crate) struct KillableStream {
     kill: Arc<AtomicBool>,
 }
 
+impl KillableStream {
+    /// Wrap an accepted stream (for listeners of their own, e.g. the cloud's counting one).
+    pub(crate) fn new(inner: tokio::net::TcpStream) -> KillableStream {
+        KillableStream {
+            inner,
+            kill: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The handle that cuts this stream.
+    pub(crate) fn conn_kill(&self) -> ConnKill {
+        ConnKill(self.kill.clone())
+    }
+}
+
 fn killed() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed by the simulator")
 }
@@ -88,13 +103,7 @@ impl axum::serve::Listener for KillableListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (s, a) = axum::serve::Listener::accept(&mut self.inner).await;
-        (
-            KillableStream {
-                inner: s,
-                kill: Arc::new(AtomicBool::new(false)),
-            },
-            a,
-        )
+        (KillableStream::new(s), a)
     }
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -106,7 +115,7 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Kill
     for ConnKill
 {
     fn connect_info(s: axum::serve::IncomingStream<'_, KillableListener>) -> Self {
-        ConnKill(s.io().kill.clone())
+        s.io().conn_kill()
     }
 }
 

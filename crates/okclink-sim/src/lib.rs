@@ -15,7 +15,8 @@
 //!   the 300TR's serial port.
 //! - [`CloudSim`] (module [`cloud`]): `okc sim-cloud`; the TokenX Connect cloud (Token's REST
 //!   API, webhooks, one simulated device per terminal, request log, faults) on its own tokio
-//!   runtime.
+//!   runtime, and on the same server Token X Energy (a forecourt's fuel orders: lock, pay,
+//!   the pump ÖKC completing; its faults).
 //! - [`NexoSim`] (module [`nexo`]): `okc sim-terminal --nexo`; a Swedbank Pay PAX terminal
 //!   (nexo Retailer 3.1 XML over HTTP: login, payments, abort, TransactionStatus, reversal,
 //!   receipts, the terminal's calls to the POS listener, request log, faults).
@@ -73,7 +74,8 @@ mod tcp;
 
 pub use cloud::{
     BasketState, CloudBasket, CloudConfig, CloudFaults, CloudRequest, CloudSim, CloudTerminal,
-    DeviceOutcome, WebhookDelivery,
+    DeviceOutcome, EnergyConfig, EnergyFaults, EnergyOrder, EnergyTerminal, Fuelling, OrderState,
+    WebhookDelivery,
 };
 pub use engine::{Received, SaleRecord, SimStats, Simulator, JUNK};
 pub use gptom::{

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
@@ -15,20 +15,24 @@ use serde_json::{json, Value};
 
 use super::assumptions as a;
 use super::device::{self, BasketRec, Settings};
+use super::energy;
 use super::{BasketState, CloudBasket, CloudRequest, Shared};
+use crate::killable::ConnKill;
 
 pub(crate) fn router(sh: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(sh)
 }
 
-/// A reply: HTTP status, envelope, extra headers.
-struct Reply {
-    http: u16,
-    body: Value,
-    retry_after: Option<u32>,
+/// A reply: HTTP status, envelope, extra headers; `drop` = cut the connection instead of
+/// answering (whatever the handler did stays done).
+pub(super) struct Reply {
+    pub(super) http: u16,
+    pub(super) body: Value,
+    pub(super) retry_after: Option<u32>,
+    pub(super) drop: bool,
 }
 
-fn reply(http: u16, status: i64, description: &str, result: Option<Value>) -> Reply {
+pub(super) fn reply(http: u16, status: i64, description: &str, result: Option<Value>) -> Reply {
     let mut body = json!({"status": status, "description": description});
     if let Some(r) = result {
         body["result"] = r;
@@ -37,10 +41,11 @@ fn reply(http: u16, status: i64, description: &str, result: Option<Value>) -> Re
         http,
         body,
         retry_after: None,
+        drop: false,
     }
 }
 
-fn err((http, status, description): (u16, i64, &str)) -> Reply {
+pub(super) fn err((http, status, description): (u16, i64, &str)) -> Reply {
     reply(http, status, description, None)
 }
 
@@ -73,7 +78,11 @@ const BAD_STATE: (u16, i64, &str) = (
     "This baskets status is not suitable for this operation",
 );
 
-async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
+async fn handle(
+    State(sh): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<ConnKill>,
+    req: Request,
+) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 4 << 20)
         .await
@@ -88,7 +97,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             .map(str::to_string)
     };
     if let Some(r) = rel.as_deref().and_then(|r| r.strip_prefix("/_sim/")) {
-        return control(&sh, &parts.method, r, &query);
+        return control(&sh, &parts.method, r, &query, &bytes);
     }
     let call = Call {
         method: parts.method.clone(),
@@ -115,10 +124,17 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             })
             .collect(),
         body: String::from_utf8_lossy(&bytes).into_owned(),
-        http_status: rep.http,
-        api_status: rep.body.get("status").and_then(Value::as_i64),
+        http_status: if rep.drop { 0 } else { rep.http },
+        api_status: if rep.drop {
+            None
+        } else {
+            rep.body.get("status").and_then(Value::as_i64)
+        },
         at: std::time::Instant::now(),
     });
+    if rep.drop {
+        conn.kill();
+    }
     to_response(rep)
 }
 
@@ -135,15 +151,15 @@ fn to_response(rep: Reply) -> Response {
     r
 }
 
-struct Call {
-    method: Method,
-    headers: HeaderMap,
-    query: String,
-    body: Vec<u8>,
+pub(super) struct Call {
+    pub(super) method: Method,
+    pub(super) headers: HeaderMap,
+    pub(super) query: String,
+    pub(super) body: Vec<u8>,
 }
 
 impl Call {
-    fn header(&self, name: &str) -> Option<String> {
+    pub(super) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -151,14 +167,14 @@ impl Call {
             .filter(|s| !s.is_empty())
     }
 
-    fn query_param(&self, name: &str) -> Option<String> {
+    pub(super) fn query_param(&self, name: &str) -> Option<String> {
         self.query.split('&').find_map(|kv| {
             let (k, v) = kv.split_once('=')?;
             (k == name && !v.is_empty()).then(|| v.to_string())
         })
     }
 
-    fn json(&self) -> Option<Value> {
+    pub(super) fn json(&self) -> Option<Value> {
         serde_json::from_slice::<Value>(&self.body)
             .ok()
             .filter(Value::is_object)
@@ -166,7 +182,7 @@ impl Call {
 }
 
 /// The context headers present: (terminal-id, branch-id, merchant-id).
-fn context(sh: &Shared, c: &Call) -> [Option<String>; 3] {
+pub(super) fn context(sh: &Shared, c: &Call) -> [Option<String>; 3] {
     let get = |kebab: &str, camel: &str| {
         c.header(kebab)
             .or_else(|| sh.legacy_headers.then(|| c.header(camel)).flatten())
@@ -227,6 +243,16 @@ async fn api(sh: &Arc<Shared>, c: &Call, path: &str) -> Reply {
         }
     }
     let Some((route, id)) = route(&c.method, path) else {
+        // Token X Energy, on the same server, auth and envelope.
+        if let Some(er) = energy::route(&c.method, path) {
+            if let Some(r) = energy::throttled(sh, &er) {
+                return r;
+            }
+            return match verify_bearer(sh, c) {
+                Ok(client) => energy::api(sh, c, &client, er),
+                Err(r) => r,
+            };
+        }
         return err(a::NOT_FOUND_ROUTE);
     };
     if route == Route::Auth {
@@ -791,8 +817,11 @@ fn terminal_org(sh: &Shared, c: &Call, client: &str, id: &str) -> Reply {
 // ---------------------------------------------------------------------------------------
 // Control API
 
-fn control(sh: &Arc<Shared>, method: &Method, path: &str, query: &str) -> Response {
+fn control(sh: &Arc<Shared>, method: &Method, path: &str, query: &str, body: &[u8]) -> Response {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if let Some((code, v)) = energy::control(sh, method, &segs, body) {
+        return status_json(code, v);
+    }
     let ms = |t: std::time::Instant| t.saturating_duration_since(sh.started).as_millis() as u64;
     let body = match (method.as_str(), segs.as_slice()) {
         ("POST", ["baskets", id, op]) => {
@@ -848,6 +877,10 @@ fn control(sh: &Arc<Shared>, method: &Method, path: &str, query: &str) -> Respon
                     .collect(),
             )
         }
+        ("POST", ["tokens", "expire"]) => {
+            expire_tokens(sh);
+            json!({"ok": true})
+        }
         ("GET", ["baskets"]) => {
             let st = sh.state.lock();
             Value::Array(
@@ -871,5 +904,13 @@ fn status_json(code: u16, v: Value) -> Response {
         http: code,
         body: v,
         retry_after: None,
+        drop: false,
     })
+}
+
+/// Every token issued so far is expired from now on (401 / 2).
+pub(super) fn expire_tokens(sh: &Shared) {
+    let mut st = sh.state.lock();
+    let issued = std::mem::take(&mut st.issued_jti);
+    st.expired_jti.extend(issued);
 }

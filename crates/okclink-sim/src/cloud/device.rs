@@ -47,6 +47,8 @@ pub(crate) struct State {
     pub(crate) webhooks: Vec<WebhookDelivery>,
     pub(crate) issued_jti: Vec<String>,
     pub(crate) expired_jti: HashSet<String>,
+    /// Token X Energy: the forecourt and its orders.
+    pub(crate) energy: super::energy::EnergyState,
 }
 
 impl State {
@@ -72,6 +74,7 @@ impl State {
             webhooks: Vec::new(),
             issued_jti: Vec::new(),
             expired_jti: HashSet::new(),
+            energy: super::energy::EnergyState::new(&c.energy),
         }
     }
 
@@ -262,12 +265,13 @@ pub(crate) enum Finish {
 
 /// A webhook to send once the state lock is released.
 pub(crate) struct Hook {
-    client_id: String,
-    terminal_id: String,
-    branch_id: String,
-    basket_id: String,
-    operation: &'static str,
-    data: Value,
+    pub(crate) client_id: String,
+    pub(crate) terminal_id: String,
+    pub(crate) branch_id: String,
+    /// The basket (or Energy order) id: `${basket-id}` and [`WebhookDelivery::basket_id`].
+    pub(crate) basket_id: String,
+    pub(crate) operation: &'static str,
+    pub(crate) data: Value,
 }
 
 /// The sale data (webhook `data` and basket `sale`) of a completed receipt.

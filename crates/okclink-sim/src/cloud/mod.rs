@@ -82,16 +82,33 @@
 //! Under the same base, without authentication, not written to the request log:
 //! - `POST /_sim/baskets/{id}/complete`, `…/cancel`, `…/void`, `…/unlock`,
 //!   `POST /_sim/baskets/{id}/lock?terminal=ID` → `{"ok": true|false}` (as the Rust calls);
-//! - `GET /_sim/requests`, `GET /_sim/webhooks`, `GET /_sim/baskets` → JSON arrays.
+//! - `GET /_sim/requests`, `GET /_sim/webhooks`, `GET /_sim/baskets` → JSON arrays;
+//! - `POST /_sim/tokens/expire` → every token issued so far is expired.
+//!
+//! # Token X Energy
+//!
+//! The same server (base, tokens, envelope, request log, webhooks) serves the Energy order
+//! API under `/v1/energy/orders…` for a forecourt of [`EnergyConfig::pumps`] pumps: fuel
+//! orders the pumps create ([`CloudSim::fuel`]), exclusive locks with a TTL, idempotent
+//! payments, the pump ÖKC (1000TR) completing paid orders, and the forecourt's faults
+//! ([`EnergyFaults`]). The module `energy` documents it; every guessed path, field, code
+//! and default is in [`energy_assumptions`] (the wire format is not public); `docs/ENERGY.md`
+//! has the tables.
 
 mod api;
 pub mod assumptions;
 mod device;
+mod energy;
+pub mod energy_assumptions;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::killable::{ConnKill, KillableStream};
+
+pub use energy::{EnergyConfig, EnergyFaults, EnergyOrder, EnergyTerminal, Fuelling, OrderState};
 
 /// Simulator configuration; [`Default`] gives one instant terminal and no faults.
 #[derive(Debug, Clone)]
@@ -110,6 +127,8 @@ pub struct CloudConfig {
     /// Also accept the camelCase `terminalId` / `branchId` / `merchantId` headers.
     pub legacy_headers: bool,
     pub faults: CloudFaults,
+    /// Token X Energy: the forecourt (pumps, market terminals, lock TTL, 1000TR completion).
+    pub energy: EnergyConfig,
 }
 
 impl Default for CloudConfig {
@@ -129,6 +148,7 @@ impl Default for CloudConfig {
             device_outcome: DeviceOutcome::Complete,
             legacy_headers: false,
             faults: CloudFaults::default(),
+            energy: EnergyConfig::default(),
         }
     }
 }
@@ -308,17 +328,26 @@ struct CountingListener {
 }
 
 impl axum::serve::Listener for CountingListener {
-    type Io = tokio::net::TcpStream;
+    type Io = KillableStream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let conn = axum::serve::Listener::accept(&mut self.inner).await;
+        let (s, a) = axum::serve::Listener::accept(&mut self.inner).await;
         self.shared.connections.fetch_add(1, Ordering::SeqCst);
-        conn
+        (KillableStream::new(s), a)
     }
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.inner.local_addr()
+    }
+}
+
+/// The handler can cut its connection (a payment committed, the reply lost).
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CountingListener>>
+    for ConnKill
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, CountingListener>) -> Self {
+        s.io().conn_kill()
     }
 }
 
@@ -364,6 +393,18 @@ impl CloudSim {
             http,
             rt: rt.handle().clone(),
         });
+        if let Some(e) = config
+            .energy
+            .fuel
+            .iter()
+            .find_map(|f| energy::fuel(&shared, f).err())
+        {
+            // Dropping a runtime inside another one's context would panic.
+            drop(listener);
+            drop(_enter);
+            rt.shutdown_background();
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
+        }
         let (gone_tx, gone_rx) = std::sync::mpsc::channel();
         let listener = CountingListener {
             inner: listener,
@@ -371,7 +412,7 @@ impl CloudSim {
             _gone: gone_tx,
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = api::router(shared.clone());
+        let app = api::router(shared.clone()).into_make_service_with_connect_info::<ConnKill>();
         rt.spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -490,9 +531,7 @@ impl CloudSim {
 
     /// Every token issued so far is expired from now on (401 / 2).
     pub fn expire_tokens(&self) {
-        let mut st = self.shared.state.lock();
-        let issued = std::mem::take(&mut st.issued_jti);
-        st.expired_jti.extend(issued);
+        api::expire_tokens(&self.shared);
     }
 
     /// Switch a terminal between instant (mode 1) and list (mode 0).
@@ -501,6 +540,76 @@ impl CloudSim {
         if let Some(t) = st.terminals.iter_mut().find(|t| t.cfg.id == terminal_id) {
             t.cfg.instant = instant;
         }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Token X Energy
+
+    /// A pump finishes fuelling: a new OPEN order (`ORDER_CREATED`); its id, or why not
+    /// (unknown / busy pump — a pump is busy until its order is COMPLETED —, no plate, …).
+    pub fn fuel(&self, f: Fuelling) -> Result<String, String> {
+        energy::fuel(&self.shared, &f)
+    }
+
+    /// The customer pays at the pump: an OPEN or LOCKED order is COMPLETED by its 1000TR
+    /// (a lock is voided: `ORDER_UNLOCKED` reason PAID_AT_PUMP, then `ORDER_COMPLETED`).
+    /// `false` if the order is PAID / COMPLETED / unknown or the 1000TR is offline.
+    pub fn pay_at_pump(&self, order_id: &str) -> bool {
+        energy::pay_at_pump(&self.shared, order_id)
+    }
+
+    /// The lock's TTL runs out now (`ORDER_UNLOCKED` reason TIMEOUT). `false` if not locked.
+    pub fn expire_lock(&self, order_id: &str) -> bool {
+        energy::expire_lock(&self.shared, order_id)
+    }
+
+    /// The 1000TR completes a PAID order now. `false` if not PAID or the 1000TR is offline.
+    pub fn complete_order(&self, order_id: &str) -> bool {
+        energy::complete(&self.shared, order_id)
+    }
+
+    /// The 1000TRs go offline (paid orders stay PAID) or come back (and complete them).
+    pub fn set_pump_offline(&self, offline: bool) {
+        let mut f = self.energy_faults();
+        f.pump_offline = offline;
+        self.set_energy_faults(f);
+    }
+
+    pub fn set_energy_faults(&self, f: EnergyFaults) {
+        energy::set_faults(&self.shared, f);
+    }
+
+    pub fn energy_faults(&self) -> EnergyFaults {
+        energy::faults(&self.shared)
+    }
+
+    /// Lock TTL for locks taken from now on without `lockTtlSec`.
+    pub fn set_lock_ttl(&self, ttl: Duration) {
+        energy::set_lock_ttl(&self.shared, ttl);
+    }
+
+    /// 1000TR completion delay for payments accepted from now on (`None` = manual).
+    pub fn set_complete_delay(&self, d: Option<Duration>) {
+        energy::set_complete_delay(&self.shared, d);
+    }
+
+    /// Every order (expired locks released first), in creation order.
+    pub fn orders(&self) -> Vec<EnergyOrder> {
+        energy::orders(&self.shared)
+    }
+
+    pub fn order(&self, order_id: &str) -> Option<EnergyOrder> {
+        self.orders().into_iter().find(|o| o.id == order_id)
+    }
+
+    /// Payments accepted for the order (0 for an unknown one); at most 1 if all is well.
+    pub fn payments_accepted(&self, order_id: &str) -> u32 {
+        self.order(order_id).map_or(0, |o| o.payments_accepted)
+    }
+
+    /// The Energy calls answered so far (`/v1/energy/…`), oldest first.
+    pub fn energy_requests(&self) -> Vec<CloudRequest> {
+        self.requests_to("", "/v1/energy/")
     }
 
     /// Stop serving; the port is free when this returns (also done on drop).
