@@ -55,7 +55,12 @@ start_sim() {
 
 expect_pass() { # command... ; the program's last line must be "PASS n checks"
   local out
-  out=$("$@" 2>&1)
+  # Each run is a new POS installation with the same test baskets: a journal of its own
+  # (the default one, beside ./logs, would answer a basketID sold by an earlier step from
+  # the journal instead of printing it — docs/JOURNAL.md).
+  local journal
+  journal=$(mktemp -u "$work/journal-XXXXXX.sqlite")
+  out=$(OKC_JOURNAL=${OKC_JOURNAL:-$journal} "$@" 2>&1)
   local rc=$?
   echo "$out" | tail -5
   [ $rc -eq 0 ] && echo "$out" | grep -q '^PASS [0-9]* checks'

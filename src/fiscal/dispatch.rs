@@ -28,9 +28,14 @@ use crate::config::LogLevel;
 pub(crate) enum Job {
     SerialIn(i32, String),
     /// A sale info (type 3) recorded in the journal (entry id, None when recording failed):
-    /// delivered, then marked delivered.
+    /// delivered, then marked delivered. `force`: also when this process delivered it
+    /// already (the application sent its basket again); otherwise once per process.
     #[cfg(feature = "journal")]
-    Sale(Option<i64>, String),
+    Sale {
+        id: Option<i64>,
+        sale: String,
+        force: bool,
+    },
     /// Deliver the journal's unconfirmed sale infos not yet delivered by this process.
     #[cfg(feature = "journal")]
     Redeliver,
@@ -116,9 +121,17 @@ impl Dispatcher {
     /// returns, so a sale info is on disk before the device may forget it.
     pub(crate) fn serial_in(&self, t: i32, v: String) {
         #[cfg(feature = "journal")]
+        if let (1, Some(j)) = (t, &self.journal) {
+            j.basket_reply(&v);
+        }
+        #[cfg(feature = "journal")]
         if let (3, Some(j)) = (t, &self.journal) {
             if let Some(id) = j.record_sale(&v) {
-                let _ = self.tx.send(Job::Sale(id, v));
+                let _ = self.tx.send(Job::Sale {
+                    id,
+                    sale: v,
+                    force: false,
+                });
             }
             return;
         }
@@ -128,7 +141,11 @@ impl Dispatcher {
     /// Deliver a recorded sale info again (a known `basketID` sent again, not confirmed).
     #[cfg(feature = "journal")]
     pub(crate) fn redeliver(&self, id: i64, v: String) {
-        let _ = self.tx.send(Job::Sale(Some(id), v));
+        let _ = self.tx.send(Job::Sale {
+            id: Some(id),
+            sale: v,
+            force: true,
+        });
     }
 
     pub(crate) fn state(&self, connected: bool, serial: String) {
@@ -204,7 +221,13 @@ impl Dispatcher {
                 Job::Stop => break,
                 Job::After(f) => f(),
                 #[cfg(feature = "journal")]
-                Job::Sale(id, v) => self.deliver_sale(r, id, &v),
+                Job::Sale { id, sale, force } => {
+                    // A sale info the device repeats while the first delivery of this
+                    // process is queued (or done) is delivered once.
+                    if force || !id.is_some_and(|i| r.delivered_sales.contains(&i)) {
+                        self.deliver_sale(r, id, &sale);
+                    }
+                }
                 #[cfg(feature = "journal")]
                 Job::Redeliver => {
                     if let Some(j) = &self.journal {

@@ -38,6 +38,9 @@ pub(crate) enum BasketStart {
 }
 
 pub(crate) struct FiscalJournal {
+    /// The basket last handed to a wired device: its type-1 reply (a refusal text, or the
+    /// 300TR's `{"basketID":…,"status":0}`) is about it.
+    in_flight: parking_lot::Mutex<Option<(i64, String)>>,
     j: Arc<Journal>,
     scope: String,
     confirm: ConfirmMode,
@@ -107,6 +110,7 @@ impl FiscalJournal {
             &format!("journal {}", path.display()),
         );
         Ok(Some(FiscalJournal {
+            in_flight: parking_lot::Mutex::new(None),
             j,
             scope: scope_of(config),
             confirm: config.confirm,
@@ -164,6 +168,43 @@ impl FiscalJournal {
                     e.id
                 )))
             }
+        }
+    }
+
+    /// A recorded basket is about to be handed to the back end.
+    pub(crate) fn sending(&self, id: i64, json: &str) {
+        *self.in_flight.lock() = basket_id_of(json).map(|k| (id, k));
+    }
+
+    /// The device's reply to a basket (serialIn type 1). A refusal (a text: "a receipt is
+    /// open", "send payments separately", a syntax error) means the basket had no effect:
+    /// `failed`, so the application may correct it and send it again; `"OK"` or a status
+    /// JSON with `status` 0 means it is on the device (its receipt follows).
+    pub(crate) fn basket_reply(&self, reply: &str) {
+        let Some((id, key)) = self.in_flight.lock().clone() else {
+            return;
+        };
+        let t = reply.trim();
+        let json = serde_json::from_str::<serde_json::Value>(t).ok();
+        let accepted = t == "OK"
+            || json.as_ref().is_some_and(|v| {
+                v.get("status").and_then(serde_json::Value::as_i64) == Some(0)
+                    && basket_id_of(t).is_none_or(|b| b == key)
+            });
+        if accepted {
+            return;
+        }
+        if json.is_some() && basket_id_of(t).is_some_and(|b| b != key) {
+            return; // about another basket
+        }
+        *self.in_flight.lock() = None;
+        let result = serde_json::json!({ "refused": t }).to_string();
+        match self.j.record_result(id, &result, Outcome::Failed) {
+            Ok(()) => self.warn(&format!(
+                "basket {key:?} refused by the device ({t}): may be sent again"
+            )),
+            Err(JournalError::InvalidTransition { .. }) => {}
+            Err(e) => self.warn(&format!("basket {key:?}: {e}")),
         }
     }
 

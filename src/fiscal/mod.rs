@@ -550,6 +550,7 @@ impl Hub {
         match j.begin_basket(json)? {
             journal::BasketStart::Untracked => self.backend.send(DataKind::Basket, json),
             journal::BasketStart::New(id) => {
+                j.sending(id, json);
                 supervise::crash_point("basket.before_send");
                 let r = self.backend.send(DataKind::Basket, json);
                 j.after_send(id, &r);

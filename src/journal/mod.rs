@@ -1011,8 +1011,12 @@ impl Journal {
         )
     }
 
-    /// The application confirmed it has the result: it is not delivered again. Idempotent.
+    /// The application confirmed it has the result: it is not delivered again. Idempotent:
+    /// confirming a confirmed entry changes nothing (no second history row).
     pub fn confirm(&self, id: i64) -> Result<(), JournalError> {
+        if self.get_id(id)?.is_some_and(|e| e.confirmed()) {
+            return Ok(());
+        }
         self.change(
             id,
             "confirmed",
