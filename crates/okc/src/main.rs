@@ -5,7 +5,8 @@
 //!   0 success · 1 usage error · 2 no device found in time · 3 the device rejected the
 //!   request or the sale did not end with status 0 · 4 timed out waiting for an answer ·
 //!   5 300TR ACK timeout ("Device is not connected") · 6 bad input (file, JSON) ·
-//!   7 runtime/configuration error.
+//!   7 runtime/configuration error · 8 in doubt (`okc pay` / `okc refund`: the journal has the
+//!   reference as sent and the terminal still cannot tell its outcome; nothing sent again).
 
 #![forbid(unsafe_code)]
 
@@ -208,6 +209,7 @@ fn error_kind(code: u8) -> &'static str {
         EXIT_TIMEOUT => "timeout",
         EXIT_ACK_TIMEOUT => "ack_timeout",
         EXIT_BAD_INPUT => "bad_input",
+        okc_cli::pay_cli::EXIT_IN_DOUBT => "in_doubt",
         _ => "runtime",
     }
 }
