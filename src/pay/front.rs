@@ -214,9 +214,10 @@ impl JournalFront {
             Ok(res) => {
                 if let Some(why) = track.not_sent_reason() {
                     let _ = j.mark_not_sent(id, &why);
-                } else if let Some(why) = track.failed_reason() {
+                } else if track.failed_reason().is_some() {
+                    // Refused without effect: the answer (with its reason) is kept, the
+                    // reference may be used again.
                     let _ = j.record_result(id, &res.to_json().to_string(), Outcome::Failed);
-                    let _ = why;
                     let _ = j.mark_delivered(id);
                 } else {
                     let outcome = if res.approved {
