@@ -113,6 +113,7 @@ fn listener_during_payment(n: usize) {
     let mut c = TerminalConfig::new(&format!("nexo+http://{}", sim.addr()));
     c.listener = Some("127.0.0.1:0".into());
     c.maintenance_at = None;
+    c.journal = None;
     let seen = Arc::new(AtomicUsize::new(0));
     let s2 = seen.clone();
     c.events = Some(Arc::new(move |e: &TerminalEvent| {
@@ -166,6 +167,7 @@ fn payment_overhead(n: usize) {
         sim.addr()
     ));
     c.maintenance_at = None;
+    c.journal = None;
     let t = pay::open(c).unwrap();
     t.login().unwrap();
     let mut via = Vec::with_capacity(n);

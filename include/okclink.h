@@ -363,8 +363,13 @@ OkcStatus okc_vendor_set_device_state_callback(struct OkcHub *hub,
  * `username`, `password`, `basic` (the client Basic value GP tom publishes), `token_url`,
  * `refresh_url` (defaults `$OKC_GPTOM_USERNAME`, `…_PASSWORD`, `…_BASIC`, `…_TOKEN_URL`,
  * `…_REFRESH_URL`), `gptom_in_progress_limit_ms` (a number: how long a task may run before
- * the outcome is unknown, default 300000; for tests against the simulator).
- * `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
+ * the outcome is unknown, default 300000; for tests against the simulator); `journal` (the
+ * journal file, docs/PAYMENTS.md § Journal: a path, or `off` / null for none — tests only;
+ * default `$OKC_JOURNAL`, else `LOG_DIR/okclink-journal-APPLICATION_NAME.sqlite`), `log_dir`
+ * (where the default journal lives, default `$OKC_LOG_DIR`, else `./logs`). A journal that
+ * cannot be opened fails the call with OKC_ERR_CONFIG and the journal's text (what to do).
+ * Unfinished operations of the journal are asked about in the background (see
+ * `okc_pay_pending`). `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
  * first call logs in). On failure `*out` is NULL.
  *
  * # Safety
@@ -430,6 +435,30 @@ OkcStatus okc_pay_reverse_last(struct OkcPay *t, char **result_json);
  * `reference` must be NULL or NUL-terminated; `result_json` writable.
  */
 OkcStatus okc_pay_status(struct OkcPay *t, const char *reference, char **result_json);
+
+/**
+ * The application has stored the result of `reference` safely: it is not offered again by
+ * `okc_pay_pending` (also not after a restart). Idempotent. OKC_ERR_INVALID_ARGUMENT when
+ * the journal has no result for `reference`; OKC_OK without a journal (`"journal": "off"`).
+ *
+ * # Safety
+ * `reference` must be NUL-terminated.
+ */
+OkcStatus okc_pay_confirm(struct OkcPay *t, const char *reference);
+
+/**
+ * What the application has not confirmed, as a JSON array (free with `okc_string_free`),
+ * oldest first: `{"reference", "kind", "state": "answered"|"in_doubt"|"not_sent",
+ * "reason", "result"}` — results it may never have received (also from before a restart;
+ * `result` as `okc_pay_payment` gives it), operations still in doubt (may have been
+ * charged: never pay them again blindly), operations the start-up recovery found not sent
+ * (nothing charged; listed once). Call it after `okc_pay_open` (it waits for the start-up
+ * recovery) and `okc_pay_confirm` each result once stored. `[]` without a journal.
+ *
+ * # Safety
+ * `out` must be writable.
+ */
+OkcStatus okc_pay_pending(struct OkcPay *t, char **out);
 
 /**
  * Abort the payment in flight (call it from another thread than the one waiting in

@@ -51,11 +51,14 @@ unsafe extern "C" fn on_event(ud: *mut c_void, json: *const c_char) -> i32 {
 fn open(sim: &NexoSim, seen: &Seen, listener: bool) -> *mut OkcPay {
     let cfg = if listener {
         format!(
-            r#"{{"terminal":"nexo+http://{}?poiid=C-POS","listener":"127.0.0.1:0"}}"#,
+            r#"{{"terminal":"nexo+http://{}?poiid=C-POS","listener":"127.0.0.1:0","journal":"off"}}"#,
             sim.addr()
         )
     } else {
-        format!(r#"{{"terminal":"nexo+http://{}?poiid=C-POS"}}"#, sim.addr())
+        format!(
+            r#"{{"terminal":"nexo+http://{}?poiid=C-POS","journal":"off"}}"#,
+            sim.addr()
+        )
     };
     let cfg = c(&cfg);
     let mut t: *mut OkcPay = null_mut();
@@ -219,7 +222,7 @@ fn bad_arguments_handles_and_config() {
         assert!(t.is_null());
     }
     // Unreachable terminal: nothing was sent.
-    let cfg = c(r#"{"terminal":"nexo+http://127.0.0.1:9"}"#);
+    let cfg = c(r#"{"terminal":"nexo+http://127.0.0.1:9","journal":"off"}"#);
     let mut t: *mut OkcPay = null_mut();
     // SAFETY: valid pointers.
     assert_eq!(
@@ -382,7 +385,7 @@ fn gptom_config_keys() {
     };
     // Credentials from the JSON keys: opened (no request is sent before the first call).
     let (st, t) = open(
-        r#"{"terminal":"gptom+http://127.0.0.1:9?tid=999888","username":"u1",
+        r#"{"terminal":"gptom+http://127.0.0.1:9?tid=999888","username":"u1","journal":"off",
             "password":"pw-not-in-errors","basic":"client:secret",
             "token_url":"http://127.0.0.1:9/cloud/oauth/token"}"#,
     );
@@ -446,6 +449,7 @@ mod gptom_c {
             "password": PASSWORD,
             "basic": "pos-client:pos-secret",
             "gptom_in_progress_limit_ms": 1500,
+            "journal": "off",
         });
         let cfg = c(&cfg.to_string());
         let mut t: *mut OkcPay = null_mut();

@@ -413,6 +413,7 @@ type Events = Arc<Mutex<Vec<TerminalEvent>>>;
 fn open_with(url: &str, c: GptomConfig) -> Result<(pay::Terminal, Events), PayError> {
     let mut cfg = TerminalConfig::new(url);
     cfg.gptom = c;
+    cfg.journal = None;
     let events: Events = Arc::new(Mutex::new(Vec::new()));
     let e2 = events.clone();
     cfg.events = Some(Arc::new(move |e: &TerminalEvent| {
@@ -837,6 +838,7 @@ fn credentials_errors_and_unsupported_calls() {
     t.close();
     // Missing credentials: refused at open.
     let mut cfg = TerminalConfig::new(&fake.url(""));
+    cfg.journal = None;
     cfg.gptom.timing = timing();
     match pay::open(cfg) {
         Err(PayError::Config(e)) => assert!(e.contains("OKC_GPTOM_USERNAME"), "{e}"),

@@ -46,6 +46,7 @@ fn open_with(sim: &GptomSim, query: &str, basic: &str) -> pay::Terminal {
     g.timing = timing();
     let mut cfg = TerminalConfig::new(&format!("gptom+{}?{query}", sim.url()));
     cfg.gptom = g;
+    cfg.journal = None; // one process (tests/pay_journal.rs: restarts)
     pay::open(cfg).expect("terminal")
 }
 

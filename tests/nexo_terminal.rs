@@ -27,6 +27,7 @@ type Events = Arc<Mutex<Vec<TerminalEvent>>>;
 
 fn open(sim: &NexoSim, listener: bool, confirm: Option<bool>) -> (pay::Terminal, Events) {
     let mut c = TerminalConfig::new(&target(sim));
+    c.journal = None; // these tests are about one process (tests/pay_journal.rs: restarts)
     if listener {
         c.listener = Some("127.0.0.1:0".into());
     }
@@ -198,7 +199,8 @@ fn signature_confirmed_and_refused_through_the_listener() {
 #[test]
 fn unreachable_and_bad_input() {
     let (t, _) = {
-        let c = TerminalConfig::new("nexo+http://127.0.0.1:9");
+        let mut c = TerminalConfig::new("nexo+http://127.0.0.1:9");
+        c.journal = None;
         (pay::open(c).unwrap(), ())
     };
     assert!(matches!(
@@ -210,7 +212,10 @@ fn unreachable_and_bad_input() {
         Err(PayError::InvalidInput(_))
     ));
     assert!(matches!(
-        pay::open(TerminalConfig::new("ftp://x")),
+        pay::open(TerminalConfig {
+            journal: None,
+            ..TerminalConfig::new("ftp://x")
+        }),
         Err(PayError::Config(_))
     ));
     let _ = NexoFaults::default();
@@ -331,6 +336,7 @@ fn the_daily_maintenance_logout() {
     use chrono::Timelike;
     let sim = sim(|_| {});
     let mut c = TerminalConfig::new(&target(&sim));
+    c.journal = None;
     // Two seconds from now (local time), client-only.
     let now = chrono::Local::now().num_seconds_from_midnight();
     c.maintenance_at = Some((now + 2) % 86400);
@@ -475,7 +481,11 @@ fn malformed_and_oversize_answers_from_the_terminal_are_errors() {
         ("2 MiB", big, "larger than 1048576 bytes"),
     ] {
         let (addr, count) = bad_terminal(body);
-        let t = pay::open(TerminalConfig::new(&format!("nexo+http://{addr}"))).unwrap();
+        let t = pay::open(TerminalConfig {
+            journal: None,
+            ..TerminalConfig::new(&format!("nexo+http://{addr}"))
+        })
+        .unwrap();
         match t.pay(&req(100, "ref-bad")) {
             Err(PayError::Protocol(e)) => assert!(e.contains(says), "{what}: {e}"),
             o => panic!("{what}: {o:?}"),

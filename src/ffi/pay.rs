@@ -101,6 +101,15 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
     let mut cfg = TerminalConfig::new(&std::env::var("OKC_TERMINAL").unwrap_or_default());
     // GP tom credentials: `OKC_GPTOM_*` first, the JSON keys below override them.
     cfg.gptom = crate::pay::gptom::GptomConfig::from_env()?;
+    // The journal: "journal" (a path or "off") ← $OKC_JOURNAL ← the default beside the logs
+    // ("log_dir" ← $OKC_LOG_DIR ← ./logs; an empty / null log_dir, which only switches the
+    // log file off, keeps ./logs), named after application_name.
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let mut journal: Option<Option<std::path::PathBuf>> =
+        env("OKC_JOURNAL").map(|v| pay::parse_journal_setting(&v));
+    let mut log_dir = env("OKC_LOG_DIR")
+        .filter(|v| !v.trim().eq_ignore_ascii_case("none"))
+        .map(std::path::PathBuf::from);
     if let Some(text) = json.filter(|s| !s.trim().is_empty()) {
         let v: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("config JSON: {e}"))?;
@@ -113,6 +122,18 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
             };
             match k.as_str() {
                 "terminal" => cfg.terminal = s()?,
+                "journal" => {
+                    journal = Some(match v {
+                        serde_json::Value::Null => None,
+                        _ => pay::parse_journal_setting(&s()?),
+                    })
+                }
+                "log_dir" => {
+                    log_dir = v
+                        .as_str()
+                        .filter(|d| !d.trim().is_empty())
+                        .map(std::path::PathBuf::from)
+                }
                 "listener" => cfg.listener = Some(s()?),
                 "application_name" => cfg.application_name = s()?,
                 "maintenance" => {
@@ -146,7 +167,7 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
                     .map_err(|e| format!("config JSON: {k}: {e}"))?,
                 o => {
                     return Err(format!(
-                        "config JSON: unknown field {o:?} (known: terminal, listener, signature, application_name, maintenance, username, password, basic, token_url, refresh_url, gptom_in_progress_limit_ms)"
+                        "config JSON: unknown field {o:?} (known: terminal, listener, signature, application_name, maintenance, journal, log_dir, username, password, basic, token_url, refresh_url, gptom_in_progress_limit_ms)"
                     ))
                 }
             }
@@ -155,6 +176,12 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
     if cfg.terminal.trim().is_empty() {
         return Err("no terminal: \"terminal\" in the config or $OKC_TERMINAL".into());
     }
+    cfg.journal = journal.unwrap_or_else(|| {
+        pay::default_journal(
+            log_dir.as_deref().unwrap_or(std::path::Path::new("./logs")),
+            &cfg.application_name,
+        )
+    });
     Ok(cfg)
 }
 
@@ -167,8 +194,13 @@ fn config_from_json(json: Option<&str>) -> Result<TerminalConfig, String> {
 /// `username`, `password`, `basic` (the client Basic value GP tom publishes), `token_url`,
 /// `refresh_url` (defaults `$OKC_GPTOM_USERNAME`, `…_PASSWORD`, `…_BASIC`, `…_TOKEN_URL`,
 /// `…_REFRESH_URL`), `gptom_in_progress_limit_ms` (a number: how long a task may run before
-/// the outcome is unknown, default 300000; for tests against the simulator).
-/// `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
+/// the outcome is unknown, default 300000; for tests against the simulator); `journal` (the
+/// journal file, docs/PAYMENTS.md § Journal: a path, or `off` / null for none — tests only;
+/// default `$OKC_JOURNAL`, else `LOG_DIR/okclink-journal-APPLICATION_NAME.sqlite`), `log_dir`
+/// (where the default journal lives, default `$OKC_LOG_DIR`, else `./logs`). A journal that
+/// cannot be opened fails the call with OKC_ERR_CONFIG and the journal's text (what to do).
+/// Unfinished operations of the journal are asked about in the background (see
+/// `okc_pay_pending`). `callback` (may be NULL) receives the terminal's events. Never talks to the terminal (the
 /// first call logs in). On failure `*out` is NULL.
 ///
 /// # Safety
@@ -426,6 +458,46 @@ pub unsafe extern "C" fn okc_pay_status(
         let r = e.terminal.status(reference)?;
         // SAFETY: checked non-NULL.
         Ok(unsafe { result_out(r, result_json) })
+    })
+}
+
+/// The application has stored the result of `reference` safely: it is not offered again by
+/// `okc_pay_pending` (also not after a restart). Idempotent. OKC_ERR_INVALID_ARGUMENT when
+/// the journal has no result for `reference`; OKC_OK without a journal (`"journal": "off"`).
+///
+/// # Safety
+/// `reference` must be NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn okc_pay_confirm(t: *mut OkcPay, reference: *const c_char) -> OkcStatus {
+    guard_status("okc_pay_confirm", || {
+        let e = lookup(t)?;
+        // SAFETY: caller contract.
+        let reference = unsafe { read_utf8(reference, 64, "reference") }?;
+        e.terminal.confirm(reference)?;
+        Ok(OkcStatus::OKC_OK)
+    })
+}
+
+/// What the application has not confirmed, as a JSON array (free with `okc_string_free`),
+/// oldest first: `{"reference", "kind", "state": "answered"|"in_doubt"|"not_sent",
+/// "reason", "result"}` — results it may never have received (also from before a restart;
+/// `result` as `okc_pay_payment` gives it), operations still in doubt (may have been
+/// charged: never pay them again blindly), operations the start-up recovery found not sent
+/// (nothing charged; listed once). Call it after `okc_pay_open` (it waits for the start-up
+/// recovery) and `okc_pay_confirm` each result once stored. `[]` without a journal.
+///
+/// # Safety
+/// `out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn okc_pay_pending(t: *mut OkcPay, out: *mut *mut c_char) -> OkcStatus {
+    guard_status("okc_pay_pending", || {
+        // SAFETY: the caller's contract: `out` is NULL or writable.
+        unsafe { clear_out(out, "out") }?;
+        let list = lookup(t)?.terminal.pending()?;
+        let json = serde_json::Value::Array(list.iter().map(|p| p.to_json()).collect());
+        // SAFETY: checked non-NULL.
+        unsafe { *out = give_string(&json.to_string()) };
+        Ok(OkcStatus::OKC_OK)
     })
 }
 

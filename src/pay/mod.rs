@@ -4,9 +4,11 @@
 //! chosen by configuration (`nexo+http://HOST:PORT`, `gptom+https://HOST?tid=TID`).
 //!
 //! The front owns what every back end gets for free: input checks (amount, currency,
-//! reference), the exactly-once rule per caller reference within the process (a reference
-//! already answered returns its recorded result, never a second charge), and the event
-//! callback (display texts, print requests, signature questions, maintenance), delivered on
+//! reference), the exactly-once rule per caller reference — kept in the journal
+//! (docs/PAYMENTS.md § Journal), so also across restarts: a reference already answered
+//! returns its recorded result, never a second charge — the start-up recovery of operations
+//! left unfinished, the delivery of results until the application confirms them, and the
+//! event callback (display texts, print requests, signature questions, maintenance), delivered on
 //! one thread, never under a lock.
 
 use std::collections::HashMap;
@@ -16,8 +18,13 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+#[cfg(feature = "journal")]
+mod front;
 pub mod gptom;
+pub mod journal;
 pub mod nexo;
+
+pub use journal::{Pending, PendingState, Reconciled, Track, Unfinished};
 
 /// What the caller asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +226,38 @@ pub trait PaymentBackend: Send + Sync {
     fn listener_addr(&self) -> Option<std::net::SocketAddr> {
         None
     }
+    /// Where requests go, the journal's scope: nexo `POIID@HOST:PORT`, GP tom the TID.
+    fn scope(&self) -> String {
+        String::new()
+    }
+    /// [`PaymentBackend::pay`] with the journal's hook: `track.sent` right before the
+    /// request leaves the process (an error there: do not send).
+    fn pay_tracked(
+        &self,
+        kind: TxKind,
+        req: &PaymentRequest,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
+        track.sent("")?;
+        self.pay(kind, req)
+    }
+    /// [`PaymentBackend::reverse_last`] with the journal's hook; `original` is the
+    /// transaction to reverse as the journal recorded it (None: the back end finds it).
+    fn reverse_tracked(
+        &self,
+        original: Option<&PaymentResult>,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
+        let _ = original;
+        track.sent("")?;
+        self.reverse_last()
+    }
+    /// Ask the terminal about an operation the journal has without an answer. Never sends
+    /// the operation itself.
+    fn reconcile(&self, op: &Unfinished) -> Reconciled {
+        let _ = op;
+        Reconciled::Unknown("this terminal type cannot be asked about an earlier request".into())
+    }
 }
 
 /// Check a request before any back end sees it.
@@ -257,21 +296,50 @@ pub fn check_request(req: &PaymentRequest) -> Result<(), PayError> {
 
 /// One card terminal (the payment front).
 pub struct Terminal {
-    backend: Box<dyn PaymentBackend>,
-    /// Results by reference (this process): the same reference is never charged twice.
+    backend: Arc<dyn PaymentBackend>,
+    /// Results by reference (this process; without a journal): the same reference is never
+    /// charged twice.
     done: Mutex<HashMap<String, PaymentResult>>,
     /// References in flight (a second call with the same one waits for nothing: refused).
-    busy: Mutex<Vec<String>>,
+    busy: Arc<Mutex<Vec<String>>>,
+    /// The journal (docs/PAYMENTS.md § Journal): write-ahead, idempotency across restarts,
+    /// recovery at start, delivery until confirmed.
+    #[cfg(feature = "journal")]
+    journal: Option<front::JournalFront>,
 }
 
 impl Terminal {
-    /// A front over `backend`.
+    /// A front over `backend`, without a journal (references are remembered in memory only).
     pub fn with_backend(backend: Box<dyn PaymentBackend>) -> Terminal {
         Terminal {
-            backend,
+            backend: Arc::from(backend),
             done: Mutex::new(HashMap::new()),
-            busy: Mutex::new(Vec::new()),
+            busy: Arc::new(Mutex::new(Vec::new())),
+            #[cfg(feature = "journal")]
+            journal: None,
         }
+    }
+
+    /// A front over `backend` with `journal`: unfinished money entries of the back end's
+    /// scope are reconciled in the background at once (a call waits for that first).
+    #[cfg(feature = "journal")]
+    pub fn with_journal(
+        backend: Box<dyn PaymentBackend>,
+        journal: Arc<crate::journal::Journal>,
+    ) -> Terminal {
+        let mut t = Terminal::with_backend(backend);
+        t.journal = Some(front::JournalFront::start(
+            journal,
+            t.backend.clone(),
+            t.busy.clone(),
+        ));
+        t
+    }
+
+    /// The journal file in use (None: off).
+    #[cfg(feature = "journal")]
+    pub fn journal_path(&self) -> Option<std::path::PathBuf> {
+        self.journal.as_ref().map(|j| j.path())
     }
 
     fn money(&self, kind: TxKind, req: &PaymentRequest) -> Result<PaymentResult, PayError> {
@@ -289,15 +357,27 @@ impl Terminal {
             }
             b.push(req.reference.clone());
         }
+        #[cfg(feature = "journal")]
+        let r = match &self.journal {
+            Some(j) => j.money(&*self.backend, kind, req),
+            None => self.backend.pay(kind, req),
+        };
+        #[cfg(not(feature = "journal"))]
         let r = self.backend.pay(kind, req);
         self.busy.lock().retain(|x| x != &req.reference);
-        if let Ok(res) = &r {
+        #[cfg(feature = "journal")]
+        let remember = self.journal.is_none();
+        #[cfg(not(feature = "journal"))]
+        let remember = true;
+        if let (Ok(res), true) = (&r, remember) {
             self.done.lock().insert(req.reference.clone(), res.clone());
         }
         r
     }
 
-    /// Take a payment. The same `reference` again returns the recorded result.
+    /// Take a payment. The same `reference` again returns the recorded result (with the
+    /// journal: also after a restart; a reference whose outcome is still unknown is asked
+    /// about first and never charged again).
     pub fn pay(&self, req: &PaymentRequest) -> Result<PaymentResult, PayError> {
         self.money(TxKind::Payment, req)
     }
@@ -307,7 +387,14 @@ impl Terminal {
         self.money(TxKind::Refund, req)
     }
 
+    /// Reverse the last transaction. With the journal: the last approved payment the journal
+    /// has for this terminal, journalled as `reversal-of-REFERENCE` (asking again returns
+    /// the recorded reversal).
     pub fn reverse_last(&self) -> Result<PaymentResult, PayError> {
+        #[cfg(feature = "journal")]
+        if let Some(j) = &self.journal {
+            return j.reverse_last(&*self.backend);
+        }
         self.backend.reverse_last()
     }
 
@@ -319,7 +406,37 @@ impl Terminal {
         if let Some(r) = reference.and_then(|r| self.done.lock().get(r).cloned()) {
             return Ok(r);
         }
+        #[cfg(feature = "journal")]
+        if let (Some(j), Some(r)) = (&self.journal, reference) {
+            if let Some(res) = j.recorded(r)? {
+                return Ok(res);
+            }
+        }
         self.backend.status(reference)
+    }
+
+    /// The application has the result of `reference` safely: it is not offered again by
+    /// [`Terminal::pending`] (also not after a restart). Idempotent. Without a journal: Ok
+    /// (nothing is offered again anyway). A reference without a result → `InvalidInput`.
+    pub fn confirm(&self, reference: &str) -> Result<(), PayError> {
+        #[cfg(feature = "journal")]
+        if let Some(j) = &self.journal {
+            return j.confirm(reference);
+        }
+        let _ = reference;
+        Ok(())
+    }
+
+    /// What the application has not confirmed, oldest first: results it may never have
+    /// received (answered, unconfirmed — also from before a restart), operations still in
+    /// doubt, and operations the start-up recovery found not sent (those once per process).
+    /// Waits for the start-up recovery. Without a journal: empty.
+    pub fn pending(&self) -> Result<Vec<Pending>, PayError> {
+        #[cfg(feature = "journal")]
+        if let Some(j) = &self.journal {
+            return j.pending();
+        }
+        Ok(Vec::new())
     }
 
     pub fn batch_close(&self) -> Result<String, PayError> {
@@ -473,6 +590,35 @@ pub struct TerminalConfig {
     /// GP tom credentials and endpoints (`gptom+…` terminals only); empty by default — fill
     /// it with [`gptom::GptomConfig::from_env`] (`OKC_GPTOM_*`) or by hand.
     pub gptom: gptom::GptomConfig,
+    /// The journal file (docs/PAYMENTS.md § Journal); None = off (tests and in-memory use
+    /// only: a restart then forgets every reference). [`TerminalConfig::new`] sets
+    /// [`default_journal`]`("./logs", "okclink")`; the C API, the bindings and `okc` take
+    /// `"journal"` / `$OKC_JOURNAL` (a path or `off`), else the default beside the logs
+    /// (`log_dir` / `$OKC_LOG_DIR`, else `./logs`) named after `application_name`.
+    pub journal: Option<std::path::PathBuf>,
+}
+
+/// The default journal file of the payment front: `Journal::default_path(log_dir,
+/// application)` — beside the logs, one file per application name. None in a build without
+/// the `journal` feature.
+pub fn default_journal(log_dir: &std::path::Path, application: &str) -> Option<std::path::PathBuf> {
+    #[cfg(feature = "journal")]
+    return Some(crate::journal::Journal::default_path(log_dir, application));
+    #[cfg(not(feature = "journal"))]
+    {
+        let _ = (log_dir, application);
+        None
+    }
+}
+
+/// `"journal"` / `$OKC_JOURNAL`: `off` (any case) → None, else the path.
+pub fn parse_journal_setting(s: &str) -> Option<std::path::PathBuf> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case(journal::OFF) {
+        None
+    } else {
+        Some(std::path::PathBuf::from(t))
+    }
 }
 
 /// When the library logs out of an idle terminal with `MaintenanceAllowed` every day: 03:00
@@ -514,12 +660,61 @@ impl TerminalConfig {
             application_name: "okclink".into(),
             maintenance_at: Some(DEFAULT_MAINTENANCE_AT),
             gptom: gptom::GptomConfig::default(),
+            journal: default_journal(std::path::Path::new("./logs"), "okclink"),
         }
     }
 }
 
-/// Open the terminal the configuration names.
+/// Open the terminal the configuration names, and its journal (an error to open it is a
+/// [`PayError::Config`] with the journal's text, which says what to do). The start-up
+/// recovery runs in the background; no request is sent here.
 pub fn open(cfg: TerminalConfig) -> Result<Terminal, PayError> {
+    // A configuration that names no usable terminal fails before the journal is touched.
+    check_terminal(&cfg)?;
+    // The journal next: a terminal whose journal cannot be opened is not started at all.
+    #[cfg(feature = "journal")]
+    let journal = match &cfg.journal {
+        Some(path) => Some(
+            crate::journal::Journal::shared(path).map_err(|e| PayError::Config(e.to_string()))?,
+        ),
+        None => None,
+    };
+    #[cfg(not(feature = "journal"))]
+    if let Some(path) = &cfg.journal {
+        return Err(PayError::Config(format!(
+            "journal {}: this build has no journal (cargo feature journal); set \"journal\": \"off\"",
+            path.display()
+        )));
+    }
+    let backend = open_backend(&cfg)?;
+    #[cfg(feature = "journal")]
+    if let Some(j) = journal {
+        return Ok(Terminal::with_journal(backend, j));
+    }
+    Ok(Terminal::with_backend(backend))
+}
+
+/// The configuration's terminal, parsed without starting anything.
+fn check_terminal(cfg: &TerminalConfig) -> Result<(), PayError> {
+    let t = cfg.terminal.trim();
+    #[cfg(feature = "nexo")]
+    if t.starts_with("nexo+") {
+        return t
+            .parse::<nexo::backend::NexoTarget>()
+            .map(|_| ())
+            .map_err(PayError::Config);
+    }
+    #[cfg(feature = "gptom")]
+    if t.starts_with("gptom+") {
+        t.parse::<gptom::GptomTarget>().map_err(PayError::Config)?;
+        return cfg.gptom.check().map_err(PayError::Config);
+    }
+    // Everything else is refused by open_backend before it starts anything.
+    let _ = t;
+    open_backend(cfg).map(|b| b.close())
+}
+
+fn open_backend(cfg: &TerminalConfig) -> Result<Box<dyn PaymentBackend>, PayError> {
     let t = cfg.terminal.trim();
     if t.starts_with("nexo+") {
         #[cfg(feature = "nexo")]
@@ -537,7 +732,7 @@ pub fn open(cfg: TerminalConfig) -> Result<Terminal, PayError> {
                 application_name: cfg.application_name.clone(),
                 maintenance_at: cfg.maintenance_at,
             })?;
-            return Ok(Terminal::with_backend(Box::new(b)));
+            return Ok(Box::new(b));
         }
         #[cfg(not(feature = "nexo"))]
         return Err(PayError::Config(
@@ -553,7 +748,7 @@ pub fn open(cfg: TerminalConfig) -> Result<Terminal, PayError> {
                 config: cfg.gptom.clone(),
                 events: cfg.events.clone(),
             })?;
-            return Ok(Terminal::with_backend(Box::new(b)));
+            return Ok(Box::new(b));
         }
         #[cfg(not(feature = "gptom"))]
         return Err(PayError::Config(

@@ -161,6 +161,12 @@ def _declare(lib: ctypes.CDLL) -> None:
             f.restype = c_int32
         lib.okc_pay_logout.argtypes = [c_void_p, c_bool]
         lib.okc_pay_logout.restype = c_int32
+        # The journal's delivery API (newer libraries).
+        if hasattr(lib, "okc_pay_confirm"):
+            lib.okc_pay_confirm.argtypes = [c_void_p, c_char_p]
+            lib.okc_pay_confirm.restype = c_int32
+            lib.okc_pay_pending.argtypes = [c_void_p, pp_char]
+            lib.okc_pay_pending.restype = c_int32
 
 
 _lib: Optional[ctypes.CDLL] = None

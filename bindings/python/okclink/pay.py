@@ -30,7 +30,12 @@ class Terminal:
     ``pay`` / ``refund`` return the normalised result (``approved``, ``amount``,
     ``currency``, ``transactionId``, ``receipts``, …) whether approved or declined; errors
     (unreachable, refused, outcome unknown, bad input) raise :class:`okclink.OkcError`
-    subclasses. The same ``reference`` again returns the recorded result (no second charge).
+    subclasses. The same ``reference`` again returns the recorded result (no second charge) —
+    also after a restart: every payment is written to the journal before it is sent
+    (``journal``: a file, or ``"off"`` for tests; default ``$OKC_JOURNAL``, else
+    ``./logs/okclink-journal-APPLICATION_NAME.sqlite``). After opening, :meth:`pending` lists
+    results the application has not confirmed yet (also from before a restart) and
+    operations still in doubt; :meth:`confirm` each result once it is stored.
 
     GP tom (``gptom+https://HOST?tid=TID``) takes ``username``, ``password`` and ``basic``
     (defaults ``$OKC_GPTOM_USERNAME``, ``$OKC_GPTOM_PASSWORD``, ``$OKC_GPTOM_BASIC``).
@@ -51,6 +56,8 @@ class Terminal:
         token_url: Optional[str] = None,
         refresh_url: Optional[str] = None,
         gptom_in_progress_limit_ms: Optional[int] = None,
+        journal: Optional[str] = None,
+        log_dir: Optional[str] = None,
     ) -> None:
         self._lib = n.load()
         if not hasattr(self._lib, "okc_pay_open"):
@@ -73,6 +80,10 @@ class Terminal:
         ):
             if value is not None:
                 cfg[key] = value
+        if journal is not None:  # a path, or "off" (tests only: a restart forgets references)
+            cfg["journal"] = str(journal)
+        if log_dir is not None:  # where the default journal lives
+            cfg["log_dir"] = str(log_dir)
         if gptom_in_progress_limit_ms is not None:  # tests: shorten the 5 min IN_PROGRESS limit
             cfg["gptom_in_progress_limit_ms"] = int(gptom_in_progress_limit_ms)
         self.on_event = on_event
@@ -136,6 +147,23 @@ class Terminal:
     def batch_close(self) -> Result:
         """Close the terminal's batch (day end); the terminal's answer as a dict."""
         return self._result(lambda out: self._lib.okc_pay_batch_close(self._handle(), ctypes.byref(out)))
+
+    def confirm(self, reference: str) -> None:
+        """The application has stored the result of ``reference``: it is not offered again by
+        :meth:`pending` (also not after a restart). Idempotent; a reference without a result
+        raises :class:`okclink.InvalidArgumentError`."""
+        self._check(self._lib.okc_pay_confirm(self._handle(), reference.encode()))
+
+    def pending(self) -> list:
+        """What the application has not confirmed, oldest first: dicts with ``reference``,
+        ``kind``, ``state`` (``"answered"``: ``result`` holds it; ``"in_doubt"``: may have
+        been charged, never pay it again blindly; ``"not_sent"``: found unfinished at start,
+        nothing charged), ``reason`` and ``result``. Waits for the start-up recovery."""
+        out = ctypes.c_void_p()
+        st = self._lib.okc_pay_pending(self._handle(), ctypes.byref(out))
+        text = n.take_string(self._lib, out)
+        self._check(st)
+        return json.loads(text)
 
     def abort(self) -> None:
         """Abort the payment in flight (from another thread)."""

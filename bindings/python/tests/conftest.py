@@ -59,6 +59,15 @@ def pytest_report_header(config):  # noqa: ARG001
     ]
 
 
+@pytest.fixture(autouse=True)
+def _journal(tmp_path: Path, monkeypatch):
+    """Every test's payment journal is its own file (never ./logs: references of an earlier
+    run would be "known")."""
+    path = tmp_path / "journal.sqlite"
+    monkeypatch.setenv("OKC_JOURNAL", str(path))
+    return path
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

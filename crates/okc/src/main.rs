@@ -5,7 +5,8 @@
 //!   0 success · 1 usage error · 2 no device found in time · 3 the device rejected the
 //!   request or the sale did not end with status 0 · 4 timed out waiting for an answer ·
 //!   5 300TR ACK timeout ("Device is not connected") · 6 bad input (file, JSON) ·
-//!   7 runtime/configuration error.
+//!   7 runtime/configuration error · 8 in doubt (`okc pay` / `okc refund`: the journal has the
+//!   reference as sent and the terminal still cannot tell its outcome; nothing sent again).
 
 #![forbid(unsafe_code)]
 
@@ -29,7 +30,7 @@ const EXIT_ACK_TIMEOUT: u8 = 5;
 const EXIT_BAD_INPUT: u8 = 6;
 const EXIT_RUNTIME: u8 = 7;
 /// Sent before, outcome still unknown (the journal): not sent again.
-const EXIT_IN_DOUBT: u8 = 8;
+const EXIT_IN_DOUBT: u8 = okc_cli::pay_cli::EXIT_IN_DOUBT;
 
 const DEFAULT_TRANSPORTS: &str = "usb,serial,tcp://127.0.0.1:7700";
 

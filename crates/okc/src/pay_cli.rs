@@ -5,7 +5,12 @@
 //! (`{"event":"display",…}`), then the normalised result (`approved`, `amount`, `currency`,
 //! `transactionId`, `receipts`, …). Exit codes: 0 approved / done, 3 declined or refused,
 //! 4 outcome unknown after recovery gave up, 1 usage, 2 unreachable, 6 bad input,
-//! 7 configuration.
+//! 7 configuration, 8 in doubt (a reference the journal has as sent, whose outcome the
+//! terminal still cannot tell: nothing was sent again).
+//!
+//! The journal (docs/PAYMENTS.md § Journal): `--journal PATH|off`, else `$OKC_JOURNAL`, else
+//! `LOG_DIR/okclink-journal-okc.sqlite` (`$OKC_LOG_DIR`, else `./logs`). A reference the
+//! journal already has prints its recorded result without sending anything.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -18,6 +23,8 @@ pub const EXIT_DECLINED: u8 = 3;
 pub const EXIT_UNKNOWN: u8 = 4;
 pub const EXIT_BAD_INPUT: u8 = 6;
 pub const EXIT_CONFIG: u8 = 7;
+/// A reference the journal has as sent, whose outcome the terminal still cannot tell.
+pub const EXIT_IN_DOUBT: u8 = 8;
 
 pub const USAGE: &str =
     "okc pay AMOUNT [options]       take a card payment (AMOUNT in major units: 12.50)
@@ -34,11 +41,20 @@ OPTIONS:
   --reference ID       the payment's reference = idempotency key (default: a fresh one);
                        status: the payment to ask about
   --refuse-signature   answer the signature question with \"refused\" (default: confirm)
+  --journal PATH|off   the journal (default $OKC_JOURNAL, else
+                       $OKC_LOG_DIR/okclink-journal-okc.sqlite, else ./logs/…): a reference
+                       it already has prints the recorded result, nothing is sent again;
+                       off: no journal (tests only)
+  --gptom-in-progress-limit-ms N
+                       GP tom: how long a task may run before the outcome is unknown
+                       (default 300000; for tests against the simulator)
   --maintenance        logout: allow the terminal's maintenance (default for logout)
   --json               one JSON object per line: events, then the result
 
 EXIT CODES: 0 approved / done, 1 usage, 2 terminal unreachable, 3 declined or refused,
-4 outcome unknown after recovery gave up, 6 bad input, 7 configuration";
+4 outcome unknown after recovery gave up, 6 bad input, 7 configuration, 8 in doubt (the
+journal has the reference as sent and the terminal still cannot tell its outcome: nothing
+was sent again; ask later with the same command)";
 
 /// A failure: exit code and message.
 pub type Failure = (u8, String);
@@ -86,6 +102,8 @@ struct Opts {
     reference: Option<String>,
     refuse_signature: bool,
     json: bool,
+    journal: Option<String>,
+    in_progress_limit_ms: Option<String>,
     positional: Vec<String>,
 }
 
@@ -97,6 +115,8 @@ fn parse(args: &[String]) -> Result<Opts, Failure> {
         reference: None,
         refuse_signature: false,
         json: false,
+        journal: None,
+        in_progress_limit_ms: None,
         positional: Vec::new(),
     };
     let mut it = args.iter();
@@ -112,6 +132,8 @@ fn parse(args: &[String]) -> Result<Opts, Failure> {
             "--currency" => o.currency = Some(val()?),
             "--reference" => o.reference = Some(val()?),
             "--refuse-signature" => o.refuse_signature = true,
+            "--journal" => o.journal = Some(val()?),
+            "--gptom-in-progress-limit-ms" => o.in_progress_limit_ms = Some(val()?),
             "--maintenance" => {}
             "--json" => o.json = true,
             s if s.starts_with("--") => {
@@ -137,6 +159,12 @@ fn open(o: &Opts) -> Result<pay::Terminal, Failure> {
         })?;
     let mut cfg = TerminalConfig::new(&url);
     cfg.gptom = pay::gptom::GptomConfig::from_env().map_err(|e| (EXIT_CONFIG, e))?;
+    if let Some(ms) = &o.in_progress_limit_ms {
+        cfg.gptom
+            .set("gptom_in_progress_limit_ms", ms)
+            .map_err(|e| (EXIT_USAGE, format!("--gptom-in-progress-limit-ms: {e}")))?;
+    }
+    cfg.journal = journal_path(o);
     cfg.listener = o.listener.clone();
     cfg.signature_confirm = !o.refuse_signature;
     cfg.application_name = "okc".into();
@@ -157,6 +185,38 @@ fn open(o: &Opts) -> Result<pay::Terminal, Failure> {
         None
     }));
     pay::open(cfg).map_err(|e| (code_of(&e), e.to_string()))
+}
+
+/// The journal file: `--journal`, else `$OKC_JOURNAL`, else beside the logs (`off`: none).
+fn journal_path(o: &Opts) -> Option<std::path::PathBuf> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    match o.journal.clone().or_else(|| env("OKC_JOURNAL")) {
+        Some(v) => pay::parse_journal_setting(&v),
+        None => {
+            let dir = env("OKC_LOG_DIR")
+                .filter(|d| !d.trim().eq_ignore_ascii_case("none"))
+                .unwrap_or_else(|| "./logs".into());
+            pay::default_journal(std::path::Path::new(&dir), "okc")
+        }
+    }
+}
+
+/// Whether the journal has `reference` already, and whether without an answer.
+#[cfg(feature = "journal")]
+fn known(path: Option<&std::path::Path>, reference: &str) -> (bool, bool) {
+    use okclink::journal::{Journal, Kind};
+    let Some(e) = path
+        .and_then(|p| Journal::shared(p).ok())
+        .and_then(|j| j.get(Kind::Payment, reference).ok().flatten())
+    else {
+        return (false, false);
+    };
+    (true, e.state.is_unfinished())
+}
+
+#[cfg(not(feature = "journal"))]
+fn known(_: Option<&std::path::Path>, _: &str) -> (bool, bool) {
+    (false, false)
 }
 
 /// Set when the result is printed (under this lock, so no event line follows it).
@@ -235,9 +295,27 @@ pub fn money(refund: bool, args: &[String]) -> Result<(), Failure> {
     };
     pay::check_request(&req).map_err(|e| (EXIT_BAD_INPUT, e.to_string()))?;
     let t = open(&o)?;
+    #[cfg(feature = "journal")]
+    let path = t.journal_path();
+    #[cfg(not(feature = "journal"))]
+    let path: Option<std::path::PathBuf> = None;
+    let (was_known, unfinished) = known(path.as_deref(), &req.reference);
     let r = if refund { t.refund(&req) } else { t.pay(&req) };
     t.close();
-    finish(&o, r)
+    match r {
+        Err(PayError::OutcomeUnknown(e)) if unfinished => {
+            Err((EXIT_IN_DOUBT, format!("in doubt: {e}")))
+        }
+        r => {
+            if was_known && !unfinished && r.is_ok() {
+                eprintln!(
+                    "reference {:?}: the recorded result from the journal (nothing was sent)",
+                    req.reference
+                );
+            }
+            finish(&o, r)
+        }
+    }
 }
 
 /// `okc terminal …`.

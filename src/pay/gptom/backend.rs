@@ -22,8 +22,12 @@ use super::api::{
 };
 use super::client::{CallError, Client};
 use crate::pay::{
-    EventFn, PayError, PaymentBackend, PaymentRequest, PaymentResult, TerminalEvent, TxKind,
+    EventFn, PayError, PaymentBackend, PaymentRequest, PaymentResult, Reconciled, TerminalEvent,
+    Track, TxKind, Unfinished,
 };
+
+/// How a task id is kept as its journal handle (`task ID`).
+const TASK_HANDLE: &str = "task ";
 use crate::runtime::BackendRuntime;
 
 /// Settings of a GP tom terminal.
@@ -158,11 +162,14 @@ impl Inner {
     }
 
     /// Create the task; a lost answer is resolved by the lookup, never by a second create.
-    async fn create(&self, op: &Op, expect: &Expect) -> Result<Task, PayError> {
+    async fn create(&self, op: &Op, expect: &Expect, track: &Track) -> Result<Task, PayError> {
+        // The journal's `sent`, before the create leaves (an error: do not send).
+        track.sent("")?;
         let why = match self.client.call(op).await {
             Ok(reply) if reply.is_success() => match api::parse_task(&reply.body) {
                 Ok(t) => {
                     self.record(&expect.reference, &t.id);
+                    track.set_handle(&format!("{TASK_HANDLE}{}", t.id));
                     return Ok(t);
                 }
                 Err(e) => format!("the answer to {} is unreadable ({e})", op.name()),
@@ -182,14 +189,20 @@ impl Inner {
             }) => return Err(PayError::Unreachable(detail)),
             Err(CallError::Network { sent: true, detail }) => detail,
         };
-        self.resolve_lost(expect, &why).await
+        self.resolve_lost(expect, &why, track).await
     }
 
     /// After a lost create: the task from the list, or an unknown outcome.
-    async fn resolve_lost(&self, expect: &Expect, why: &str) -> Result<Task, PayError> {
+    async fn resolve_lost(
+        &self,
+        expect: &Expect,
+        why: &str,
+        track: &Track,
+    ) -> Result<Task, PayError> {
         match self.lookup(expect).await {
             Ok(Some(t)) => {
                 self.record(&expect.reference, &t.id);
+                track.set_handle(&format!("{TASK_HANDLE}{}", t.id));
                 Ok(t)
             }
             Ok(None) => {
@@ -274,7 +287,7 @@ impl Inner {
     }
 
     /// Create (or find again) and follow a transaction task.
-    async fn run_task(&self, task: TransactionTask) -> Result<Task, PayError> {
+    async fn run_task(&self, task: TransactionTask, track: &Track) -> Result<Task, PayError> {
         let expect = Expect {
             reference: task.reference.clone(),
             tx_type: task.tx_type,
@@ -298,7 +311,10 @@ impl Inner {
                     self.record(&expect.reference, &t.id);
                     t
                 }
-                Ok(None) => self.create(&Op::CreateTransaction(task), &expect).await?,
+                Ok(None) => {
+                    self.create(&Op::CreateTransaction(task), &expect, track)
+                        .await?
+                }
                 Err(e) => {
                     return Err(unknown(
                         "task",
@@ -311,12 +327,23 @@ impl Inner {
                 }
             }
         } else {
-            self.create(&Op::CreateTransaction(task), &expect).await?
+            self.create(&Op::CreateTransaction(task), &expect, track)
+                .await?
         };
+        if !track.was_sent() {
+            // Followed a task created earlier in this process: it left then.
+            track.sent(&format!("{TASK_HANDLE}{}", first.id))?;
+        }
+        track.set_handle(&format!("{TASK_HANDLE}{}", first.id));
         self.follow(first, &expect.reference).await
     }
 
-    async fn pay(&self, kind: TxKind, r: &PaymentRequest) -> Result<PaymentResult, PayError> {
+    async fn pay(
+        &self,
+        kind: TxKind,
+        r: &PaymentRequest,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
         api::check_reference(&r.reference)?;
         let _one = self.money.lock().await;
         let tx_type = if kind == TxKind::Refund {
@@ -325,13 +352,16 @@ impl Inner {
             TxType::Sale
         };
         let task = self
-            .run_task(TransactionTask {
-                tx_type,
-                amount: Some(r.amount),
-                currency: Some(r.currency.clone()),
-                reference: r.reference.clone(),
-                origin_transaction_id: None,
-            })
+            .run_task(
+                TransactionTask {
+                    tx_type,
+                    amount: Some(r.amount),
+                    currency: Some(r.currency.clone()),
+                    reference: r.reference.clone(),
+                    origin_transaction_id: None,
+                },
+                track,
+            )
             .await?;
         let result = api::payment_result(&task, kind, &r.reference, Some((r.amount, &r.currency)))?;
         if result.approved {
@@ -362,30 +392,57 @@ impl Inner {
         }
     }
 
-    async fn reverse_last(&self) -> Result<PaymentResult, PayError> {
+    async fn reverse_last(
+        &self,
+        original: Option<PaymentResult>,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
         let _one = self.money.lock().await;
-        let known = self.last_approved.lock().clone();
-        let last = match known {
-            Some(t) => t,
-            // Not from this process: the TID's newest approved transaction in the cloud.
-            None => api::last_approved(&self.list().await?)
-                .cloned()
-                .ok_or_else(|| PayError::Refused {
-                    condition: "NotFound".into(),
-                    text: format!("GP tom lists no approved transaction on TID {}", self.tid()),
-                })?,
+        let from_journal = original.and_then(|o| {
+            // The journal's result of the sale: its transaction id is the cancel key.
+            Some(api::SaleRecord {
+                task_id: String::new(),
+                cancel_key: o.transaction_id.clone()?,
+                tid: Some(self.tid().to_string()),
+                when: o.timestamp.as_deref().and_then(api::parse_time),
+                amount: o.amount,
+                currency: o.currency.clone(),
+            })
+        });
+        let sale = match from_journal {
+            Some(s) => s,
+            None => {
+                let known = self.last_approved.lock().clone();
+                let last = match known {
+                    Some(t) => t,
+                    // Not from this process: the TID's newest approved transaction in the
+                    // cloud.
+                    None => api::last_approved(&self.list().await?)
+                        .cloned()
+                        .ok_or_else(|| PayError::Refused {
+                            condition: "NotFound".into(),
+                            text: format!(
+                                "GP tom lists no approved transaction on TID {}",
+                                self.tid()
+                            ),
+                        })?,
+                };
+                api::sale_record(&last)?
+            }
         };
-        let sale = api::sale_record(&last)?;
         api::check_cancellable(&sale, self.tid(), chrono::Utc::now())?;
         let reference = self.void_reference();
         let task = self
-            .run_task(TransactionTask {
-                tx_type: TxType::Void,
-                amount: None,
-                currency: None,
-                reference: reference.clone(),
-                origin_transaction_id: Some(sale.cancel_key.clone()),
-            })
+            .run_task(
+                TransactionTask {
+                    tx_type: TxType::Void,
+                    amount: None,
+                    currency: None,
+                    reference: reference.clone(),
+                    origin_transaction_id: Some(sale.cancel_key.clone()),
+                },
+                track,
+            )
             .await?;
         let result = api::payment_result(
             &task,
@@ -426,6 +483,80 @@ impl Inner {
         let task = self.read_task(&id).await?;
         let kind = task.tx_type().map_or(TxKind::Payment, TxType::kind);
         api::payment_result(&task, kind, reference.as_deref().unwrap_or(""), None)
+    }
+
+    /// Ask the cloud about a task the journal has without an answer: the task detail when
+    /// the journal kept its id, else the TID's task list by reference. Never creates a task.
+    async fn reconcile(&self, op: &Unfinished) -> Reconciled {
+        let _one = self.money.lock().await;
+        let id = op
+            .handle
+            .as_deref()
+            .and_then(|h| h.strip_prefix(TASK_HANDLE))
+            .map(str::to_string);
+        let task = match id {
+            Some(id) => match self.read_task(&id).await {
+                Ok(t) => t,
+                Err(e) => {
+                    return Reconciled::Unknown(format!("GP tom task {id} cannot be read: {e}"))
+                }
+            },
+            None if op.kind == TxKind::Reversal => {
+                return Reconciled::Unknown(
+                    "a GP tom cancellation without its task id: check the terminal's last                      transactions"
+                        .into(),
+                )
+            }
+            None => {
+                let expect = Expect {
+                    reference: op.reference.clone(),
+                    tx_type: if op.kind == TxKind::Refund {
+                        TxType::Refund
+                    } else {
+                        TxType::Sale
+                    },
+                    amount: Some(op.amount),
+                };
+                match self.list().await {
+                    Ok(tasks) => match api::find_task(&tasks, &expect, &[]) {
+                        Some(t) => t.clone(),
+                        None => {
+                            return Reconciled::NotSent(format!(
+                                "TID {}'s task list has no task with reference {:?}: it never                                  reached GP tom (not charged)",
+                                self.tid(),
+                                op.reference
+                            ))
+                        }
+                    },
+                    Err(e) => {
+                        return Reconciled::Unknown(format!(
+                            "TID {}'s task list cannot be read: {e}",
+                            self.tid()
+                        ))
+                    }
+                }
+            }
+        };
+        let handle = format!("{TASK_HANDLE}{}", task.id);
+        self.record(&op.reference, &task.id);
+        if !task.state.is_terminal() {
+            return Reconciled::Unknown(crate::pay::journal::with_handle(
+                &format!("GP tom task {} is still {}", task.id, task.state.name()),
+                Some(&handle),
+            ));
+        }
+        match api::payment_result(
+            &task,
+            op.kind,
+            &op.reference,
+            Some((op.amount, &op.currency)),
+        ) {
+            Ok(r) => Reconciled::Answered(r),
+            Err(e) => Reconciled::Unknown(crate::pay::journal::with_handle(
+                &format!("GP tom task {}: {e}", task.id),
+                Some(&handle),
+            )),
+        }
     }
 
     async fn batch_close(&self) -> Result<String, PayError> {
@@ -532,14 +663,43 @@ impl GptomBackend {
 
 impl PaymentBackend for GptomBackend {
     fn pay(&self, kind: TxKind, req: &PaymentRequest) -> Result<PaymentResult, PayError> {
+        self.pay_tracked(kind, req, &Track::none())
+    }
+
+    fn pay_tracked(
+        &self,
+        kind: TxKind,
+        req: &PaymentRequest,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
         let inner = self.inner.clone();
-        let req = req.clone();
-        self.run(async move { inner.pay(kind, &req).await })
+        let (req, track) = (req.clone(), track.clone());
+        self.run(async move { inner.pay(kind, &req, &track).await })
     }
 
     fn reverse_last(&self) -> Result<PaymentResult, PayError> {
+        self.reverse_tracked(None, &Track::none())
+    }
+
+    fn reverse_tracked(
+        &self,
+        original: Option<&PaymentResult>,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
         let inner = self.inner.clone();
-        self.run(async move { inner.reverse_last().await })
+        let (original, track) = (original.cloned(), track.clone());
+        self.run(async move { inner.reverse_last(original, &track).await })
+    }
+
+    fn scope(&self) -> String {
+        self.inner.tid().to_string()
+    }
+
+    fn reconcile(&self, op: &Unfinished) -> Reconciled {
+        let inner = self.inner.clone();
+        let op = op.clone();
+        self.run(async move { Ok(inner.reconcile(&op).await) })
+            .unwrap_or_else(|e| Reconciled::Unknown(e.to_string()))
     }
 
     fn abort(&self) -> Result<(), PayError> {

@@ -22,7 +22,8 @@ use super::msg::{
 use super::receipt::{decode_receipt, ReceiptKind};
 use super::session::{assumptions, busy_delay, Session, SessionConfig, SessionError, Verdict};
 use crate::pay::{
-    EventFn, PayError, PaymentBackend, PaymentRequest, PaymentResult, TerminalEvent, TxKind,
+    EventFn, PayError, PaymentBackend, PaymentRequest, PaymentResult, Reconciled, TerminalEvent,
+    Track, TxKind, Unfinished,
 };
 use crate::runtime::BackendRuntime;
 
@@ -118,6 +119,8 @@ struct Inner {
 /// The nexo [`PaymentBackend`].
 pub struct NexoBackend {
     inner: Arc<Inner>,
+    /// `HOST:PORT` as configured (the journal's scope: stays when the terminal moves).
+    address: String,
     rt: BackendRuntime,
     stop: Arc<tokio::sync::Notify>,
 }
@@ -273,6 +276,7 @@ impl Inner {
         &self,
         make: &(dyn Fn() -> Request + Send + Sync),
         timeout: Duration,
+        track: Option<&Track>,
     ) -> Result<(SaleToPoiRequest, Result<Option<SaleToPoiResponse>, Sent>), PayError> {
         self.ensure_login().await?;
         let mut relogged = false;
@@ -293,6 +297,13 @@ impl Inner {
                 }
             };
             let sid = req.header.service_id.clone().unwrap_or_default();
+            if let Some(t) = track {
+                // The journal's `sent`, before the request leaves (an error: do not send).
+                if let Err(e) = t.sent(&format!("{SERVICE_ID_HANDLE}{sid}")) {
+                    self.session.lock().finished(&sid);
+                    return Err(e);
+                }
+            }
             *self.inflight.lock() = Some((req.header.message_category.clone(), sid.clone()));
             let r = self.post(&req, timeout).await;
             *self.inflight.lock() = None;
@@ -320,7 +331,12 @@ impl Inner {
         }
     }
 
-    async fn pay(&self, kind: TxKind, r: &PaymentRequest) -> Result<PaymentResult, PayError> {
+    async fn pay(
+        &self,
+        kind: TxKind,
+        r: &PaymentRequest,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
         let _one = self.money.lock().await;
         let stamp0 = stamp();
         let (reference, currency, amount) = (r.reference.clone(), r.currency.clone(), r.amount);
@@ -343,7 +359,9 @@ impl Inner {
                 card_acquisition_reference: None,
             })
         };
-        let (req, answer) = self.service(&make, assumptions::PAYMENT_TIMEOUT).await?;
+        let (req, answer) = self
+            .service(&make, assumptions::PAYMENT_TIMEOUT, Some(track))
+            .await?;
         let sid = req.header.service_id.clone().unwrap_or_default();
         self.by_reference
             .lock()
@@ -354,6 +372,7 @@ impl Inner {
             Err(Sent::No(e)) => return Err(PayError::Unreachable(e)),
             Err(Sent::Maybe(e) | Sent::Garbled(e)) => self.recover(&sid, &e).await?,
         };
+        mark_effect(track, &resp);
         let result = self.result_of(kind, &r.reference, &resp)?;
         if result.approved {
             if let (Some(id), Some(ts)) = (&result.transaction_id, &result.timestamp) {
@@ -508,6 +527,39 @@ fn refused(resp: &SaleToPoiResponse, what: &str) -> PayError {
         text: r
             .and_then(|r| r.additional_response.clone())
             .unwrap_or_else(|| format!("{what} refused")),
+    }
+}
+
+/// How a request's ServiceID is kept as its journal handle (`ServiceID 123456`).
+const SERVICE_ID_HANDLE: &str = "ServiceID ";
+
+/// How long the start-up recovery (and a call with a reference left in doubt) asks the
+/// terminal about one request before it stays in doubt: 20 s (the payment itself is over
+/// by then; a terminal that is off is not waited for as long as [`assumptions::RECOVERY_LIMIT`]).
+const RECONCILE_LIMIT: Duration = Duration::from_secs(20);
+
+/// Tell the journal what a final answer means when it is not a card's result: the terminal
+/// refused the request without effect (busy, not logged in, a format error: `failed`, the
+/// reference may be used again), or had no record of it after a lost answer (`not sent`).
+fn mark_effect(track: &Track, resp: &SaleToPoiResponse) {
+    let Some(r) = super::session::response_of(&resp.body) else {
+        return;
+    };
+    if r.result == ResultCode::Success {
+        return;
+    }
+    let why = reason(r).unwrap_or_default();
+    match &r.error_condition {
+        Some(ErrorCondition::NotFound) => track.not_sent(&why),
+        Some(
+            ErrorCondition::Busy
+            | ErrorCondition::NotAllowed
+            | ErrorCondition::LoggedOut
+            | ErrorCondition::MessageFormat
+            | ErrorCondition::UnavailableService
+            | ErrorCondition::InProgress,
+        ) => track.failed(&why),
+        _ => {}
     }
 }
 
@@ -666,7 +718,12 @@ impl NexoBackend {
                 }
             });
         }
-        Ok(NexoBackend { inner, rt, stop })
+        Ok(NexoBackend {
+            inner,
+            address: s.target.address.clone(),
+            rt,
+            stop,
+        })
     }
 
     /// Run `fut` on the runtime and wait for it (a payment waits for the customer; every
@@ -681,51 +738,54 @@ impl NexoBackend {
 
 impl PaymentBackend for NexoBackend {
     fn pay(&self, kind: TxKind, req: &PaymentRequest) -> Result<PaymentResult, PayError> {
+        self.pay_tracked(kind, req, &Track::none())
+    }
+
+    fn pay_tracked(
+        &self,
+        kind: TxKind,
+        req: &PaymentRequest,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
         let inner = self.inner.clone();
-        let req = req.clone();
-        self.run(async move { inner.pay(kind, &req).await })
+        let (req, track) = (req.clone(), track.clone());
+        self.run(async move { inner.pay(kind, &req, &track).await })
     }
 
     fn reverse_last(&self) -> Result<PaymentResult, PayError> {
+        self.reverse_tracked(None, &Track::none())
+    }
+
+    fn reverse_tracked(
+        &self,
+        original: Option<&PaymentResult>,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
         let inner = self.inner.clone();
-        self.run(async move {
-            let _one = inner.money.lock().await;
-            let known = inner.last_approved.lock().clone();
-            let (original, amount, currency) = match known {
-                Some(k) => k,
-                // Not from this process: ask the terminal for its last transaction.
-                None => inner.last_from_terminal().await?,
-            };
-            let (sale, poi) = {
-                let s = inner.session.lock();
-                (s.config().sale_id.clone(), s.config().poi_id.clone())
-            };
-            let make = move || {
-                Request::Reversal(ReversalRequest {
-                    reason: ReversalReason::MerchantCancel,
-                    sale_id: sale.clone(),
-                    poi_id: poi.clone(),
-                    original: original.clone(),
-                })
-            };
-            let (_req, answer) = inner.service(&make, assumptions::REQUEST_TIMEOUT).await?;
-            match answer {
-                Ok(Some(resp)) => {
-                    let mut r = inner.result_of(TxKind::Reversal, "", &resp)?;
-                    if r.approved {
-                        *inner.last_approved.lock() = None;
-                        r.amount = amount;
-                    }
-                    r.currency = currency;
-                    Ok(r)
-                }
-                Ok(None) => Err(PayError::Protocol("reversal answered 204".into())),
-                Err(Sent::No(e)) => Err(PayError::Unreachable(e)),
-                Err(Sent::Maybe(e) | Sent::Garbled(e)) => Err(PayError::OutcomeUnknown(format!(
-                    "the reversal's answer was lost ({e}); ask the status"
-                ))),
-            }
-        })
+        let track = track.clone();
+        let original = original.and_then(|o| {
+            Some((
+                TransactionId {
+                    transaction_id: o.transaction_id.clone()?,
+                    time_stamp: o.timestamp.clone()?,
+                },
+                o.amount,
+                o.currency.clone(),
+            ))
+        });
+        self.run(async move { inner.reverse(original, &track).await })
+    }
+
+    fn scope(&self) -> String {
+        let s = self.inner.session.lock();
+        format!("{}@{}", s.config().poi_id, self.address)
+    }
+
+    fn reconcile(&self, op: &Unfinished) -> Reconciled {
+        let inner = self.inner.clone();
+        let op = op.clone();
+        self.run(async move { Ok(inner.reconcile(&op).await) })
+            .unwrap_or_else(|e| Reconciled::Unknown(e.to_string()))
     }
 
     fn abort(&self) -> Result<(), PayError> {
@@ -861,6 +921,172 @@ impl PaymentBackend for NexoBackend {
 }
 
 impl Inner {
+    /// Reverse `original` (None: this process's last approved payment, else the terminal's
+    /// last transaction).
+    async fn reverse(
+        &self,
+        original: Option<(TransactionId, i64, String)>,
+        track: &Track,
+    ) -> Result<PaymentResult, PayError> {
+        let _one = self.money.lock().await;
+        let known = original.or_else(|| self.last_approved.lock().clone());
+        let (original, amount, currency) = match known {
+            Some(k) => k,
+            // Not from this process: ask the terminal for its last transaction.
+            None => self.last_from_terminal().await?,
+        };
+        let (sale, poi) = {
+            let s = self.session.lock();
+            (s.config().sale_id.clone(), s.config().poi_id.clone())
+        };
+        let make = move || {
+            Request::Reversal(ReversalRequest {
+                reason: ReversalReason::MerchantCancel,
+                sale_id: sale.clone(),
+                poi_id: poi.clone(),
+                original: original.clone(),
+            })
+        };
+        let (_req, answer) = self
+            .service(&make, assumptions::REQUEST_TIMEOUT, Some(track))
+            .await?;
+        match answer {
+            Ok(Some(resp)) => {
+                mark_effect(track, &resp);
+                let mut r = self.result_of(TxKind::Reversal, "", &resp)?;
+                if r.approved {
+                    *self.last_approved.lock() = None;
+                    r.amount = amount;
+                }
+                r.currency = currency;
+                Ok(r)
+            }
+            Ok(None) => Err(PayError::Protocol("reversal answered 204".into())),
+            Err(Sent::No(e)) => Err(PayError::Unreachable(e)),
+            Err(Sent::Maybe(e) | Sent::Garbled(e)) => Err(PayError::OutcomeUnknown(format!(
+                "the reversal's answer was lost ({e}); ask the status"
+            ))),
+        }
+    }
+
+    /// Ask the terminal about a request the journal has without an answer: TransactionStatus
+    /// by its ServiceID when the journal kept it, else the terminal's last transaction of
+    /// this SaleID (ours when its SaleTransactionID is the reference). Never sends the
+    /// request itself. Gives up after [`RECONCILE_LIMIT`].
+    async fn reconcile(&self, op: &Unfinished) -> Reconciled {
+        let _one = self.money.lock().await;
+        let sid = op
+            .handle
+            .as_deref()
+            .and_then(|h| h.strip_prefix(SERVICE_ID_HANDLE))
+            .map(str::to_string);
+        let category = if op.kind == TxKind::Reversal {
+            MessageCategory::Reversal
+        } else {
+            MessageCategory::Payment
+        };
+        let by = match &sid {
+            Some(s) => format!("TransactionStatus for ServiceID {s}"),
+            None => "TransactionStatus for the terminal's last transaction".to_string(),
+        };
+        let deadline = Instant::now() + RECONCILE_LIMIT;
+        let mut last = String::from("no answer yet");
+        loop {
+            if Instant::now() >= deadline {
+                return Reconciled::Unknown(format!(
+                    "{by}: the terminal did not tell the outcome within {} s (last: {last})",
+                    RECONCILE_LIMIT.as_secs()
+                ));
+            }
+            if let Err(e) = self.ensure_login().await {
+                last = e.to_string();
+                tokio::time::sleep(assumptions::RECOVERY_INTERVAL).await;
+                continue;
+            }
+            let ask = {
+                let mut s = self.session.lock();
+                let (sale, poi) = (s.config().sale_id.clone(), s.config().poi_id.clone());
+                s.request(Request::TransactionStatus(TransactionStatusRequest {
+                    reference: sid.clone().map(|service_id| MessageReference {
+                        category: Some(category.clone()),
+                        service_id: Some(service_id),
+                        sale_id: Some(sale),
+                        poi_id: Some(poi),
+                    }),
+                }))
+            };
+            let Ok(ask) = ask else {
+                self.login().await.ok();
+                tokio::time::sleep(assumptions::RECOVERY_INTERVAL).await;
+                continue;
+            };
+            match self.post(&ask, assumptions::REQUEST_TIMEOUT).await {
+                Ok(Some(resp)) => {
+                    let verdict = self.session.lock().on_response(&resp);
+                    if let ResponseBody::TransactionStatus(t) = &resp.body {
+                        if t.response.result == ResultCode::Success {
+                            let Some((h, body)) = &t.repeated else {
+                                return Reconciled::Unknown(format!(
+                                    "{by}: the answer has no repeated response"
+                                ));
+                            };
+                            let same_sale = match &**body {
+                                ResponseBody::Payment(p) => p
+                                    .sale_transaction_id
+                                    .as_ref()
+                                    .map(|x| x.transaction_id == op.reference),
+                                _ => None,
+                            };
+                            let ours = match &sid {
+                                Some(s) => {
+                                    h.service_id.as_deref() == Some(s.as_str())
+                                        && same_sale != Some(false)
+                                }
+                                None => match &**body {
+                                    ResponseBody::Payment(_) => same_sale == Some(true),
+                                    ResponseBody::Reversal(_) => op.kind == TxKind::Reversal,
+                                    _ => false,
+                                },
+                            };
+                            if !ours {
+                                return Reconciled::Unknown(format!(
+                                    "{by}: the terminal's transaction is another one (ours may                                      be older: check the terminal's journal)"
+                                ));
+                            }
+                            let orig = SaleToPoiResponse {
+                                header: h.clone(),
+                                body: (**body).clone(),
+                            };
+                            return match self.result_of(op.kind, &op.reference, &orig) {
+                                Ok(mut r) => {
+                                    if op.kind == TxKind::Reversal && r.approved {
+                                        r.amount = op.amount;
+                                    }
+                                    Reconciled::Answered(r)
+                                }
+                                Err(e) => Reconciled::Unknown(format!("{by}: {e}")),
+                            };
+                        }
+                        match &t.response.error_condition {
+                            Some(ErrorCondition::NotFound) => {
+                                return Reconciled::NotSent(format!(
+                                    "{by}: the terminal has no record of it (not charged)"
+                                ))
+                            }
+                            c => last = format!("{c:?}"),
+                        }
+                    }
+                    if verdict == Verdict::LoginNeeded {
+                        self.login().await.ok();
+                    }
+                }
+                Ok(None) => last = "TransactionStatus answered 204".into(),
+                Err(Sent::No(e) | Sent::Maybe(e) | Sent::Garbled(e)) => last = e,
+            }
+            tokio::time::sleep(assumptions::RECOVERY_INTERVAL).await;
+        }
+    }
+
     /// The terminal's last transaction (TransactionStatus without a reference), when it is an
     /// approved payment: its POITransactionID.
     async fn last_from_terminal(&self) -> Result<(TransactionId, i64, String), PayError> {
