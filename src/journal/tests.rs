@@ -117,10 +117,8 @@ fn transitions_are_checked() {
         .into_iter()
         .map(|h| h.event)
         .collect();
-    assert_eq!(
-        events,
-        ["recorded", "sent", "answered", "confirmed", "confirmed"]
-    );
+    // A second confirm changes nothing (idempotent, no second history row).
+    assert_eq!(events, ["recorded", "sent", "answered", "confirmed"]);
 }
 
 #[test]

@@ -706,3 +706,71 @@ fn sim_pty_sells_over_the_serial_transport() {
         serde_json::from_str::<Value>(&fiscal::decode_text(fiscal::FISCAL_300TR)).unwrap()
     );
 }
+
+/// The journal (docs/JOURNAL.md): a basketID it knows is answered from it, never printed
+/// again (exit 0 with the recorded receipt); one sent before with no receipt is "in doubt"
+/// (exit 8), not sent again.
+#[test]
+fn send_basket_with_a_journal_prints_once() {
+    use okclink::journal::{Begin, Journal, Kind};
+    let server = sim::serve_tcp("127.0.0.1:0", SimConfig::x30tr()).unwrap();
+    let t = format!("tcp://{}", server.local_addr());
+    let dir = std::env::temp_dir().join(format!("okc-cli-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("journal.sqlite");
+    let j = journal.to_str().unwrap();
+    let basket = dir.join("basket.json");
+    let body = r#"{"basketID":"cli-j-1","items":[{"name":"SU","price":500,"quantity":1000,"sectionNo":1}],"paymentItems":[{"amount":500,"description":"Nakit","type":1}]}"#;
+    std::fs::write(&basket, body).unwrap();
+    let b = basket.to_str().unwrap();
+    let o = okc(&["send-basket", b, "--transport", &t, "--journal", j]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(server.sales_count(), 1);
+    let o = okc(&[
+        "send-basket",
+        b,
+        "--transport",
+        &t,
+        "--journal",
+        j,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = json_lines(&o);
+    assert!(
+        lines.iter().any(|l| l["journal"] == "known"),
+        "{}",
+        text(&o)
+    );
+    let r = lines
+        .iter()
+        .find(|l| l["receipt"].is_object())
+        .expect("receipt");
+    assert_eq!(r["receipt"]["basketID"], "cli-j-1");
+    assert_eq!(r["receipt"]["status"], 0);
+    assert_eq!(server.sales_count(), 1, "not printed again");
+    // Sent by a process that died before the receipt: in doubt, exit 8, nothing sent.
+    {
+        let jr = Journal::open(&journal).unwrap();
+        let other = body.replace("cli-j-1", "cli-j-2");
+        let Begin::New(id) = jr.begin(Kind::Basket, "cli-j-2", "wired", &other).unwrap() else {
+            panic!("new")
+        };
+        jr.mark_sent(id).unwrap();
+        std::fs::write(&basket, other).unwrap();
+    }
+    let o = okc(&[
+        "send-basket",
+        b,
+        "--transport",
+        &t,
+        "--journal",
+        j,
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(8), "{}", text(&o));
+    assert!(text(&o).contains("\"in_doubt\""), "{}", text(&o));
+    assert_eq!(server.sales_count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
