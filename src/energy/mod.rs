@@ -943,19 +943,12 @@ impl Orders {
             let Some(j) = &self.journal else {
                 return Ok(Vec::new());
             };
-            let jerr = |e: journal::JournalError| EnergyError::Journal(e.to_string());
-            let mut held: Vec<journal::Entry> = j
-                .unfinished()
-                .map_err(jerr)?
-                .into_iter()
-                .chain(j.undelivered().map_err(jerr)?)
-                .filter(|e| e.kind == Kind::EnergyLock && e.scope == self.cfg.terminal_id)
-                .filter(|e| e.outcome.is_none() || e.outcome == Some(Outcome::Success))
-                .collect();
-            held.sort_by_key(|e| e.id);
-            held.dedup_by_key(|e| e.id);
             let mut out = Vec::new();
-            for e in held {
+            for e in self.held_locks()? {
+                // Released meanwhile (a sibling entry of the same order settled it).
+                if j.get_id(e.id).ok().flatten().is_some_and(|x| x.confirmed()) {
+                    continue;
+                }
                 out.push(self.recover_one(j, &e, terminal));
             }
             Ok(out)
@@ -1049,7 +1042,11 @@ impl Orders {
             };
             finish("closed elsewhere");
             r.action = "released".into();
-            r.detail = format!("the order was {} by {:?}{card}", order.state, order.paid_by);
+            r.detail = format!(
+                "the order was {} by {}{card}",
+                order.state,
+                order.paid_by.as_deref().unwrap_or("?")
+            );
             return r;
         }
         // OPEN, or LOCKED (by us or another terminal). Was the card payment approved?
@@ -1271,18 +1268,57 @@ impl Orders {
         let _ = (id, why);
     }
 
-    /// The lock's life is over (unlocked, paid, closed elsewhere): its entry is confirmed.
+    /// The lock's life is over (unlocked, paid, closed elsewhere): its entry — and every other
+    /// held lock entry of the same order of this terminal (a lock taken again by id, e.g. by
+    /// `unlock_id` or the C API) — is confirmed.
     fn journal_release(&self, id: Option<i64>) {
         #[cfg(feature = "journal")]
         if let (Some(j), Some(id)) = (&self.journal, id) {
-            if let Ok(Some(e)) = j.get_id(id) {
-                if e.state.is_unfinished() {
-                    let _ = j.record_result(id, r#"{"released":true}"#, Outcome::Success);
-                }
+            let order_of = |e: &journal::Entry| {
+                serde_json::from_str::<Value>(&e.request)
+                    .ok()
+                    .and_then(|v| v["orderId"].as_str().map(str::to_string))
+            };
+            let Ok(Some(this)) = j.get_id(id) else {
+                return;
+            };
+            let order = order_of(&this);
+            let mut all = self.held_locks().unwrap_or_default();
+            if !all.iter().any(|e| e.id == id) {
+                all.push(this);
             }
-            let _ = j.confirm(id);
+            for e in all
+                .into_iter()
+                .filter(|e| e.id == id || order_of(e) == order)
+            {
+                if e.state.is_unfinished() {
+                    let _ = j.record_result(e.id, r#"{"released":true}"#, Outcome::Success);
+                }
+                let _ = j.confirm(e.id);
+            }
         }
         let _ = id;
+    }
+
+    /// This terminal's lock entries that may still hold a lock: unfinished, or answered and
+    /// not confirmed (released).
+    #[cfg(feature = "journal")]
+    fn held_locks(&self) -> Result<Vec<journal::Entry>, EnergyError> {
+        let Some(j) = &self.journal else {
+            return Ok(Vec::new());
+        };
+        let jerr = |e: journal::JournalError| EnergyError::Journal(e.to_string());
+        let mut held: Vec<journal::Entry> = j
+            .unfinished()
+            .map_err(jerr)?
+            .into_iter()
+            .chain(j.undelivered().map_err(jerr)?)
+            .filter(|e| e.kind == Kind::EnergyLock && e.scope == self.cfg.terminal_id)
+            .filter(|e| e.outcome.is_none() || e.outcome == Some(Outcome::Success))
+            .collect();
+        held.sort_by_key(|e| e.id);
+        held.dedup_by_key(|e| e.id);
+        Ok(held)
     }
 
     /// Stop the runtime (idempotent; also on drop).
