@@ -27,6 +27,16 @@ enum OkcStatus
    */
   OKC_PAY_DECLINED = 2,
   /**
+   * okc_energy_sell: not paid; the order was released (unlocked). The result JSON says why
+   * (`reason`) and what became of the card payment (`card`).
+   */
+  OKC_ENERGY_UNLOCKED = 3,
+  /**
+   * okc_energy_sell: paid, but the pump's 1000TR has not completed the order yet (offline):
+   * it does when it is back; nothing to do at the POS.
+   */
+  OKC_ENERGY_PAID = 4,
+  /**
    * A required pointer argument was NULL.
    */
   OKC_ERR_NULL = -1,
@@ -96,6 +106,11 @@ enum OkcStatus
 #ifndef __cplusplus
 typedef int32_t OkcStatus;
 #endif // __cplusplus
+
+/**
+ * Opaque Energy orders handle (NULL, closed or foreign handles give `OKC_ERR_BAD_HANDLE`).
+ */
+typedef struct OkcEnergy OkcEnergy;
 
 /**
  * Opaque connection object. A handle is validated on every call: NULL, destroyed or
@@ -494,6 +509,120 @@ OkcStatus okc_pay_batch_close(struct OkcPay *t, char **out);
  * `out` must be writable.
  */
 OkcStatus okc_pay_listener_address(struct OkcPay *t, char **out);
+
+/**
+ * Open an Energy client (no network yet). `config_json` (may be NULL): `energy_url`
+ * (`http(s)://HOST/BASE`, default `$OKC_ENERGY_URL`), `energy_terminal` (the virtual
+ * terminal id, `$OKC_ENERGY_TERMINAL`), `tokenx_client_id` / `tokenx_client_secret`
+ * (`$OKC_TOKENX_CLIENT_ID` / `_SECRET`), `journal` (path or `off`, `$OKC_JOURNAL`; default
+ * beside `log_dir`), `energy_lock_ttl_s`, `energy_currency`, `energy_complete_wait_ms`, and
+ * the other `okc_create` keys (`tokenx_auth_url`, `log_dir`, `company_name`, …). The
+ * environment wins over the JSON. On failure `*out` is NULL.
+ *
+ * # Safety
+ * `config_json` must be NULL or NUL-terminated; `out` must be NULL or writable.
+ */
+OkcStatus okc_energy_open(const char *config_json, struct OkcEnergy **out);
+
+/**
+ * Close an Energy handle (idempotent for a closed handle). A call running on another thread
+ * finishes first.
+ */
+OkcStatus okc_energy_close(struct OkcEnergy *h);
+
+/**
+ * The order summaries as a JSON array. `filter_json` (may be NULL: every order):
+ * `{"status": "OPEN,LOCKED", "plate": "34ABC123", "pumpNo": 3, "mine": true}`.
+ *
+ * # Safety
+ * `filter_json` must be NULL or NUL-terminated; `result_json` writable.
+ */
+OkcStatus okc_energy_list(struct OkcEnergy *h, const char *filter_json, char **result_json);
+
+/**
+ * One order as JSON.
+ *
+ * # Safety
+ * `order_id` must be NUL-terminated; `order_json` writable.
+ */
+OkcStatus okc_energy_get(struct OkcEnergy *h, const char *order_id, char **order_json);
+
+/**
+ * Lock an order for this terminal (exclusive, journalled): `*lock_json` =
+ * `{orderId, lockedBy, lockToken, lockExpiresAt, remainingMs, amount, plate}`. `payment_id`
+ * (may be NULL): the sale's payment id, so a crash before the payment is resolved with the
+ * card terminal (`okc_energy_recover`). OKC_ERR_REJECTED: e.g. status 1018 (locked by
+ * another terminal) or 1105 (the order is not open) in `okc_last_error`.
+ *
+ * # Safety
+ * `order_id` must be NUL-terminated, `payment_id` NULL or NUL-terminated; `lock_json`
+ * writable.
+ */
+OkcStatus okc_energy_lock(struct OkcEnergy *h,
+                          const char *order_id,
+                          const char *payment_id,
+                          char **lock_json);
+
+/**
+ * Unlock an order this terminal holds; `reason` (may be NULL: `CANCELLED`):
+ * `PAYMENT_FAILED`, `CANCELLED` or `TIMEOUT`. `*order_json` = the order afterwards.
+ *
+ * # Safety
+ * `order_id` must be NUL-terminated, `reason` NULL or NUL-terminated; `order_json` writable.
+ */
+OkcStatus okc_energy_unlock(struct OkcEnergy *h,
+                            const char *order_id,
+                            const char *reason,
+                            char **order_json);
+
+/**
+ * Pay an order: lock it (or take this terminal's lock again) and send the payment,
+ * idempotent by `payment_id`. `card_result_json` (may be NULL: cash) = an approved card
+ * result as `okc_pay_payment` gave it (its slip data go to the cloud). `*result_json` =
+ * `{paymentId, replayed, order}`. A refused payment unlocks the order again.
+ *
+ * # Safety
+ * `order_id`, `payment_id` must be NUL-terminated, `card_result_json` NULL or
+ * NUL-terminated; `result_json` writable.
+ */
+OkcStatus okc_energy_pay(struct OkcEnergy *h,
+                         const char *order_id,
+                         const char *payment_id,
+                         const char *card_result_json,
+                         char **result_json);
+
+/**
+ * The forecourt flow: the order of `plate` (or `order_id`; exactly one of them non-NULL) →
+ * lock → card payment on `terminal` (an `okc_pay_open` handle) → pay the order with the slip
+ * → wait for the pump's 1000TR; or unlock with the reason. `payment_id` (may be NULL: a
+ * fresh one) is the idempotency key and, without `-`, the card reference. `*result_json` =
+ * `{state, reason, orderId, plate, amount, orderState, paymentId, card, receipt, order,
+ * payment}`. OKC_OK `state` completed; OKC_ENERGY_PAID paid, not completed by the 1000TR yet;
+ * OKC_ENERGY_UNLOCKED not paid, the order released (`reason`, `card` say why and what became
+ * of the card payment). Errors (`*result_json` NULL): OKC_ERR_NOT_FOUND (no open order for
+ * the plate), OKC_ERR_REJECTED (e.g. 1018 locked by another terminal),
+ * OKC_ERR_OUTCOME_UNKNOWN (in doubt: `okc_energy_recover` resolves it), …
+ *
+ * # Safety
+ * Strings NULL or NUL-terminated as described; `result_json` writable.
+ */
+OkcStatus okc_energy_sell(struct OkcEnergy *h,
+                          const char *plate,
+                          const char *order_id,
+                          struct OkcPay *terminal,
+                          const char *payment_id,
+                          char **result_json);
+
+/**
+ * Resolve this terminal's locks a crash left (journal): the sale's card payment known
+ * approved on `terminal` (may be NULL: card sales stay pending) → the order is paid;
+ * otherwise unlocked. `*result_json` = an array of `{orderId, paymentId, action, detail}`
+ * (`action`: completed, paid, unlocked, released, pending).
+ *
+ * # Safety
+ * `result_json` writable.
+ */
+OkcStatus okc_energy_recover(struct OkcEnergy *h, struct OkcPay *terminal, char **result_json);
 
 #ifdef __cplusplus
 } // extern "C"

@@ -10,6 +10,8 @@
 pub use okclink_wire as proto;
 
 pub mod config;
+#[cfg(feature = "energy")]
+pub mod energy;
 pub mod ffi;
 pub mod fiscal;
 pub mod hub;

@@ -21,6 +21,11 @@ use std::time::Duration;
 #[path = "pay.rs"]
 pub mod pay;
 
+/// The `okc_energy_*` family (Token X Energy fuel orders), in `src/ffi/energy.rs`.
+#[cfg(feature = "energy")]
+#[path = "energy.rs"]
+pub mod energy;
+
 /// Opaque connection object. A handle is validated on every call: NULL, destroyed or
 /// foreign handles give `OKC_ERR_BAD_HANDLE` and are never dereferenced.
 pub struct OkcHub {
@@ -37,6 +42,12 @@ pub enum OkcStatus {
     /// okc_pay_*: the terminal answered and did not approve (declined, aborted, signature
     /// refused); the result JSON says why.
     OKC_PAY_DECLINED = 2,
+    /// okc_energy_sell: not paid; the order was released (unlocked). The result JSON says why
+    /// (`reason`) and what became of the card payment (`card`).
+    OKC_ENERGY_UNLOCKED = 3,
+    /// okc_energy_sell: paid, but the pump's 1000TR has not completed the order yet (offline):
+    /// it does when it is back; nothing to do at the POS.
+    OKC_ENERGY_PAID = 4,
     /// A required pointer argument was NULL.
     OKC_ERR_NULL = -1,
     /// Handle NULL, already destroyed, or not ours.

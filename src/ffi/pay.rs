@@ -80,6 +80,16 @@ fn lookup(h: *mut OkcPay) -> FfiResult<Arc<PayEntry>> {
     }
 }
 
+/// Run `f` with the terminal behind a handle (the `okc_energy_*` family pays through it).
+#[cfg_attr(not(feature = "energy"), allow(dead_code))]
+pub(crate) fn with_terminal<T>(
+    h: *mut OkcPay,
+    f: impl FnOnce(&pay::Terminal) -> T,
+) -> FfiResult<T> {
+    let e = lookup(h)?;
+    Ok(f(&e.terminal))
+}
+
 impl From<PayError> for FfiError {
     fn from(e: PayError) -> FfiError {
         let status = match &e {

@@ -50,6 +50,7 @@ from .hub import (
     version,
 )
 from .pay import Terminal
+from .energy import Orders
 from .models import (
     Basket,
     Currency,
@@ -93,6 +94,7 @@ __all__ = [
     "Hub",
     "SerialIn",
     "Terminal",
+    "Orders",
     "version",
     "Basket",
     "Currency",

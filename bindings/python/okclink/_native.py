@@ -48,6 +48,10 @@ OKC_ERR_UNSUPPORTED = -14  # the configured back end does not offer this call
 OKC_ERR_OUTCOME_UNKNOWN = -15  # okc_pay_*: a payment's outcome is unknown (may be charged)
 OKC_ERR_INVALID_ARGUMENT = -16  # okc_pay_*: bad amount, currency or reference
 OKC_PAY_DECLINED = 2  # okc_pay_*: answered, not approved (the result says why)
+OKC_ENERGY_UNLOCKED = 3  # okc_energy_sell: not paid, the order released (the result says why)
+OKC_ENERGY_PAID = 4  # okc_energy_sell: paid, the pump's 1000TR has not completed it yet
+OKC_ERR_JOURNAL = -17  # the journal file cannot be used
+OKC_ERR_NOT_FOUND = -18  # no such order / id
 OKC_ERR_PANIC = -98
 OKC_ERR_INTERNAL = -99
 
@@ -71,6 +75,10 @@ STATUS_NAMES = {
     OKC_ERR_OUTCOME_UNKNOWN: "OKC_ERR_OUTCOME_UNKNOWN",
     OKC_ERR_INVALID_ARGUMENT: "OKC_ERR_INVALID_ARGUMENT",
     OKC_PAY_DECLINED: "OKC_PAY_DECLINED",
+    OKC_ENERGY_UNLOCKED: "OKC_ENERGY_UNLOCKED",
+    OKC_ENERGY_PAID: "OKC_ENERGY_PAID",
+    OKC_ERR_JOURNAL: "OKC_ERR_JOURNAL",
+    OKC_ERR_NOT_FOUND: "OKC_ERR_NOT_FOUND",
     OKC_ERR_PANIC: "OKC_ERR_PANIC",
     OKC_ERR_INTERNAL: "OKC_ERR_INTERNAL",
 }
@@ -167,6 +175,24 @@ def _declare(lib: ctypes.CDLL) -> None:
             lib.okc_pay_confirm.restype = c_int32
             lib.okc_pay_pending.argtypes = [c_void_p, pp_char]
             lib.okc_pay_pending.restype = c_int32
+
+    # okc_energy_* (Token X Energy fuel orders); absent from a library built without them.
+    if hasattr(lib, "okc_energy_open"):
+        energy = {
+            "okc_energy_open": [c_char_p, ctypes.POINTER(c_void_p)],
+            "okc_energy_close": [c_void_p],
+            "okc_energy_list": [c_void_p, c_char_p, pp_char],
+            "okc_energy_get": [c_void_p, c_char_p, pp_char],
+            "okc_energy_lock": [c_void_p, c_char_p, c_char_p, pp_char],
+            "okc_energy_unlock": [c_void_p, c_char_p, c_char_p, pp_char],
+            "okc_energy_pay": [c_void_p, c_char_p, c_char_p, c_char_p, pp_char],
+            "okc_energy_sell": [c_void_p, c_char_p, c_char_p, c_void_p, c_char_p, pp_char],
+            "okc_energy_recover": [c_void_p, c_void_p, pp_char],
+        }
+        for name, args in energy.items():
+            f = getattr(lib, name)
+            f.argtypes = args
+            f.restype = c_int32
 
 
 _lib: Optional[ctypes.CDLL] = None

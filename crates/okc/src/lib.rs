@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "energy")]
+pub mod energy_cli;
 pub mod inspect;
 #[cfg(feature = "journal")]
 pub mod journal_cli;

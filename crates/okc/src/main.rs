@@ -68,6 +68,9 @@ USAGE:
   okc pay AMOUNT | okc refund AMOUNT | okc terminal status|reverse-last|abort|…
       A card payment on a terminal (Swedbank Pay PAX over nexo:
       --terminal nexo+http://HOST:PORT or $OKC_TERMINAL; okc pay --help).
+  okc energy sell --plate PLATE --terminal URL | list | get | lock | unlock | pay | recover
+      Token X Energy fuel orders at the shop counter: find, lock, card payment, pay
+      the order with the slip (OKC_ENERGY_URL, OKC_ENERGY_TERMINAL; okc energy --help).
   okc journal list|show ID|export --since DATE|verify [--journal PATH]
       The journal of operations that print receipts or move money (read-only;
       --journal PATH or $OKC_JOURNAL; okc journal --help).
@@ -150,6 +153,8 @@ fn command_help(cmd: &str) -> Option<String> {
         "sim-terminal" => return Some(okc_cli::sim_terminal::help()),
         #[cfg(feature = "tokenx")]
         "tokenx" => return Some(okc_cli::tokenx_cli::USAGE.into()),
+        #[cfg(feature = "energy")]
+        "energy" => return Some(okc_cli::energy_cli::USAGE.into()),
         "pay" | "refund" | "terminal" => return Some(okc_cli::pay_cli::USAGE.into()),
         #[cfg(feature = "journal")]
         "journal" => return Some(okc_cli::journal_cli::USAGE.into()),
@@ -1094,6 +1099,16 @@ fn main() -> ExitCode {
             // verify printed its report (the last JSON line).
             f.result_printed = code == okc_cli::journal_cli::EXIT_FINDINGS
                 && f.msg.starts_with(okc_cli::journal_cli::FINDINGS_PREFIX);
+            f
+        }),
+        #[cfg(feature = "energy")]
+        "energy" => okc_cli::energy_cli::run(rest).map_err(|(code, msg)| {
+            let mut f = fail(code, msg);
+            // The result or the error object was printed (the last JSON line).
+            if let Some(m) = f.msg.strip_prefix(okc_cli::energy_cli::PRINTED_PREFIX) {
+                f.msg = m.to_string();
+                f.result_printed = true;
+            }
             f
         }),
         #[cfg(feature = "tokenx")]

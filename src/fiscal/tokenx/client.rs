@@ -15,10 +15,37 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::api::{
-    assumptions, parse_envelope, parse_token, ApiError, Endpoints, Envelope, Method, Op,
+    assumptions, parse_envelope, parse_token, ApiError, Endpoints, Envelope, Method, Op, Request,
     StatusTable,
 };
 use crate::config::Secret;
+
+/// What the client sends: an operation of TokenX Connect ([`Op`]) or of another Token API on
+/// the same auth, envelope and status codes (Token X Energy, `crate::energy::api`). One token
+/// cache, one connection pool and one set of retry rules serve both.
+pub(crate) trait Call: Send + Sync {
+    /// The operation's name (logs, errors).
+    fn name(&self) -> &'static str;
+    /// The HTTP request against `ep` (context headers and body; the client adds the
+    /// authorization).
+    fn request(&self, ep: &Endpoints) -> Request;
+    /// Whether this is the auth call (HTTP Basic, status 201 counts as success).
+    fn is_auth(&self) -> bool {
+        false
+    }
+}
+
+impl Call for Op {
+    fn name(&self) -> &'static str {
+        Op::name(self)
+    }
+    fn request(&self, ep: &Endpoints) -> Request {
+        Op::request(self, ep)
+    }
+    fn is_auth(&self) -> bool {
+        matches!(self, Op::Authenticate)
+    }
+}
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +170,7 @@ impl Client {
 
     /// Run `op` with a token: re-authenticate once on a token error, wait out 429s (one
     /// budget for both).
-    pub async fn call(&self, op: &Op) -> Result<Envelope, CallError> {
+    pub async fn call<C: Call + ?Sized>(&self, op: &C) -> Result<Envelope, CallError> {
         let mut reauthenticated = false;
         let mut throttled = 0;
         loop {
@@ -178,7 +205,11 @@ impl Client {
     }
 
     /// One HTTP exchange (no retry).
-    async fn send(&self, op: &Op, bearer: Option<&str>) -> Result<Envelope, CallError> {
+    async fn send<C: Call + ?Sized>(
+        &self,
+        op: &C,
+        bearer: Option<&str>,
+    ) -> Result<Envelope, CallError> {
         let req = op.request(&self.ep);
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
@@ -197,7 +228,7 @@ impl Client {
         if let Some(body) = req.body {
             rb = rb.header("content-type", "application/json").body(body);
         }
-        let mut resp = rb.send().await.map_err(|e| network(op, &e))?;
+        let mut resp = rb.send().await.map_err(|e| network(op.name(), &e))?;
         let http = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -215,7 +246,7 @@ impl Client {
             .into());
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| network(op, &e))? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| network(op.name(), &e))? {
             if body.len() + chunk.len() > assumptions::RESPONSE_MAX_BYTES {
                 return Err(ApiError::Malformed {
                     http,
@@ -226,7 +257,7 @@ impl Client {
             body.extend_from_slice(&chunk);
         }
         parse_envelope(
-            matches!(op, Op::Authenticate),
+            op.is_auth(),
             http,
             &body,
             retry_after.as_deref(),
@@ -237,7 +268,7 @@ impl Client {
 }
 
 /// A transport error as a [`CallError`] (the URL is kept: it holds no credentials).
-fn network(op: &Op, e: &reqwest::Error) -> CallError {
+fn network(op: &str, e: &reqwest::Error) -> CallError {
     let sent = !e.is_connect() && !e.is_builder();
     let what = if e.is_timeout() {
         "timed out"
@@ -246,7 +277,7 @@ fn network(op: &Op, e: &reqwest::Error) -> CallError {
     } else {
         "connection failed"
     };
-    let mut detail = format!("{}: {what}", op.name());
+    let mut detail = format!("{op}: {what}");
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
     if let Some(s) = src.take() {
         detail.push_str(&format!(" ({s})"));

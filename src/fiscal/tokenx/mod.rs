@@ -23,7 +23,7 @@
 
 pub mod api;
 #[cfg(feature = "tokenx")]
-mod client;
+pub(crate) mod client;
 #[cfg(feature = "tokenx")]
 mod receiver;
 #[cfg(feature = "tokenx")]
