@@ -7,9 +7,13 @@
 #   dist/windows-{x86,x64}/okclink.dll       the okc_* C API for the language bindings
 #   dist/include/okclink.h, IntegrationHubWrapper.h, IntegrationHubCpp.h
 #   dist/INSTALL.md
-# Needs: cargo with the i686/x86_64-pc-windows-gnu targets and mingw-w64 (.ci/install-ffi.sh).
+#   dist/linux-x86_64/okc, dist/windows-{x86,x64}/okc.exe   the okc command (for the packages)
+#   dist/packages/   wheels, nupkg, .deb, crates and SHA256SUMS (scripts/package.sh)
+# Needs: cargo with the i686/x86_64-pc-windows-gnu targets and mingw-w64 (.ci/install-ffi.sh);
+# for the packages the tools of .ci/install-packages.sh.
 # Options (environment): OKC_DIST_PROFILE=release|dev (default release),
 #   OKC_DIST_WINDOWS=0 to skip the Windows builds,
+#   OKC_DIST_PACKAGES=0 for the libraries and headers only (no okc binaries, no packages),
 #   OKC_WIN_FEATURES (default "vendor-abi,vendored-libusb").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +25,7 @@ tdir=${CARGO_TARGET_DIR:-$root/target}
 dist=$root/dist
 win_features=${OKC_WIN_FEATURES:-vendor-abi,vendored-libusb}
 
+packages=${OKC_DIST_PACKAGES:-1}
 rm -rf "$dist"
 mkdir -p "$dist/include" "$dist/linux-x86_64/pkgconfig"
 cp include/okclink.h include/IntegrationHubWrapper.h include/IntegrationHubCpp.h "$dist/include/"
@@ -28,6 +33,11 @@ cp INSTALL.md "$dist/"
 
 echo "== linux-x86_64"
 cargo build --profile "$profile" --lib
+if [ "$packages" != 0 ]; then
+  cargo build --profile "$profile" -p okc --bin okc
+  cp "$tdir/$pdir/okc" "$dist/linux-x86_64/okc"
+  strip --strip-debug "$dist/linux-x86_64/okc"
+fi
 lin=$dist/linux-x86_64
 scripts/link-vendor-linux.sh "$tdir/$pdir/libokclink.a" "$lin/libIntegrationHub.so"
 cp "$tdir/$pdir/libokclink.so" "$tdir/$pdir/libokclink.a" "$lin/"
@@ -88,6 +98,14 @@ if [ "${OKC_DIST_WINDOWS:-1}" != 0 ]; then
       $(scripts/windows-libdirs.sh "$arch") $native
     rm -f "$def"
     "$arch-w64-mingw32-strip" --strip-debug "$out/IntegrationHubCpp.dll" "$out/okclink.dll"
+    if [ "$packages" != 0 ]; then
+      # okc.exe for the Windows wheels (libusb built from source, as in the DLLs).
+      cargo build --profile "$profile" -p okc --bin okc --target "$target" --features vendored-libusb 2>&1 |
+        grep -vE '^\s*(Compiling|Fresh)' || true
+      [ -f "$tdir/$target/$pdir/okc.exe" ] || { echo "okc.exe for $target failed"; exit 1; }
+      cp "$tdir/$target/$pdir/okc.exe" "$out/okc.exe"
+      "$arch-w64-mingw32-strip" --strip-debug "$out/okc.exe"
+    fi
   done
 fi
 
@@ -97,6 +115,10 @@ if [ "${OKC_DIST_WINDOWS:-1}" != 0 ]; then
   shipped+=("$dist"/windows-x86/*.dll "$dist"/windows-x64/*.dll)
 fi
 scripts/check-shipped.sh "${shipped[@]}"
+
+if [ "$packages" != 0 ]; then
+  scripts/package.sh
+fi
 
 echo "== dist/"
 (cd "$dist" && find . -type f | sort | xargs ls -l)
