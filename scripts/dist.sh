@@ -14,6 +14,8 @@
 # Options (environment): OKC_DIST_PROFILE=release|dev (default release),
 #   OKC_DIST_WINDOWS=0 to skip the Windows builds,
 #   OKC_DIST_PACKAGES=0 for the libraries and headers only (no okc binaries, no packages),
+#   OKC_DIST_CHECK_EXPORTS=0 to skip scripts/check-exports.sh (minutes on the large dev DLLs;
+#   .ci/test-packages.sh, whose DLLs .ci/test-ffi.sh checked already),
 #   OKC_WIN_FEATURES (default "vendor-abi,vendored-libusb").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +28,7 @@ dist=$root/dist
 win_features=${OKC_WIN_FEATURES:-vendor-abi,vendored-libusb}
 
 packages=${OKC_DIST_PACKAGES:-1}
+check_exports=${OKC_DIST_CHECK_EXPORTS:-1}
 rm -rf "$dist"
 mkdir -p "$dist/include" "$dist/linux-x86_64/pkgconfig"
 cp include/okclink.h include/IntegrationHubWrapper.h include/IntegrationHubCpp.h "$dist/include/"
@@ -42,7 +45,7 @@ lin=$dist/linux-x86_64
 scripts/link-vendor-linux.sh "$tdir/$pdir/libokclink.a" "$lin/libIntegrationHub.so"
 cp "$tdir/$pdir/libokclink.so" "$tdir/$pdir/libokclink.a" "$lin/"
 strip --strip-debug "$lin/libIntegrationHub.so" "$lin/libokclink.so" "$lin/libokclink.a"
-scripts/check-exports.sh linux "$lin/libIntegrationHub.so"
+[ "$check_exports" = 0 ] || scripts/check-exports.sh linux "$lin/libIntegrationHub.so"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 for pc in okclink IntegrationHub; do
   if [ "$pc" = okclink ]; then
@@ -81,7 +84,7 @@ if [ "${OKC_DIST_WINDOWS:-1}" != 0 ]; then
     archive=$tdir/$target/$pdir/libokclink.a
     [ -f "$archive" ] || { echo "build of $target failed"; exit 1; }
     scripts/link-vendor-windows.sh "$arch" "$archive" "$out/IntegrationHubCpp.dll" "$native"
-    scripts/check-exports.sh "$kind" "$out/IntegrationHubCpp.dll"
+    [ "$check_exports" = 0 ] || scripts/check-exports.sh "$kind" "$out/IntegrationHubCpp.dll"
     # okclink.dll: the same archive, exporting the okc_* API only.
     def=$(mktemp --suffix=.def)
     {
