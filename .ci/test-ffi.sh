@@ -16,8 +16,11 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   [ -n "${WINEPREFIX:-}" ] && wineserver -k 2>/dev/null
   rm -rf "$work"
-  # The Windows cross-builds are this suite's own; on a CI disk they are not kept.
-  if [ "${OKC_CI_LEAN:-0}" = 1 ]; then rm -rf "$tdir"/{i686,x86_64}-pc-windows-gnu; fi
+  # The Windows cross-builds are not kept on a CI disk; when .ci/test-packages.sh runs after
+  # this suite (scripts/test-all.sh) it reuses them for dist/ and deletes them itself.
+  if [ "${OKC_CI_LEAN:-0}" = 1 ] && [ ! -f .ci/test-packages.sh ]; then
+    rm -rf "$tdir"/{i686,x86_64}-pc-windows-gnu
+  fi
 }
 trap cleanup EXIT
 
@@ -224,7 +227,8 @@ wine_cloud_sale() {
 dist() {
   # CI packages the dev builds made above (a release build of three targets would cost
   # ~10 min of the CI budget); `scripts/dist.sh` alone builds release.
-  OKC_DIST_PROFILE=${OKC_DIST_PROFILE:-dev} scripts/dist.sh > "$work/dist.log" 2>&1 ||
+  # Libraries and headers only: .ci/test-packages.sh builds and tests the packages.
+  OKC_DIST_PACKAGES=0 OKC_DIST_PROFILE=${OKC_DIST_PROFILE:-dev} scripts/dist.sh > "$work/dist.log" 2>&1 ||
     { tail -30 "$work/dist.log"; return 1; }
   tail -16 "$work/dist.log"
   for f in linux-x86_64/libIntegrationHub.so windows-x86/IntegrationHubCpp.dll \

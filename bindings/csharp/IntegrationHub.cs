@@ -13,6 +13,7 @@
 
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -606,6 +607,47 @@ namespace IntegrationHub
     static partial class Native
     {
         const string Lib = "okclink";
+
+        // NuGet package OkcLink.IntegrationHub on Windows: a .NET Framework program (AnyCPU,
+        // x86 or x64) gets both okclink.dll in x86\ and x64\ next to it (the package's
+        // build/net45 .targets copies them); load the one of the process's bitness by full path
+        // before the first call, so that DllImport("okclink") binds to it. An okclink.dll next
+        // to the program wins (the manual install); .NET (Core) resolves
+        // runtimes/win-*/native/okclink.dll itself. Elsewhere (mono on Linux) nothing happens.
+        static Native()
+        {
+            try
+            {
+                PreloadWindows();
+            }
+            catch (Exception)
+            {
+                // the DllImport lookup below reports a missing library by itself
+            }
+        }
+
+        [DllImport("kernel32", CharSet = CharSet.Unicode, SetLastError = true)]
+        static extern IntPtr LoadLibraryW(string path);
+
+        static void PreloadWindows()
+        {
+            if (Environment.OSVersion.Platform != PlatformID.Win32NT)
+                return;
+            string dir = AppDomain.CurrentDomain.BaseDirectory;
+            if (File.Exists(Path.Combine(dir, "okclink.dll")))
+                return;
+            string arch = IntPtr.Size == 8 ? "x64" : "x86";
+            string[] candidates =
+            {
+                Path.Combine(Path.Combine(dir, arch), "okclink.dll"),
+                Path.Combine(Path.Combine(Path.Combine(Path.Combine(dir, "runtimes"), "win-" + arch), "native"), "okclink.dll"),
+            };
+            foreach (string p in candidates)
+            {
+                if (File.Exists(p) && LoadLibraryW(p) != IntPtr.Zero)
+                    return;
+            }
+        }
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         public delegate void SerialInFn(IntPtr userData, int type, IntPtr valueUtf8);
