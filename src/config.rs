@@ -58,6 +58,10 @@ pub struct Config {
     pub journal: JournalSetting,
     /// When a delivered sale info counts as confirmed (key `confirm`, `OKC_CONFIRM`).
     pub confirm: ConfirmMode,
+    /// Finished journal entries older than this are deleted when the journal is opened
+    /// (key `journal_retention_days`, `OKC_JOURNAL_RETENTION_DAYS`; default 100 days:
+    /// GP tom cancels up to 93 days after a sale and needs the original's id).
+    pub journal_retention: Duration,
 }
 
 /// Where the journal is.
@@ -417,6 +421,10 @@ pub const SETTINGS: &[Setting] = &[
         key: "confirm",
         env: "OKC_CONFIRM",
     },
+    Setting {
+        key: "journal_retention_days",
+        env: "OKC_JOURNAL_RETENTION_DAYS",
+    },
 ];
 
 impl Config {
@@ -439,6 +447,7 @@ impl Config {
             tokenx: TokenxSettings::default(),
             journal: JournalSetting::BesideLogs,
             confirm: ConfirmMode::Callback,
+            journal_retention: Duration::from_secs(100 * 86_400),
         }
     }
 
@@ -634,6 +643,15 @@ impl Config {
                 };
             }
             "confirm" => self.confirm = raw.parse()?,
+            "journal_retention_days" => {
+                let d: u64 = raw
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|d| (1..=36_500).contains(d))
+                    .ok_or_else(|| format!("a number of days from 1 to 36500, not {raw:?}"))?;
+                self.journal_retention = Duration::from_secs(d * 86_400);
+            }
             other => unreachable!("setting {other} without a parser"),
         }
         Ok(())

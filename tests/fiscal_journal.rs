@@ -218,4 +218,12 @@ fn no_log_dir_and_journal_off_mean_no_journal() {
     .unwrap();
     assert_eq!(c.journal, JournalSetting::Path("/tmp/j.sqlite".into()));
     assert!(Config::load_with(Some(r#"{"confirm":"sometimes"}"#), |_| None).is_err());
+    // Retention: 100 days by default (the journal's), days from the configuration.
+    assert_eq!(
+        Config::new("x").journal_retention,
+        okclink::journal::DEFAULT_RETENTION
+    );
+    let c = Config::load_with(Some(r#"{"journal_retention_days":120}"#), |_| None).unwrap();
+    assert_eq!(c.journal_retention, Duration::from_secs(120 * 86_400));
+    assert!(Config::load_with(Some(r#"{"journal_retention_days":0}"#), |_| None).is_err());
 }

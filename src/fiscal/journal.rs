@@ -104,10 +104,14 @@ impl FiscalJournal {
             return Ok(None);
         };
         let j = Journal::shared(&path).map_err(journal_error)?;
+        let pruned = match j.prune(config.journal_retention) {
+            Ok(n) => format!("{n} finished entries older than the retention pruned"),
+            Err(e) => format!("not pruned: {e}"),
+        };
         log.log(
             LogLevel::Info,
             COMPONENT,
-            &format!("journal {}", path.display()),
+            &format!("journal {} ({pruned})", path.display()),
         );
         Ok(Some(FiscalJournal {
             in_flight: parking_lot::Mutex::new(None),

@@ -24,8 +24,10 @@ pub const USAGE: &str = "okc journal list [--kind K] [--state S] [--since DATE] 
 okc journal show ID|KEY
 okc journal export [--since DATE] [--format csv|json] [--output FILE]
 okc journal verify
+okc journal prune [--keep-days N]
 
-The journal of operations that print receipts or move money (docs/JOURNAL.md), read-only.
+The journal of operations that print receipts or move money (docs/JOURNAL.md), read-only
+(but prune).
 
 OPTIONS:
   --journal PATH   the journal file (default $OKC_JOURNAL)
@@ -37,6 +39,8 @@ OPTIONS:
   --limit N        the newest N entries only
   --format F       export: csv (default) or json
   --output FILE    export: write there instead of stdout
+  --keep-days N    prune: keep finished entries changed in the last N days (default 100);
+                   unfinished and unconfirmed entries are never pruned
 
 show: ID is the entry's number; anything else is looked up as the caller's id (basketID,
 payment reference) in every kind.
@@ -52,6 +56,7 @@ pub type Failure = (u8, String);
 #[derive(Default)]
 struct Args {
     journal: Option<PathBuf>,
+    keep_days: Option<u64>,
     json: bool,
     filter: Filter,
     format: Option<Format>,
@@ -76,6 +81,15 @@ fn parse(args: &[String]) -> Result<Args, Failure> {
             "--kind" => a.filter.kind = Some(val()?.parse().map_err(bad)?),
             "--state" => a.filter.state = Some(val()?.parse().map_err(bad)?),
             "--since" => a.filter.since = Some(parse_time(&val()?).map_err(bad)?),
+            "--keep-days" => {
+                let v = val()?;
+                a.keep_days = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|d: &u64| (1..=36_500).contains(d))
+                        .ok_or_else(|| usage(format!("--keep-days: 1 to 36500, not {v:?}")))?,
+                );
+            }
             "--limit" => {
                 let v = val()?;
                 a.filter.limit = Some(
@@ -95,6 +109,10 @@ fn parse(args: &[String]) -> Result<Args, Failure> {
 }
 
 fn open(a: &Args) -> Result<Journal, Failure> {
+    open_mode(a, true)
+}
+
+fn open_mode(a: &Args, read_only: bool) -> Result<Journal, Failure> {
     let path = match &a.journal {
         Some(p) => p.clone(),
         None => match std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()) {
@@ -110,7 +128,7 @@ fn open(a: &Args) -> Result<Journal, Failure> {
     Journal::open_with(
         &path,
         &OpenOptions {
-            read_only: true,
+            read_only,
             ..OpenOptions::default()
         },
     )
@@ -157,6 +175,15 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
     let mut out = out.lock();
     let io = |e: std::io::Error| (EXIT_JOURNAL, format!("writing the output: {e}"));
     match cmd.as_str() {
+        "prune" => {
+            let j = open_mode(&a, false)?;
+            let days = a.keep_days.unwrap_or(okclink::journal::DEFAULT_RETENTION.as_secs() / 86_400);
+            let n = j
+                .prune(std::time::Duration::from_secs(days * 86_400))
+                .map_err(journal_err)?;
+            writeln!(out, "pruned {n} finished entries older than {days} days").map_err(io)?;
+            Ok(())
+        }
         "list" => {
             let j = open(&a)?;
             let entries = j.list(&a.filter).map_err(journal_err)?;

@@ -190,3 +190,41 @@ fn no_journal_is_a_clear_error_and_nothing_is_created() {
     assert_eq!(code(&o), 0, "{o:?}");
     assert!(stdout(&o).contains("okc journal export"));
 }
+
+/// `okc journal prune` deletes finished entries older than `--keep-days` and never an
+/// unfinished one.
+#[test]
+fn prune_keeps_recent_and_unfinished_entries() {
+    use okclink::journal::{Begin, Journal, Kind, Outcome};
+    let dir = std::env::temp_dir().join(format!("okc-journal-prune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("j.sqlite");
+    {
+        let j = Journal::open(&path).unwrap();
+        let Begin::New(a) = j.begin(Kind::Basket, "done", "wired", "{}").unwrap() else {
+            panic!()
+        };
+        j.mark_sent(a).unwrap();
+        j.record_result(a, "{}", Outcome::Success).unwrap();
+        j.confirm(a).unwrap();
+        let Begin::New(_) = j.begin(Kind::Basket, "open", "wired", "{}").unwrap() else {
+            panic!()
+        };
+    }
+    let p = path.to_str().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_okc"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["journal", "prune", "--journal", p]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("pruned 0 "));
+    assert_eq!(run(&["journal", "prune", "--journal", p, "--keep-days", "0"]).status.code(), Some(1));
+    let j = Journal::open(&path).unwrap();
+    assert!(j.get(Kind::Basket, "done").unwrap().is_some());
+    assert!(j.get(Kind::Basket, "open").unwrap().is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
