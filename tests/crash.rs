@@ -396,7 +396,7 @@ fn harness(kind: &str, default_rounds: usize) {
     for round in 0..rounds {
         for p in POINTS
             .iter()
-            .filter(|p| only.as_deref().is_none_or(|o| o == **p))
+            .filter(|p| only.as_deref().map_or(true, |o| o == **p))
         {
             for n in 1..=SALES {
                 let tag = format!("r{round}-{}-{n}", p.replace('.', "_"));

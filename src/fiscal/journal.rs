@@ -193,7 +193,7 @@ impl FiscalJournal {
         let accepted = t == "OK"
             || json.as_ref().is_some_and(|v| {
                 v.get("status").and_then(serde_json::Value::as_i64) == Some(0)
-                    && basket_id_of(t).is_none_or(|b| b == key)
+                    && basket_id_of(t).map_or(true, |b| b == key)
             });
         if accepted {
             return;

@@ -12,6 +12,7 @@ use super::journal::{
     Track, Unfinished,
 };
 use super::{PayError, PaymentBackend, PaymentRequest, PaymentResult, TxKind};
+use crate::fiscal::supervise::crash_point;
 use crate::journal::{Begin, Entry, Filter, Journal, JournalError, Kind, Outcome, State};
 
 fn jkind(k: TxKind) -> Kind {
@@ -153,9 +154,13 @@ impl JournalFront {
                 },
             },
         };
+        crash_point("pay.before_send");
         let track = Track::entry(self.journal.clone(), id);
         let r = backend.pay_tracked(kind, req, &track);
-        self.finish(id, &track, r)
+        crash_point("pay.after_send");
+        let r = self.finish(id, &track, r);
+        crash_point("pay.after_return");
+        r
     }
 
     /// A known entry: its recorded result (`Ok(Ok)`), or after asking the terminal about an
@@ -226,6 +231,7 @@ impl JournalFront {
                         Outcome::Declined
                     };
                     let _ = j.record_result(id, &res.to_json().to_string(), outcome);
+                    crash_point("pay.after_result");
                     let _ = j.mark_delivered(id);
                 }
             }

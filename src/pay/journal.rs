@@ -163,6 +163,9 @@ impl Track {
                 self.0.sent.store(false, Ordering::SeqCst);
                 return Err(PayError::Config(format!("not sent: {e}")));
             }
+            // The crash harness (docs/JOURNAL.md § Crash harness): `sent` written, the
+            // request not yet out.
+            crate::fiscal::supervise::crash_point("pay.after_mark");
         }
         Ok(())
     }
