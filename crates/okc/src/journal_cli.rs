@@ -177,7 +177,9 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
     match cmd.as_str() {
         "prune" => {
             let j = open_mode(&a, false)?;
-            let days = a.keep_days.unwrap_or(okclink::journal::DEFAULT_RETENTION.as_secs() / 86_400);
+            let days = a
+                .keep_days
+                .unwrap_or(okclink::journal::DEFAULT_RETENTION.as_secs() / 86_400);
             let n = j
                 .prune(std::time::Duration::from_secs(days * 86_400))
                 .map_err(journal_err)?;

@@ -222,7 +222,12 @@ fn prune_keeps_recent_and_unfinished_entries() {
     let o = run(&["journal", "prune", "--journal", p]);
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).contains("pruned 0 "));
-    assert_eq!(run(&["journal", "prune", "--journal", p, "--keep-days", "0"]).status.code(), Some(1));
+    assert_eq!(
+        run(&["journal", "prune", "--journal", p, "--keep-days", "0"])
+            .status
+            .code(),
+        Some(1)
+    );
     let j = Journal::open(&path).unwrap();
     assert!(j.get(Kind::Basket, "done").unwrap().is_some());
     assert!(j.get(Kind::Basket, "open").unwrap().is_some());
