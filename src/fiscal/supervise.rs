@@ -106,6 +106,7 @@ pub(crate) use hooks::crash_point;
 
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
+#[allow(dead_code)] // unused in builds without the journal
 pub(crate) fn crash_point(_name: &str) {}
 
 /// Panic injection for the supervision tests and crash points for the crash harness
