@@ -1146,6 +1146,68 @@ begin
   Result := (I > 0) and (Copy(J, I, 4) = 'true');
 end;
 
+{ Like JsonFind, but only the keys of the outermost object (the library writes keys in
+  alphabetical order, so e.g. a nested "order" object comes before the top-level "state"). }
+function JsonFindTop(const J, Key: UTF8String): Integer;
+var
+  I, N, Depth: Integer;
+  InStr: Boolean;
+begin
+  Result := 0;
+  N := Length(Key);
+  Depth := 0;
+  InStr := False;
+  I := 1;
+  while I <= Length(J) do
+  begin
+    if InStr then
+    begin
+      if J[I] = '\' then
+        Inc(I)
+      else if J[I] = '"' then
+        InStr := False;
+    end
+    else
+      case J[I] of
+        '{', '[': Inc(Depth);
+        '}', ']': Dec(Depth);
+        '"':
+          begin
+            if (Depth = 1) and (I + N + 2 <= Length(J)) and (J[I + N + 1] = '"') and
+              (J[I + N + 2] = ':') and (Copy(J, I + 1, N) = Key) then
+              Exit(I + N + 3);
+            InStr := True;
+          end;
+      end;
+    Inc(I);
+  end;
+end;
+
+function JsonTopStr(const J, Key: UTF8String): TOkcString;
+var
+  I: Integer;
+  S: UTF8String;
+begin
+  Result := '';
+  I := JsonFindTop(J, Key);
+  if (I > 0) and JsonReadString(J, I, S) then
+    Result := Utf8ToOkc(S);
+end;
+
+function JsonTopInt(const J, Key: UTF8String): Int64;
+var
+  I, E: Integer;
+begin
+  Result := 0;
+  I := JsonFindTop(J, Key);
+  if I = 0 then
+    Exit;
+  E := I;
+  while (E <= Length(J)) and (J[E] in ['-', '0'..'9']) do
+    Inc(E);
+  Result := StrToInt64Def(string(Copy(J, I, E - I)), 0);
+end;
+
 { An array of strings (non-strings in it are skipped). }
 function JsonStrings(const J, Key: UTF8String): TOkcStringArray;
 var
@@ -1633,14 +1695,14 @@ begin
   if St < 0 then
     raise OrdersError(St);
   Result.Status := St;
-  Result.State := JsonStr(J, 'state');
-  Result.Reason := JsonStr(J, 'reason');
-  Result.OrderId := JsonStr(J, 'orderId');
-  Result.Plate := JsonStr(J, 'plate');
-  Result.Amount := JsonInt(J, 'amount');
-  Result.OrderState := JsonStr(J, 'orderState');
-  Result.PaymentId := JsonStr(J, 'paymentId');
-  Result.Card := JsonStr(J, 'card');
+  Result.State := JsonTopStr(J, 'state');
+  Result.Reason := JsonTopStr(J, 'reason');
+  Result.OrderId := JsonTopStr(J, 'orderId');
+  Result.Plate := JsonTopStr(J, 'plate');
+  Result.Amount := JsonTopInt(J, 'amount');
+  Result.OrderState := JsonTopStr(J, 'orderState');
+  Result.PaymentId := JsonTopStr(J, 'paymentId');
+  Result.Card := JsonTopStr(J, 'card');
   Result.Json := Utf8ToOkc(J);
 end;
 

@@ -287,6 +287,13 @@ static class Program
             t.Dispose();
             Throws<ObjectDisposedException>(() => t.Pending(), "Pending() after Dispose");
         }
+        RemoveJournal(j);
+    }
+
+    static void RemoveJournal(string f)
+    {
+        foreach (string suffix in new[] { "", "-wal", "-shm", "-journal" })
+            System.IO.File.Delete(f + suffix);
     }
 
     static void Energy()
@@ -310,7 +317,7 @@ static class Program
 
             // a cloud refusal: unknown order, another terminal's lock
             var nf = Throws<OkcException>(() => o.Get("no-such-order"), "Get of an unknown order");
-            Check(nf != null && nf.CloudCode == 1006 && (nf is RejectedException || nf is NotFoundException),
+            Check(nf is RejectedException && nf.Status == -13 && nf.CloudCode == 1006,
                 "unknown order: " + (nf == null ? "" : nf.GetType().Name + " Status " + nf.Status + ", CloudCode " + nf.CloudCode));
             string lk = o.Lock(id);
             Check(lk.Contains("\"lockedBy\":\"VT00000000001\"") && lk.Contains("lockToken"), "Lock: " + lk);
@@ -345,6 +352,8 @@ static class Program
             Throws<ObjectDisposedException>(() => o.List(), "List after Dispose");
             Throws<ObjectDisposedException>(() => o.Get(id), "Get after Dispose");
         }
+        RemoveJournal(j1);
+        RemoveJournal(j2);
         var ce = Throws<ConfigException>(() => Orders.Open("{\"energy_url\":\"" + url + "\",\"bogus\":1}"), "unknown config key");
         Check(ce != null && ce.Status == -10, "ConfigException.Status == -10");
     }

@@ -388,6 +388,14 @@ begin
   Result := TOkcString(F);
 end;
 
+procedure RemoveJournal(const F: TOkcString);
+begin
+  DeleteFile(string(F));
+  DeleteFile(string(F) + '-wal');
+  DeleteFile(string(F) + '-shm');
+  DeleteFile(string(F) + '-journal');
+end;
+
 procedure JournalConfirm;
 var
   T: TOkcTerminal;
@@ -424,6 +432,7 @@ begin
     end;
   finally
     T.Free;
+    RemoveJournal(TOkcString(IncludeTrailingPathDelimiter(GetTempDir) + 'okclink-fpc-' + IntToStr(GetProcessID) + '-pay-journal.sqlite'));
   end;
 end;
 
@@ -536,6 +545,8 @@ begin
     Ok.Free;
     B.Free;
     O.Free;
+    RemoveJournal(TempFile('energy-vt1'));
+    RemoveJournal(TempFile('energy-vt2'));
   end;
 end;
 
