@@ -3,9 +3,10 @@
 # payments against `okc sim-terminal --nexo`):
 #   python  pip-installs bindings/python into a venv, runs its pytest suite and the example
 #   csharp  builds IntegrationHub.dll with mcs, runs tests/SaleTest.exe and the example under mono,
-#           and tests/PayTest.exe against `okc sim-terminal --nexo` (card payments)
+#           and tests/PayTest.exe against `okc sim-terminal --nexo` (card payments) and
+#           `okc sim-cloud --fuel` (Energy orders)
 #   delphi  builds the OkcLink unit's tests and example with fpc -Mdelphi and runs them (the
-#           payment test against `okc sim-terminal --nexo`)
+#           payment test against `okc sim-terminal --nexo` and `okc sim-cloud --fuel`)
 # Needs .ci/install-bindings.sh. Builds the crate (debug) unless OKC_SKIP_BUILD=1.
 # Paths (override via env): CARGO_TARGET_DIR (default ./target), OKC_PROFILE (debug|release),
 # OKCLINK_LIB_DIR (dir of libokclink.so), OKC_BIN (the okc CLI).
@@ -105,6 +106,30 @@ start_pay_terminals() {
   export OKC_TEST_SLOW=$TERMINAL_URL
 }
 
+# start_cloud: a fresh `okc sim-cloud` with two fuelled orders (34ABC123 152340 kuruş, 06XYZ42
+# 50000) for the Energy tests of the payment test programs; exports OKC_TEST_ENERGY_URL
+# (credentials demo/demo, virtual terminals VT00000000001 and VT00000000002). Stopped with the
+# terminals.
+start_cloud() {
+  local port log pid
+  port=$(free_port)
+  log=$WORK/cloud-$port.log
+  "$OKC_BIN" sim-cloud --listen "127.0.0.1:$port" --fuel 34ABC123:152340 --fuel 06XYZ42:50000 \
+    --complete-delay-ms 100 >"$log" 2>&1 &
+  pid=$!
+  TERMINAL_PIDS+=("$pid")
+  for _ in $(seq 1 200); do
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; echo "okc sim-cloud exited" >&2; return 1; fi
+    if grep -qs "listening on" "$log"; then
+      export OKC_TEST_ENERGY_URL="http://127.0.0.1:$port"
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "okc sim-cloud did not listen on $port" >&2
+  return 1
+}
+
 status=0
 want() { [[ " ${BINDINGS:-python csharp delphi} " == *" $1 "* ]]; }
 # section NAME FUNC: runs FUNC in a subshell with errexit active (it is not, inside `( ) ||`).
@@ -149,7 +174,7 @@ test_csharp() {
   OUT=$WORK/cs
   mkdir -p "$OUT"
   mcs -nologo -target:library -codepage:utf8 -warnaserror+ -out:"$OUT/IntegrationHub.dll" \
-    bindings/csharp/IntegrationHub.cs bindings/csharp/Terminal.cs
+    bindings/csharp/IntegrationHub.cs bindings/csharp/Terminal.cs bindings/csharp/Orders.cs
   cp bindings/csharp/IntegrationHub.dll.config "$OUT/"
   mcs -nologo -codepage:utf8 -warnaserror+ -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/SaleTest.exe" bindings/csharp/tests/SaleTest.cs
   mcs -nologo -codepage:utf8 -warnaserror+ -r:"$OUT/IntegrationHub.dll" -r:System.Core.dll -out:"$OUT/Sale300Test.exe" bindings/csharp/tests/Sale300Test.cs
@@ -171,6 +196,7 @@ test_csharp() {
   timeout 120 mono Sale.exe
   stop_sim
   start_pay_terminals
+  start_cloud
   timeout 180 mono PayTest.exe
   stop_terminals
 }
@@ -194,6 +220,7 @@ test_delphi() {
   timeout 120 ./OkcSale
   stop_sim
   start_pay_terminals
+  start_cloud
   timeout 180 ./OkcPayTest
   stop_terminals
 }

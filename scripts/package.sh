@@ -70,7 +70,7 @@ if want nupkg && [ "$windows" != 0 ]; then
   mkdir -p "$n/lib/net45" "$n/runtimes/win-x86/native" "$n/runtimes/win-x64/native" \
     "$n/runtimes/linux-x64/native" "$n/build/net45"
   mcs -nologo -target:library -codepage:utf8 -warnaserror+ -optimize+ \
-    -out:"$n/lib/net45/IntegrationHub.dll" bindings/csharp/IntegrationHub.cs bindings/csharp/Terminal.cs
+    -out:"$n/lib/net45/IntegrationHub.dll" bindings/csharp/IntegrationHub.cs bindings/csharp/Terminal.cs bindings/csharp/Orders.cs
   cp bindings/csharp/IntegrationHub.dll.config "$n/lib/net45/"
   cp "$dist/windows-x86/okclink.dll" "$n/runtimes/win-x86/native/"
   cp "$dist/windows-x64/okclink.dll" "$n/runtimes/win-x64/native/"

@@ -8,8 +8,8 @@
 //
 // Native library: "okclink" (okclink.dll on Windows — same bitness as the process —,
 // libokclink.so on Linux/mono, found through LD_LIBRARY_PATH or IntegrationHub.dll.config).
-// Build: mcs -target:library -sdk:4.5 -codepage:utf8 -out:IntegrationHub.dll IntegrationHub.cs Terminal.cs
-// (Terminal.cs: the card-payment API, namespace Okclink).
+// Build: mcs -target:library -sdk:4.5 -codepage:utf8 -out:IntegrationHub.dll IntegrationHub.cs Terminal.cs Orders.cs
+// (Terminal.cs: the card-payment API, Orders.cs: Token X Energy orders, namespace Okclink).
 
 using System;
 using System.Collections.Generic;

@@ -37,6 +37,11 @@ namespace Okclink
         /// <summary>The library's own text (okc_last_error), without the status name.</summary>
         public string LibraryMessage { get; private set; }
 
+        /// <summary>A cloud refusal's own status code (Orders: e.g. 1006 unknown order, 1018
+        /// locked by another terminal, 1105 not open), read from the message's "status N";
+        /// null when there is none.</summary>
+        public int? CloudCode { get; internal set; }
+
         public OkcException(int status, string message)
             : base(string.IsNullOrEmpty(message) ? StatusName(status) : message + " (" + StatusName(status) + ")")
         {
@@ -51,6 +56,8 @@ namespace Okclink
                 case 0: return "OKC_OK";
                 case 1: return "OKC_ACCEPTED";
                 case 2: return "OKC_PAY_DECLINED";
+                case 3: return "OKC_ENERGY_UNLOCKED";
+                case 4: return "OKC_ENERGY_PAID";
                 case -1: return "OKC_ERR_NULL";
                 case -2: return "OKC_ERR_BAD_HANDLE";
                 case -3: return "OKC_ERR_INVALID_UTF8";
@@ -67,6 +74,8 @@ namespace Okclink
                 case -14: return "OKC_ERR_UNSUPPORTED";
                 case -15: return "OKC_ERR_OUTCOME_UNKNOWN";
                 case -16: return "OKC_ERR_INVALID_ARGUMENT";
+                case -17: return "OKC_ERR_JOURNAL";
+                case -18: return "OKC_ERR_NOT_FOUND";
                 case -98: return "OKC_ERR_PANIC";
                 case -99: return "OKC_ERR_INTERNAL";
                 default: return "OKC status " + status.ToString(CultureInfo.InvariantCulture);
@@ -84,6 +93,8 @@ namespace Okclink
                 case -14: return new UnsupportedException(message);
                 case -15: return new OutcomeUnknownException(message);
                 case -16: return new InvalidArgumentException(message);
+                case -17: return new JournalException(message);
+                case -18: return new NotFoundException(message);
                 default: return new OkcException(status, message);
             }
         }
@@ -128,6 +139,20 @@ namespace Okclink
     public class InvalidArgumentException : OkcException
     {
         public InvalidArgumentException(string message) : base(-16, message) { }
+    }
+
+    /// <summary>OKC_ERR_JOURNAL: the journal file cannot be used (corrupt, locked, read-only,
+    /// newer); the message names the file (docs/JOURNAL.md).</summary>
+    public class JournalException : OkcException
+    {
+        public JournalException(string message) : base(-17, message) { }
+    }
+
+    /// <summary>OKC_ERR_NOT_FOUND: no such id (Terminal.Confirm: the journal has no result for
+    /// the reference; Orders.Sell: no open order for the plate).</summary>
+    public class NotFoundException : OkcException
+    {
+        public NotFoundException(string message) : base(-18, message) { }
     }
 
     // ---------------------------------------------------------------------- results and events
@@ -339,6 +364,28 @@ namespace Okclink
             return Result(st, p);
         }
 
+        /// <summary>Tells the journal the application stored the result of reference (a
+        /// payment, refund or reversal): it is no longer listed by Pending(). Idempotent;
+        /// InvalidArgumentException when the journal has no result for it; nothing without a
+        /// journal ("journal": "off").</summary>
+        public void Confirm(string reference)
+        {
+            byte[] rf = Utf8.Z(Required(reference, "reference"));
+            Check(Native.okc_pay_confirm(Handle(), rf));
+        }
+
+        /// <summary>What the application has not confirmed, as the JSON array of
+        /// okc_pay_pending (oldest first: reference, kind, state "answered" / "in_doubt" /
+        /// "not_sent", reason, result); "[]" without a journal.</summary>
+        public string Pending()
+        {
+            IntPtr p;
+            int st = Native.okc_pay_pending(Handle(), out p);
+            string text = Utf8.Take(p);
+            Check(st);
+            return text;
+        }
+
         /// <summary>Aborts the payment in flight (call it from another thread; Payment then
         /// returns the aborted result).</summary>
         public void Abort()
@@ -457,6 +504,13 @@ namespace Okclink
             if (h == IntPtr.Zero)
                 throw new ObjectDisposedException("Okclink.Terminal");
             return h;
+        }
+
+        /// <summary>The okc_pay handle for Orders.Sell / Recover (the caller keeps this
+        /// Terminal alive across the native call).</summary>
+        internal IntPtr NativeHandle
+        {
+            get { return Handle(); }
         }
 
         // The handle stays open while a call runs: `this` is kept alive past every native call.
@@ -731,6 +785,12 @@ namespace IntegrationHub
         /// <summary>reference null = the terminal's last transaction.</summary>
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         public static extern int okc_pay_status(IntPtr t, byte[] reference, out IntPtr resultJson);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int okc_pay_confirm(IntPtr t, byte[] reference);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int okc_pay_pending(IntPtr t, out IntPtr pendingJson);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         public static extern int okc_pay_abort(IntPtr t);

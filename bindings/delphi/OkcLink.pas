@@ -117,6 +117,10 @@ const
   OKC_ERR_UNSUPPORTED = -14;  { the configured back end does not offer this call }
   OKC_ERR_OUTCOME_UNKNOWN = -15;  { okc_pay_*: a payment's outcome is unknown (may be charged) }
   OKC_ERR_INVALID_ARGUMENT = -16;  { okc_pay_*: bad amount, currency or reference }
+  OKC_ERR_JOURNAL = -17;  { the journal file cannot be used: the message names it }
+  OKC_ERR_NOT_FOUND = -18;  { no such id (okc_energy_sell: no open order for the plate) }
+  OKC_ENERGY_UNLOCKED = 3;  { okc_energy_sell: not paid, the order released }
+  OKC_ENERGY_PAID = 4;  { okc_energy_sell: paid, the 1000TR has not completed it yet }
   OKC_PAY_DECLINED = 2;  { okc_pay_*: answered, not approved }
   OKC_ERR_PANIC = -98;
   OKC_ERR_INTERNAL = -99;
@@ -133,6 +137,7 @@ type
   TOkcSerialInFn = procedure(UserData: Pointer; AType: Integer; ValueUtf8: PAnsiChar); cdecl;
   TOkcDeviceStateFn = procedure(UserData: Pointer; Connected: ByteBool; SerialUtf8: PAnsiChar); cdecl;
   POkcPay = Pointer;
+  POkcEnergy = Pointer;
   { Terminal event callback (library event thread): for a signature question (event JSON
     "event":"signature") it returns 1 accept / 0 refuse / anything else = the "signature"
     policy; the return value of other events is ignored. }
@@ -163,11 +168,25 @@ function okc_pay_refund(T: POkcPay; Amount: Int64; Currency, Reference: PAnsiCha
 function okc_pay_reverse_last(T: POkcPay; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
 { Reference nil: the terminal's last transaction }
 function okc_pay_status(T: POkcPay; Reference: PAnsiChar; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_pay_confirm(T: POkcPay; Reference: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_pay_pending(T: POkcPay; out PendingJson: PAnsiChar): Integer; cdecl; external OkcLibName;
 function okc_pay_abort(T: POkcPay): Integer; cdecl; external OkcLibName;
 function okc_pay_login(T: POkcPay): Integer; cdecl; external OkcLibName;
 function okc_pay_logout(T: POkcPay; MaintenanceAllowed: ByteBool): Integer; cdecl; external OkcLibName;
 function okc_pay_batch_close(T: POkcPay; out Text: PAnsiChar): Integer; cdecl; external OkcLibName;
 function okc_pay_listener_address(T: POkcPay; out Text: PAnsiChar): Integer; cdecl; external OkcLibName;
+
+{ Token X Energy fuel orders (docs/ENERGY.md): the result JSON (free it with okc_string_free),
+  nil on errors; optional strings may be nil. }
+function okc_energy_open(ConfigJson: PAnsiChar; out H: POkcEnergy): Integer; cdecl; external OkcLibName;
+function okc_energy_close(H: POkcEnergy): Integer; cdecl; external OkcLibName;
+function okc_energy_list(H: POkcEnergy; FilterJson: PAnsiChar; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_energy_get(H: POkcEnergy; OrderId: PAnsiChar; out OrderJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_energy_lock(H: POkcEnergy; OrderId, PaymentId: PAnsiChar; out LockJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_energy_unlock(H: POkcEnergy; OrderId, Reason: PAnsiChar; out OrderJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_energy_pay(H: POkcEnergy; OrderId, PaymentId, CardResultJson: PAnsiChar; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_energy_sell(H: POkcEnergy; Plate, OrderId: PAnsiChar; Terminal: POkcPay; PaymentId: PAnsiChar; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
+function okc_energy_recover(H: POkcEnergy; Terminal: POkcPay; out ResultJson: PAnsiChar): Integer; cdecl; external OkcLibName;
 
 type
   { Text as the wrapper hands it out: UTF-8 in FPC, UnicodeString in Delphi. }
@@ -176,9 +195,13 @@ type
   EOkcError = class(Exception)
   private
     FStatus: Integer;
+    FCloudCode: Integer;
   public
     constructor CreateStatus(AStatus: Integer; const AMessage: string);
     property Status: Integer read FStatus;
+    { TOkcOrders: a cloud refusal's own status code (e.g. 1006 unknown order, 1018 locked by
+      another terminal, 1105 not open), read from the message's "status N"; 0 when none. }
+    property CloudCode: Integer read FCloudCode write FCloudCode;
   end;
 
   TOkcEventKind = (okSerialIn, okDeviceState);
@@ -280,6 +303,8 @@ type
   EOkcOutcomeUnknown = class(EOkcError);   { OKC_ERR_OUTCOME_UNKNOWN: may be charged; ask Status later }
   EOkcInvalidArgument = class(EOkcError);  { OKC_ERR_INVALID_ARGUMENT: amount, currency or reference }
   EOkcClosed = class(EOkcError);           { OKC_ERR_CLOSED: the terminal object is closed }
+  EOkcJournal = class(EOkcError);          { OKC_ERR_JOURNAL: the journal file cannot be used }
+  EOkcNotFound = class(EOkcError);         { OKC_ERR_NOT_FOUND: e.g. no open order for the plate }
 
   TOkcStringArray = array of TOkcString;
 
@@ -362,6 +387,14 @@ type
     procedure Logout(MaintenanceAllowed: Boolean = True);
     { The terminal's settlement report; Swedbank Pay PAX terminals: EOkcUnsupported. }
     function BatchClose: TOkcString;
+    { The application stored the result of Reference: Pending no longer lists it (also not
+      after a restart). Idempotent; EOkcInvalidArgument when the journal has no result for
+      it; nothing without a journal ("journal": "off"). }
+    procedure Confirm(const Reference: TOkcString);
+    { What the application has not confirmed, okc_pay_pending's JSON array (oldest first:
+      reference, kind, state answered / in_doubt / not_sent, reason, result); '[]' without a
+      journal. }
+    function Pending: TOkcString;
 
     { IP:PORT of the POS listener; '' in client-only mode. }
     property ListenerAddress: TOkcString read GetListenerAddress;
@@ -371,6 +404,75 @@ type
     { ClassName: Message of the last exception raised by OnEvent (caught; the signature
       question then gets the policy's answer). }
     property LastHandlerError: string read FLastHandlerError;
+  end;
+
+  { ---------------------------------------------------------------- fuel orders }
+
+  { The result of TOkcOrders.Sell (okc_energy_sell's result JSON). }
+  TOkcOrderSale = record
+    Status: Integer;            { OKC_OK completed, OKC_ENERGY_PAID, OKC_ENERGY_UNLOCKED }
+    State: TOkcString;          { completed, paid, unlocked }
+    Reason: TOkcString;         { why not completed / not paid; '' when completed }
+    OrderId: TOkcString;
+    Plate: TOkcString;
+    Amount: Int64;              { kuruş }
+    OrderState: TOkcString;     { the order's cloud state afterwards (COMPLETED, OPEN, ...) }
+    PaymentId: TOkcString;      { the idempotency key }
+    Card: TOkcString;           { what became of the card payment (approved, not_approved, ...) }
+    Json: TOkcString;           { the whole result JSON (also receipt, order, payment) }
+  end;
+
+  { The fuel orders of one virtual market terminal (okc_energy_*). Never talks to the cloud
+    when created; methods block until it answers. Calls return the C API's JSON as is (Sell:
+    a TOkcOrderSale; completed, paid and unlocked are results); errors raise EOkcError
+    subclasses by status, a cloud refusal (EOkcRejected) with the cloud's code in CloudCode. }
+  TOkcOrders = class
+  private
+    FHandle: POkcEnergy;
+    function GetHandle: POkcEnergy;
+    function TakeText(Status: Integer; P: PAnsiChar): TOkcString;
+  public
+    { Url: http(s)://HOST/BASE of the order API, TerminalId: the virtual market terminal,
+      ClientId / ClientSecret: the TokenX credentials, Journal: a path or 'off'. '' = the
+      environment ($OKC_ENERGY_URL, $OKC_ENERGY_TERMINAL, $OKC_TOKENX_CLIENT_ID / _SECRET,
+      $OKC_JOURNAL) or the default. }
+    constructor Create(const Url: TOkcString = ''; const TerminalId: TOkcString = '';
+      const ClientId: TOkcString = ''; const ClientSecret: TOkcString = '';
+      const Journal: TOkcString = '');
+    { okc_energy_open's config JSON as is (docs/ENERGY.md). }
+    constructor CreateFromConfig(const ConfigJson: TOkcString);
+    { Close + free. }
+    destructor Destroy; override;
+    { A call running on another thread finishes first; later calls raise EOkcClosed.
+      Idempotent. }
+    procedure Close;
+
+    { The order summaries (JSON array). Status e.g. 'OPEN' or 'OPEN,LOCKED'; Plate, Pump
+      (0 = any): only those; Mine: only this terminal's locks. }
+    function List(const Status: TOkcString = ''; const Plate: TOkcString = '';
+      Pump: Integer = 0; Mine: Boolean = False): TOkcString;
+    { One order (JSON). }
+    function Get(const OrderId: TOkcString): TOkcString;
+    { The lock: orderId, lockedBy, lockToken, lockExpiresAt, remainingMs, amount, plate. PaymentId:
+      the sale's payment id (Recover then resolves a crash). EOkcRejected with CloudCode 1018
+      (locked by another terminal) or 1105 (not open). }
+    function Lock(const OrderId: TOkcString; const PaymentId: TOkcString = ''): TOkcString;
+    { Reason PAYMENT_FAILED, CANCELLED ('') or TIMEOUT; the order afterwards. }
+    function Unlock(const OrderId: TOkcString; const Reason: TOkcString = ''): TOkcString;
+    { Idempotent by PaymentId: paymentId, replayed, order. CardResultJson: an approved
+      TOkcPayResult.Json; '' = cash. }
+    function Pay(const OrderId, PaymentId: TOkcString; const CardResultJson: TOkcString = ''): TOkcString;
+    { The forecourt flow: the order of Plate (or OrderId; exactly one) -> lock -> card payment
+      on Terminal -> pay with the slip -> wait for the pump's 1000TR; or unlock with the
+      reason. PaymentId '' = a fresh one. EOkcNotFound: no open order for the plate;
+      EOkcOutcomeUnknown: in doubt (Recover resolves it). }
+    function Sell(Terminal: TOkcTerminal; const Plate: TOkcString;
+      const OrderId: TOkcString = ''; const PaymentId: TOkcString = ''): TOkcOrderSale;
+    { Resolves this terminal's locks a crash left: JSON array of orderId, paymentId, action,
+      detail. Terminal nil: card sales stay pending. }
+    function Recover(Terminal: TOkcTerminal = nil): TOkcString;
+
+    property Handle: POkcEnergy read FHandle;
   end;
 
 function OkcStatusName(Status: Integer): string;
@@ -543,6 +645,10 @@ begin
     OKC_ERR_UNSUPPORTED: Result := 'OKC_ERR_UNSUPPORTED';
     OKC_ERR_OUTCOME_UNKNOWN: Result := 'OKC_ERR_OUTCOME_UNKNOWN';
     OKC_ERR_INVALID_ARGUMENT: Result := 'OKC_ERR_INVALID_ARGUMENT';
+    OKC_ERR_JOURNAL: Result := 'OKC_ERR_JOURNAL';
+    OKC_ERR_NOT_FOUND: Result := 'OKC_ERR_NOT_FOUND';
+    OKC_ENERGY_UNLOCKED: Result := 'OKC_ENERGY_UNLOCKED';
+    OKC_ENERGY_PAID: Result := 'OKC_ENERGY_PAID';
     OKC_PAY_DECLINED: Result := 'OKC_PAY_DECLINED';
     OKC_ERR_PANIC: Result := 'OKC_ERR_PANIC';
     OKC_ERR_INTERNAL: Result := 'OKC_ERR_INTERNAL';
@@ -1040,6 +1146,68 @@ begin
   Result := (I > 0) and (Copy(J, I, 4) = 'true');
 end;
 
+{ Like JsonFind, but only the keys of the outermost object (the library writes keys in
+  alphabetical order, so e.g. a nested "order" object comes before the top-level "state"). }
+function JsonFindTop(const J, Key: UTF8String): Integer;
+var
+  I, N, Depth: Integer;
+  InStr: Boolean;
+begin
+  Result := 0;
+  N := Length(Key);
+  Depth := 0;
+  InStr := False;
+  I := 1;
+  while I <= Length(J) do
+  begin
+    if InStr then
+    begin
+      if J[I] = '\' then
+        Inc(I)
+      else if J[I] = '"' then
+        InStr := False;
+    end
+    else
+      case J[I] of
+        '{', '[': Inc(Depth);
+        '}', ']': Dec(Depth);
+        '"':
+          begin
+            if (Depth = 1) and (I + N + 2 <= Length(J)) and (J[I + N + 1] = '"') and
+              (J[I + N + 2] = ':') and (Copy(J, I + 1, N) = Key) then
+              Exit(I + N + 3);
+            InStr := True;
+          end;
+      end;
+    Inc(I);
+  end;
+end;
+
+function JsonTopStr(const J, Key: UTF8String): TOkcString;
+var
+  I: Integer;
+  S: UTF8String;
+begin
+  Result := '';
+  I := JsonFindTop(J, Key);
+  if (I > 0) and JsonReadString(J, I, S) then
+    Result := Utf8ToOkc(S);
+end;
+
+function JsonTopInt(const J, Key: UTF8String): Int64;
+var
+  I, E: Integer;
+begin
+  Result := 0;
+  I := JsonFindTop(J, Key);
+  if I = 0 then
+    Exit;
+  E := I;
+  while (E <= Length(J)) and (J[E] in ['-', '0'..'9']) do
+    Inc(E);
+  Result := StrToInt64Def(string(Copy(J, I, E - I)), 0);
+end;
+
 { An array of strings (non-strings in it are skipped). }
 function JsonStrings(const J, Key: UTF8String): TOkcStringArray;
 var
@@ -1083,6 +1251,8 @@ begin
     OKC_ERR_OUTCOME_UNKNOWN: C := EOkcOutcomeUnknown;
     OKC_ERR_INVALID_ARGUMENT: C := EOkcInvalidArgument;
     OKC_ERR_CLOSED: C := EOkcClosed;
+    OKC_ERR_JOURNAL: C := EOkcJournal;
+    OKC_ERR_NOT_FOUND: C := EOkcNotFound;
   else
     C := EOkcError;
   end;
@@ -1298,6 +1468,25 @@ begin
   Check(St);
 end;
 
+procedure TOkcTerminal.Confirm(const Reference: TOkcString);
+var
+  R: UTF8String;
+begin
+  R := ToUtf8(Reference);
+  Check(okc_pay_confirm(GetHandle, PAnsiChar(R)));
+end;
+
+function TOkcTerminal.Pending: TOkcString;
+var
+  P: PAnsiChar;
+  St: Integer;
+begin
+  P := nil;
+  St := okc_pay_pending(GetHandle, P);
+  Result := TakeUtf8(P);
+  Check(St);
+end;
+
 function TOkcTerminal.GetListenerAddress: TOkcString;
 var
   P: PAnsiChar;
@@ -1309,6 +1498,225 @@ begin
   if St = OKC_ERR_UNSUPPORTED then  { client-only }
     Exit('');
   Check(St);
+end;
+
+{ ---------------------------------------------------------------- TOkcOrders }
+
+{ nil for '' (the C API's optional strings), else the UTF-8 text (kept alive by S). }
+function OptPtr(const S: UTF8String): PAnsiChar;
+begin
+  if S = '' then
+    Result := nil
+  else
+    Result := PAnsiChar(S);
+end;
+
+{ The cloud's code from the library's text ("... status 1018 ..."); 0 when none. }
+function CloudCodeOf(const Msg: string): Integer;
+var
+  I, E: Integer;
+begin
+  Result := 0;
+  I := Pos('status ', Msg);
+  if I = 0 then
+    Exit;
+  Inc(I, Length('status '));
+  E := I;
+  if (E <= Length(Msg)) and (Msg[E] = '-') then
+    Inc(E);
+  while (E <= Length(Msg)) and (Msg[E] >= '0') and (Msg[E] <= '9') do
+    Inc(E);
+  Result := StrToIntDef(Copy(Msg, I, E - I), 0);
+end;
+
+function OrdersError(Status: Integer): EOkcError;
+var
+  Msg: string;
+begin
+  Msg := string(TOkcHub.LastError);
+  Result := OkcErrorFor(Status, Msg);
+  Result.CloudCode := CloudCodeOf(Msg);
+end;
+
+constructor TOkcOrders.Create(const Url, TerminalId, ClientId, ClientSecret, Journal: TOkcString);
+var
+  Cfg: UTF8String;
+
+  procedure Add(const Key: UTF8String; const Value: TOkcString);
+  begin
+    if Value = '' then
+      Exit;
+    if Cfg <> '{' then
+      Cfg := Cfg + ',';
+    Cfg := Cfg + JsonQuote(Key) + ':' + JsonQuote(ToUtf8(Value));
+  end;
+
+begin
+  Cfg := '{';
+  Add('energy_url', Url);
+  Add('energy_terminal', TerminalId);
+  Add('tokenx_client_id', ClientId);
+  Add('tokenx_client_secret', ClientSecret);
+  Add('journal', Journal);
+  CreateFromConfig(Utf8ToOkc(Cfg + '}'));
+end;
+
+constructor TOkcOrders.CreateFromConfig(const ConfigJson: TOkcString);
+var
+  Cfg: UTF8String;
+  St: Integer;
+  H: POkcEnergy;
+begin
+  inherited Create;
+  Cfg := ToUtf8(ConfigJson);
+  H := nil;
+  St := okc_energy_open(OptPtr(Cfg), H);
+  if (St < 0) or (H = nil) then
+  begin
+    if St >= 0 then
+      St := OKC_ERR_INTERNAL;
+    raise OrdersError(St);
+  end;
+  FHandle := H;
+end;
+
+destructor TOkcOrders.Destroy;
+begin
+  Close;
+  inherited Destroy;
+end;
+
+procedure TOkcOrders.Close;
+var
+  H: POkcEnergy;
+begin
+  H := FHandle;
+  FHandle := nil;
+  if H <> nil then
+    okc_energy_close(H);
+end;
+
+function TOkcOrders.GetHandle: POkcEnergy;
+begin
+  if FHandle = nil then
+    raise EOkcClosed.CreateStatus(OKC_ERR_CLOSED, 'the orders object is closed');
+  Result := FHandle;
+end;
+
+function TOkcOrders.TakeText(Status: Integer; P: PAnsiChar): TOkcString;
+begin
+  Result := TakeUtf8(P);
+  if Status < 0 then
+    raise OrdersError(Status);
+end;
+
+function TOkcOrders.List(const Status, Plate: TOkcString; Pump: Integer; Mine: Boolean): TOkcString;
+var
+  F: UTF8String;
+  P: PAnsiChar;
+begin
+  if Mine then
+    F := '{"mine":true'
+  else
+    F := '{"mine":false';
+  if Status <> '' then
+    F := F + ',"status":' + JsonQuote(ToUtf8(Status));
+  if Plate <> '' then
+    F := F + ',"plate":' + JsonQuote(ToUtf8(Plate));
+  if Pump > 0 then
+    F := F + ',"pumpNo":' + UTF8String(IntToStr(Pump));
+  F := F + '}';
+  P := nil;
+  Result := TakeText(okc_energy_list(GetHandle, PAnsiChar(F), P), P);
+end;
+
+function TOkcOrders.Get(const OrderId: TOkcString): TOkcString;
+var
+  Id: UTF8String;
+  P: PAnsiChar;
+begin
+  Id := ToUtf8(OrderId);
+  P := nil;
+  Result := TakeText(okc_energy_get(GetHandle, PAnsiChar(Id), P), P);
+end;
+
+function TOkcOrders.Lock(const OrderId, PaymentId: TOkcString): TOkcString;
+var
+  Id, Pid: UTF8String;
+  P: PAnsiChar;
+begin
+  Id := ToUtf8(OrderId);
+  Pid := ToUtf8(PaymentId);
+  P := nil;
+  Result := TakeText(okc_energy_lock(GetHandle, PAnsiChar(Id), OptPtr(Pid), P), P);
+end;
+
+function TOkcOrders.Unlock(const OrderId, Reason: TOkcString): TOkcString;
+var
+  Id, R: UTF8String;
+  P: PAnsiChar;
+begin
+  Id := ToUtf8(OrderId);
+  R := ToUtf8(Reason);
+  P := nil;
+  Result := TakeText(okc_energy_unlock(GetHandle, PAnsiChar(Id), OptPtr(R), P), P);
+end;
+
+function TOkcOrders.Pay(const OrderId, PaymentId, CardResultJson: TOkcString): TOkcString;
+var
+  Id, Pid, Card: UTF8String;
+  P: PAnsiChar;
+begin
+  Id := ToUtf8(OrderId);
+  Pid := ToUtf8(PaymentId);
+  Card := ToUtf8(CardResultJson);
+  P := nil;
+  Result := TakeText(okc_energy_pay(GetHandle, PAnsiChar(Id), PAnsiChar(Pid), OptPtr(Card), P), P);
+end;
+
+function TOkcOrders.Sell(Terminal: TOkcTerminal; const Plate, OrderId, PaymentId: TOkcString): TOkcOrderSale;
+var
+  Pl, Id, Pid, J: UTF8String;
+  P: PAnsiChar;
+  H: POkcEnergy;
+  St: Integer;
+begin
+  if Terminal = nil then
+    raise EOkcError.CreateStatus(OKC_ERR_NULL, 'Sell needs a terminal');
+  H := GetHandle;
+  Pl := ToUtf8(Plate);
+  Id := ToUtf8(OrderId);
+  Pid := ToUtf8(PaymentId);
+  P := nil;
+  St := okc_energy_sell(H, OptPtr(Pl), OptPtr(Id), Terminal.GetHandle, OptPtr(Pid), P);
+  J := ReadUtf8(P);
+  if P <> nil then
+    okc_string_free(P);
+  if St < 0 then
+    raise OrdersError(St);
+  Result.Status := St;
+  Result.State := JsonTopStr(J, 'state');
+  Result.Reason := JsonTopStr(J, 'reason');
+  Result.OrderId := JsonTopStr(J, 'orderId');
+  Result.Plate := JsonTopStr(J, 'plate');
+  Result.Amount := JsonTopInt(J, 'amount');
+  Result.OrderState := JsonTopStr(J, 'orderState');
+  Result.PaymentId := JsonTopStr(J, 'paymentId');
+  Result.Card := JsonTopStr(J, 'card');
+  Result.Json := Utf8ToOkc(J);
+end;
+
+function TOkcOrders.Recover(Terminal: TOkcTerminal): TOkcString;
+var
+  T: POkcPay;
+  P: PAnsiChar;
+begin
+  if Terminal = nil then
+    T := nil
+  else
+    T := Terminal.GetHandle;
+  P := nil;
+  Result := TakeText(okc_energy_recover(GetHandle, T, P), P);
 end;
 
 { The library calls back on its own (foreign) threads. Pascal runtimes only make the heap,

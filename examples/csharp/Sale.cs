@@ -1,7 +1,7 @@
 // A complete sale through IntegrationHub.dll, written exactly like existing customer code
 // (vendor API only, no okclink extras) — the same source builds against the vendor's assembly.
 //
-//   mcs -target:library -codepage:utf8 -out:IntegrationHub.dll bindings/csharp/IntegrationHub.cs bindings/csharp/Terminal.cs
+//   mcs -target:library -codepage:utf8 -out:IntegrationHub.dll bindings/csharp/IntegrationHub.cs bindings/csharp/Terminal.cs bindings/csharp/Orders.cs
 //   mcs -codepage:utf8 -r:IntegrationHub.dll -out:Sale.exe examples/csharp/Sale.cs
 //   okc sim --listen 127.0.0.1:7700 &
 //   LD_LIBRARY_PATH=target/debug OKC_TRANSPORT=tcp://127.0.0.1:7700 mono Sale.exe

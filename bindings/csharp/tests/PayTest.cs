@@ -4,7 +4,10 @@
 //   OKC_TEST_DECLINE    outcome decline
 //   OKC_TEST_SIGNATURE  outcome signature, calling the POS listener OKC_TEST_LISTENER (IP:PORT)
 //   OKC_TEST_SLOW       outcome approve, 3 s per payment (abort)
-// Each a nexo+http://127.0.0.1:PORT URL. Exit code 0 = all checks passed.
+// Each a nexo+http://127.0.0.1:PORT URL. Energy orders (Okclink.Orders over okc_energy_*):
+//   OKC_TEST_ENERGY_URL http://127.0.0.1:PORT of `okc sim-cloud --fuel 34ABC123:152340
+//                       --fuel 06XYZ42:50000` (credentials demo/demo)
+//  Exit code 0 = all checks passed.
 
 using System;
 using System.Collections.Generic;
@@ -61,6 +64,8 @@ static class Program
             Signature();
             Abort();
             Errors();
+            Journal();
+            Energy();
         }
         catch (Exception e)
         {
@@ -250,5 +255,118 @@ static class Program
         Throws<ConfigException>(() => new Terminal("ftp://nowhere"), "unknown terminal scheme");
         using (var t = Terminal.Open("{\"terminal\":\"nexo+http://127.0.0.1:9\"}"))
             Throws<NoDeviceException>(() => t.Payment(100, "SEK", "cs-unreachable"), "unreachable terminal");
+    }
+
+    static string TempFile(string name)
+    {
+        string f = System.IO.Path.Combine(System.IO.Path.GetTempPath(),
+            "okclink-cs-" + System.Diagnostics.Process.GetCurrentProcess().Id + "-" + name + ".sqlite");
+        System.IO.File.Delete(f);
+        return f;
+    }
+
+    static void Journal()
+    {
+        Console.WriteLine("-- journal: Confirm / Pending");
+        string j = TempFile("pay-journal");
+        string cfg = "{\"terminal\":\"" + Env("OKC_TEST_TERMINAL") + "?poiid=CS-JRN\",\"journal\":\"" + j + "\"}";
+        using (var t = Terminal.Open(cfg))
+        {
+            Check(t.Pending() == "[]", "Pending() of a fresh journal: []");
+            PaymentResult r = t.Payment(990, "SEK", "cs-jrn-1");
+            Check(r.Approved, "payment approved");
+            string p = t.Pending();
+            Check(p.Contains("\"cs-jrn-1\"") && p.Contains("\"answered\""), "Pending() lists the unconfirmed result: " + p.Substring(0, Math.Min(100, p.Length)));
+            t.Confirm("cs-jrn-1");
+            Check(t.Pending() == "[]", "after Confirm: []");
+            t.Confirm("cs-jrn-1");
+            Check(true, "Confirm again: idempotent");
+            var ia = Throws<InvalidArgumentException>(() => t.Confirm("cs-jrn-unknown"), "Confirm of an unknown reference");
+            Check(ia != null && ia.Status == -16, "InvalidArgumentException.Status == -16");
+            Throws<ArgumentNullException>(() => t.Confirm(null), "Confirm(null)");
+            t.Dispose();
+            Throws<ObjectDisposedException>(() => t.Pending(), "Pending() after Dispose");
+        }
+        RemoveJournal(j);
+    }
+
+    static void RemoveJournal(string f)
+    {
+        foreach (string suffix in new[] { "", "-wal", "-shm", "-journal" })
+            System.IO.File.Delete(f + suffix);
+    }
+
+    static void Energy()
+    {
+        string url = Env("OKC_TEST_ENERGY_URL");
+        Console.WriteLine("-- energy orders (" + url + ")");
+        string j1 = TempFile("energy-vt1"), j2 = TempFile("energy-vt2");
+        using (var o = new Orders(url, "VT00000000001", "demo", "demo", journal: j1))
+        using (var b = Orders.Open("{\"energy_url\":\"" + url + "\",\"energy_terminal\":\"VT00000000002\"," +
+            "\"tokenx_client_id\":\"demo\",\"tokenx_client_secret\":\"demo\",\"journal\":\"" + j2 + "\"}"))
+        using (var ok = new Terminal(Env("OKC_TEST_TERMINAL") + "?poiid=CS-FUEL"))
+        using (var no = new Terminal(Env("OKC_TEST_DECLINE") + "?poiid=CS-FUEL"))
+        {
+            string all = o.List(status: "OPEN");
+            Check(all.StartsWith("[") && all.Contains("\"34ABC123\"") && all.Contains("\"06XYZ42\""),
+                "List(OPEN) shows both fuelled orders");
+            string one = o.List(plate: "34abc123");
+            Check(one.Contains("152340") && !one.Contains("06XYZ42"), "List(plate) shows only 34ABC123 (152340 kuruş)");
+            string id = Field(one, "orderId");
+            Check(id != null && o.Get(id).Contains("pumpTerminalId"), "Get(" + id + ")");
+
+            // a cloud refusal: unknown order, another terminal's lock
+            var nf = Throws<OkcException>(() => o.Get("no-such-order"), "Get of an unknown order");
+            Check(nf is RejectedException && nf.Status == -13 && nf.CloudCode == 1006,
+                "unknown order: " + (nf == null ? "" : nf.GetType().Name + " Status " + nf.Status + ", CloudCode " + nf.CloudCode));
+            string lk = o.Lock(id);
+            Check(lk.Contains("\"lockedBy\":\"VT00000000001\"") && lk.Contains("lockToken"), "Lock: " + lk);
+            var rj = Throws<RejectedException>(() => b.Lock(id), "Lock of an order another terminal holds");
+            Check(rj != null && rj.Status == -13 && rj.CloudCode == 1018, "RejectedException, CloudCode 1018 (" + (rj == null ? null : rj.CloudCode) + ")");
+            Check(Field(o.Unlock(id), "state") == "OPEN", "Unlock: the order is OPEN again");
+
+            // the forecourt flow
+            OrderSale s = o.Sell(ok, plate: "34ABC123");
+            Check(s.Status == 0 && s.State == "completed" && s.Completed, "Sell approved: completed (" + s.State + ", " + s.Reason + ")");
+            Check(s.OrderId == id && s.Amount == 152340 && s.Plate == "34ABC123" && s.CardApproved,
+                "Sell: order, amount, plate, card approved");
+            Check(s.Json.Contains("receipt"), "Sell: result JSON has the receipt");
+            OrderSale d = o.Sell(no, plate: "06XYZ42");
+            Check(d.Status == Orders.OKC_ENERGY_UNLOCKED && d.State == "unlocked" && d.Card == "not_approved",
+                "Sell declined: unlocked, card not_approved (" + d.State + ", " + d.Card + ")");
+            Check(d.Reason != null && d.Reason.StartsWith("declined"), "reason " + d.Reason);
+            Check(Field(o.Get(d.OrderId), "state") == "OPEN", "the declined order is OPEN again");
+            var gone = Throws<OkcException>(() => o.Sell(ok, plate: "34ABC123"), "Sell of a plate with no open order");
+            Check(gone != null && gone.Status < 0, "no open order: " + (gone == null ? "" : gone.GetType().Name));
+
+            // cash payment on the other terminal, then the order is not open any more
+            string paid = b.Pay(d.OrderId, "cs-cash-1");
+            Check(paid.Contains("\"replayed\":false") && (paid.Contains("PAID") || paid.Contains("COMPLETED")), "Pay (cash): " + paid.Substring(0, Math.Min(120, paid.Length)));
+            var nc = Throws<RejectedException>(() => o.Lock(d.OrderId), "Lock of a paid order");
+            Check(nc != null && nc.CloudCode == 1105, "CloudCode 1105 (" + (nc == null ? null : nc.CloudCode) + ")");
+            Check(o.Recover(ok) == "[]", "Recover: nothing left");
+
+            Throws<ArgumentNullException>(() => o.Sell(null, plate: "34ABC123"), "Sell without a terminal");
+            o.Dispose();
+            o.Dispose();
+            Throws<ObjectDisposedException>(() => o.List(), "List after Dispose");
+            Throws<ObjectDisposedException>(() => o.Get(id), "Get after Dispose");
+        }
+        RemoveJournal(j1);
+        RemoveJournal(j2);
+        var ce = Throws<ConfigException>(() => Orders.Open("{\"energy_url\":\"" + url + "\",\"bogus\":1}"), "unknown config key");
+        Check(ce != null && ce.Status == -10, "ConfigException.Status == -10");
+    }
+
+    /// <summary>The first "key":"value" string field of a JSON text (the tests' only need).</summary>
+    static string Field(string json, string key)
+    {
+        string k = "\"" + key + "\":\"";
+        int i = json.IndexOf(k, StringComparison.Ordinal);
+        if (i < 0)
+            return null;
+        i += k.Length;
+        int e = json.IndexOf('"', i);
+        return e < 0 ? null : json.Substring(i, e - i);
     }
 }

@@ -4,6 +4,9 @@
     OKC_TEST_DECLINE    outcome decline
     OKC_TEST_SIGNATURE  outcome signature, calling the POS listener OKC_TEST_LISTENER (IP:PORT)
     OKC_TEST_SLOW       outcome approve, 3 s per payment (abort)
+  and the fuel orders (TOkcOrders over okc_energy_*) against
+    OKC_TEST_ENERGY_URL `okc sim-cloud --fuel 34ABC123:152340 --fuel 06XYZ42:50000`
+                        (http://127.0.0.1:PORT, credentials demo/demo)
   Build: fpc -Mdelphi -Fu.. -Fl$LIBDIR OkcPayTest.pas ; exit code 0 = all checks passed. }
 program OkcPayTest;
 
@@ -374,6 +377,179 @@ begin
   end;
 end;
 
+{ ---------------------------------------------------------------- journal: Confirm / Pending }
+
+function TempFile(const Name: string): TOkcString;
+var
+  F: string;
+begin
+  F := IncludeTrailingPathDelimiter(GetTempDir) + 'okclink-fpc-' + IntToStr(GetProcessID) + '-' + Name + '.sqlite';
+  DeleteFile(F);
+  Result := TOkcString(F);
+end;
+
+procedure RemoveJournal(const F: TOkcString);
+begin
+  DeleteFile(string(F));
+  DeleteFile(string(F) + '-wal');
+  DeleteFile(string(F) + '-shm');
+  DeleteFile(string(F) + '-journal');
+end;
+
+procedure JournalConfirm;
+var
+  T: TOkcTerminal;
+  R: TOkcPayResult;
+  P: TOkcString;
+begin
+  WriteLn('-- journal: Confirm / Pending');
+  T := TOkcTerminal.CreateFromConfig('{"terminal":"' + Env('OKC_TEST_TERMINAL') + '?poiid=FPC-JRN","journal":"' +
+    TempFile('pay-journal') + '"}');
+  try
+    Check(T.Pending = '[]', 'Pending of a fresh journal: []');
+    R := T.Payment(990, 'SEK', 'fpc-jrn-1');
+    Check(R.Approved, 'payment approved');
+    P := T.Pending;
+    Check(Has(P, '"fpc-jrn-1"') and Has(P, '"answered"'), 'Pending lists the unconfirmed result: ' + string(Copy(P, 1, 100)));
+    T.Confirm('fpc-jrn-1');
+    Check(T.Pending = '[]', 'after Confirm: []');
+    T.Confirm('fpc-jrn-1');
+    Check(True, 'Confirm again: idempotent');
+    try
+      T.Confirm('fpc-jrn-unknown');
+      Check(False, 'Confirm of an unknown reference: no exception');
+    except
+      on E: Exception do
+        CheckError(E, EOkcInvalidArgument, OKC_ERR_INVALID_ARGUMENT, 'Confirm of an unknown reference');
+    end;
+    T.Close;
+    try
+      T.Pending;
+      Check(False, 'Pending after Close: no exception');
+    except
+      on E: Exception do
+        CheckError(E, EOkcClosed, OKC_ERR_CLOSED, 'Pending after Close');
+    end;
+  finally
+    T.Free;
+    RemoveJournal(TOkcString(IncludeTrailingPathDelimiter(GetTempDir) + 'okclink-fpc-' + IntToStr(GetProcessID) + '-pay-journal.sqlite'));
+  end;
+end;
+
+{ ---------------------------------------------------------------- fuel orders }
+
+{ The first "key":"value" string field of a JSON text (the tests' only need). }
+function Field(const J, Key: TOkcString): TOkcString;
+var
+  K: TOkcString;
+  I, E: Integer;
+begin
+  Result := '';
+  K := '"' + Key + '":"';
+  I := Pos(K, J);
+  if I = 0 then
+    Exit;
+  Inc(I, Length(K));
+  E := I;
+  while (E <= Length(J)) and (J[E] <> '"') do
+    Inc(E);
+  Result := Copy(J, I, E - I);
+end;
+
+procedure Energy;
+var
+  Url, All, One, Id, Lk, Paid: TOkcString;
+  O, B: TOkcOrders;
+  Ok, No: TOkcTerminal;
+  S, D: TOkcOrderSale;
+
+  { Call must raise C with Status and, if Code <> 0, CloudCode. }
+  procedure Expect(C: ExceptClass; Status, Code: Integer; const What: string; Call: Integer);
+  begin
+    try
+      case Call of
+        0: O.Get('no-such-order');
+        1: B.Lock(Id);
+        2: O.Lock(D.OrderId);
+        3: O.Sell(Ok, '34ABC123');
+        4: O.List;
+        5: O.Get(Id);
+        6: TOkcOrders.CreateFromConfig('{"energy_url":"' + Url + '","bogus":1}').Free;
+      end;
+    except
+      on E: Exception do
+      begin
+        CheckError(E, C, Status, What);
+        if Code <> 0 then
+          Check((E is EOkcError) and (EOkcError(E).CloudCode = Code),
+            Format('%s: CloudCode %d', [What, Code]));
+        Exit;
+      end;
+    end;
+    Check(False, What + ': no exception');
+  end;
+
+begin
+  Url := Env('OKC_TEST_ENERGY_URL');
+  WriteLn('-- energy orders (', string(Url), ')');
+  O := nil;
+  B := nil;
+  Ok := nil;
+  No := nil;
+  try
+    O := TOkcOrders.Create(Url, 'VT00000000001', 'demo', 'demo', TempFile('energy-vt1'));
+    B := TOkcOrders.CreateFromConfig('{"energy_url":"' + Url + '","energy_terminal":"VT00000000002",' +
+      '"tokenx_client_id":"demo","tokenx_client_secret":"demo","journal":"' + TempFile('energy-vt2') + '"}');
+    Ok := TOkcTerminal.Create(Env('OKC_TEST_TERMINAL') + '?poiid=FPC-FUEL');
+    No := TOkcTerminal.Create(Env('OKC_TEST_DECLINE') + '?poiid=FPC-FUEL');
+
+    All := O.List('OPEN');
+    Check((Copy(All, 1, 1) = '[') and Has(All, '"34ABC123"') and Has(All, '"06XYZ42"'), 'List(OPEN) shows both fuelled orders');
+    One := O.List('', '34abc123');
+    Check(Has(One, '152340') and not Has(One, '06XYZ42'), 'List(plate) shows only 34ABC123 (152340 kurus)');
+    Id := Field(One, 'orderId');
+    Check((Id <> '') and Has(O.Get(Id), 'pumpTerminalId'), 'Get(' + string(Id) + ')');
+
+    { cloud refusals }
+    Expect(EOkcRejected, OKC_ERR_REJECTED, 1006, 'Get of an unknown order', 0);
+    Lk := O.Lock(Id);
+    Check(Has(Lk, '"lockedBy":"VT00000000001"') and Has(Lk, 'lockToken'), 'Lock: ' + string(Lk));
+    Expect(EOkcRejected, OKC_ERR_REJECTED, 1018, 'Lock of an order another terminal holds', 1);
+    Check(Field(O.Unlock(Id), 'state') = 'OPEN', 'Unlock: the order is OPEN again');
+
+    { the forecourt flow }
+    S := O.Sell(Ok, '34ABC123');
+    Check((S.Status = OKC_OK) and (S.State = 'completed'), 'Sell approved: completed (' + string(S.State) + ', ' + string(S.Reason) + ')');
+    Check((S.OrderId = Id) and (S.Amount = 152340) and (S.Plate = '34ABC123') and Has(S.Json, 'receipt'),
+      'Sell: order, amount, plate, receipt');
+    D := O.Sell(No, '06XYZ42');
+    Check((D.Status = OKC_ENERGY_UNLOCKED) and (D.State = 'unlocked') and (D.Card = 'not_approved'),
+      'Sell declined: unlocked, card not_approved (' + string(D.State) + ', ' + string(D.Card) + ')');
+    Check(Copy(D.Reason, 1, 8) = 'declined', 'reason ' + string(D.Reason));
+    Check(Field(O.Get(D.OrderId), 'state') = 'OPEN', 'the declined order is OPEN again');
+    Expect(EOkcNotFound, OKC_ERR_NOT_FOUND, 0, 'Sell of a plate with no open order', 3);
+
+    { cash on the other terminal; then the order is not open any more }
+    Paid := B.Pay(D.OrderId, 'fpc-cash-1');
+    Check(Has(Paid, '"replayed":false') and (Has(Paid, 'PAID') or Has(Paid, 'COMPLETED')), 'Pay (cash)');
+    Expect(EOkcRejected, OKC_ERR_REJECTED, 1105, 'Lock of a paid order', 2);
+    Check(O.Recover(Ok) = '[]', 'Recover: nothing left');
+
+    O.Close;
+    O.Close;
+    Expect(EOkcClosed, OKC_ERR_CLOSED, 0, 'List after Close', 4);
+    Expect(EOkcClosed, OKC_ERR_CLOSED, 0, 'Get after Close', 5);
+    Expect(EOkcConfig, OKC_ERR_CONFIG, 0, 'unknown config key', 6);
+  finally
+    No.Free;
+    Ok.Free;
+    B.Free;
+    O.Free;
+    RemoveJournal(TempFile('energy-vt1'));
+    RemoveJournal(TempFile('energy-vt2'));
+  end;
+end;
+
 begin
   try
     Approve;
@@ -381,6 +557,8 @@ begin
     Signature;
     AbortFromAnotherThread;
     Errors;
+    JournalConfirm;
+    Energy;
   except
     on E: Exception do
     begin
