@@ -241,34 +241,33 @@ impl FiscalJournal {
         crash_point("sale.before_record");
         let key = sale_key(value);
         let outcome = sale_outcome(value);
-        let (id, deliver) = match self.j.begin(Kind::Receipt, &key, &self.scope, "{}") {
-            Ok(Begin::New(id)) => (id, true),
-            Ok(Begin::Known(e)) if e.state.is_unfinished() => (e.id, true),
-            Ok(Begin::Known(e)) => {
-                // Recorded by an earlier process, which may have died before the basket's
-                // result was written: settle that too.
-                self.settle_basket(&key, value, outcome);
-                if e.confirmed() {
-                    self.log.log(
-                        LogLevel::Info,
-                        COMPONENT,
-                        &format!("sale info {key:?} again: confirmed already, not delivered"),
-                    );
-                    return None;
-                }
-                return Some(Some(e.id));
+        // The sale info and its basket's result in one transaction (one fsync).
+        let r = self.j.record_arrival(
+            Kind::Receipt,
+            &key,
+            &self.scope,
+            value,
+            outcome,
+            Some(Kind::Basket),
+        );
+        match r {
+            Ok(a) if a.confirmed => {
+                self.log.log(
+                    LogLevel::Info,
+                    COMPONENT,
+                    &format!("sale info {key:?} again: confirmed already, not delivered"),
+                );
+                None
+            }
+            Ok(a) => {
+                crash_point("sale.after_record");
+                Some(Some(a.id))
             }
             Err(e) => {
                 self.warn(&format!("sale info {key:?} not recorded: {e}"));
-                return Some(None);
+                Some(None)
             }
-        };
-        if let Err(e) = self.j.record_result(id, value, outcome) {
-            self.warn(&format!("sale info {key:?} not recorded: {e}"));
         }
-        self.settle_basket(&key, value, outcome);
-        crash_point("sale.after_record");
-        deliver.then_some(Some(id))
     }
 
     /// The basket `key` of this scope, if unfinished, gets the sale info as its result.

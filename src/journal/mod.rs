@@ -48,6 +48,9 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(100 * 24 * 60 * 60);
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest caller id accepted.
 pub const MAX_KEY_LEN: usize = 256;
+/// Up to this size `open` runs SQLite's whole-file `quick_check` (≈ 50 000 entries, some
+/// 30 ms); larger files open in milliseconds and are checked whole by [`Journal::verify`].
+pub const FULL_CHECK_MAX_BYTES: u64 = 32 << 20;
 
 /// What an entry records. Stored as its [`Kind::as_str`] text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -308,6 +311,17 @@ pub enum Begin {
     New(i64),
     /// Already known: do not send; use its state and result.
     Known(Box<Entry>),
+}
+
+/// What [`Journal::record_arrival`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// The entry of the result.
+    pub id: i64,
+    /// It got its result now (new, or known and unfinished); false: it was answered before.
+    pub new: bool,
+    /// The application had confirmed it already (deliver nothing).
+    pub confirmed: bool,
 }
 
 /// Which entries [`Journal::list`] returns (all conditions must hold).
@@ -670,7 +684,7 @@ impl Journal {
     }
 
     /// [`Journal::open`] with options. Checks, in this order: folder, file, write access,
-    /// WAL, `PRAGMA quick_check`, schema version (a newer one is refused untouched), then
+    /// WAL, `PRAGMA quick_check` (files up to [`FULL_CHECK_MAX_BYTES`]), schema version (a newer one is refused untouched), then
     /// migrates in one transaction.
     pub fn open_with(path: impl AsRef<Path>, opts: &OpenOptions) -> Result<Journal, JournalError> {
         let path = path.as_ref().to_path_buf();
@@ -717,7 +731,15 @@ impl Journal {
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(err)?;
-        let problems = quick_check(&conn).map_err(err)?;
+        // The whole-file check reads every page: at open only while the file is small (a
+        // shop's months); a larger one is checked by `verify` (`okc journal verify`), and
+        // SQLite reports a damaged page as corrupt whenever it reads one.
+        let small = std::fs::metadata(&path).map_or(true, |m| m.len() <= FULL_CHECK_MAX_BYTES);
+        let problems = if small {
+            quick_check(&conn).map_err(err)?
+        } else {
+            Vec::new()
+        };
         if !problems.is_empty() {
             return Err(JournalError::Corrupt {
                 path,
@@ -881,6 +903,110 @@ impl Journal {
         };
         tx.commit().map_err(|e| self.err(e))?;
         Ok(Begin::New(id))
+    }
+
+    /// A result that arrives by itself (a sale info from a device or cloud), in **one**
+    /// transaction: the entry (`kind`, `key`) is recorded answered with it (a known
+    /// unfinished one gets the result; a known answered one is left as it is), and the
+    /// unfinished entry of kind `settles` with the same key and scope (the basket the sale
+    /// info is for) gets the same result. A known key of another kind in the family or
+    /// another scope is a [`JournalError::Conflict`].
+    pub fn record_arrival(
+        &self,
+        kind: Kind,
+        key: &str,
+        scope: &str,
+        result_json: &str,
+        outcome: Outcome,
+        settles: Option<Kind>,
+    ) -> Result<Arrival, JournalError> {
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return Err(JournalError::InvalidInput(format!(
+                "the caller's id must have 1 to {MAX_KEY_LEN} bytes (got {})",
+                key.len()
+            )));
+        }
+        check_json("the result", result_json)?;
+        let mut c = self.conn.lock();
+        let tx = c
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let get = |tx: &rusqlite::Transaction, k: Kind| {
+            tx.query_row(
+                &format!("SELECT {COLS} FROM entries WHERE family = ?1 AND key = ?2"),
+                params![k.family(), key],
+                entry_of,
+            )
+            .optional()
+        };
+        let known = get(&tx, kind).map_err(|e| self.err(e))?;
+        let now = now_ms();
+        let (state_set, event) = match outcome {
+            Outcome::Failed => (
+                "state = 'failed', result = ?3, outcome = ?4, answered_at = ?2, ended_at = ?2",
+                "failed",
+            ),
+            _ => (
+                "state = 'answered', result = ?3, outcome = ?4, answered_at = ?2",
+                "answered",
+            ),
+        };
+        let set_result = |tx: &rusqlite::Transaction, id: i64| -> rusqlite::Result<()> {
+            tx.execute(
+                &format!("UPDATE entries SET {state_set}, updated_at = ?2 WHERE id = ?1"),
+                params![id, now, result_json, outcome.as_str()],
+            )?;
+            history(tx, id, now, event, Some(outcome.as_str()))
+        };
+        let arrival = match known {
+            Some(e) if e.kind != kind || e.scope != scope => {
+                return Err(JournalError::Conflict {
+                    id: e.id,
+                    kind: e.kind,
+                    key: key.to_string(),
+                    why: if e.kind != kind {
+                        format!("kind {}", e.kind)
+                    } else {
+                        format!("scope {:?}", e.scope)
+                    },
+                });
+            }
+            Some(e) => {
+                if e.state.is_unfinished() {
+                    set_result(&tx, e.id).map_err(|e| self.err(e))?;
+                }
+                Arrival {
+                    id: e.id,
+                    new: e.state.is_unfinished(),
+                    confirmed: e.confirmed(),
+                }
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO entries (family, kind, key, scope, request, state, attempts, \
+                     created_at, updated_at) VALUES (?1, ?2, ?3, ?4, '{}', 'recorded', 0, ?5, ?5)",
+                    params![kind.family(), kind.as_str(), key, scope, now],
+                )
+                .map_err(|e| self.err(e))?;
+                let id = tx.last_insert_rowid();
+                history(&tx, id, now, "recorded", None).map_err(|e| self.err(e))?;
+                set_result(&tx, id).map_err(|e| self.err(e))?;
+                Arrival {
+                    id,
+                    new: true,
+                    confirmed: false,
+                }
+            }
+        };
+        if let Some(k) = settles {
+            if let Some(b) = get(&tx, k).map_err(|e| self.err(e))? {
+                if b.kind == k && b.scope == scope && b.state.is_unfinished() {
+                    set_result(&tx, b.id).map_err(|e| self.err(e))?;
+                }
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(arrival)
     }
 
     /// One state change in one transaction: check the state, apply `set` (an `UPDATE … SET`
