@@ -141,8 +141,21 @@ fn crash_child() {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    // Let the last callbacks run.
-    std::thread::sleep(Duration::from_millis(100));
+    // Let the last callbacks run: every sale info the journal has is delivered before the
+    // POS closes (a recovery's delivery may still be queued).
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        let written = std::fs::read_to_string(&app_file).unwrap_or_default();
+        let pending = (0..SALES).any(|i| {
+            let id = format!("{tag}-{i}");
+            hub.recorded_sale(&id).is_some() && !written.lines().any(|l| l == id)
+        });
+        if !pending {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(50));
     hub.close();
 }
 
