@@ -831,12 +831,7 @@ impl Journal {
         scope: &str,
         request: &str,
     ) -> Result<Begin, JournalError> {
-        if key.is_empty() || key.len() > MAX_KEY_LEN {
-            return Err(JournalError::InvalidInput(format!(
-                "the caller's id must have 1 to {MAX_KEY_LEN} bytes (got {})",
-                key.len()
-            )));
-        }
+        check_key(key)?;
         check_json("the request", request)?;
         let mut c = self.conn.lock();
         let tx = c
@@ -920,12 +915,7 @@ impl Journal {
         outcome: Outcome,
         settles: Option<Kind>,
     ) -> Result<Arrival, JournalError> {
-        if key.is_empty() || key.len() > MAX_KEY_LEN {
-            return Err(JournalError::InvalidInput(format!(
-                "the caller's id must have 1 to {MAX_KEY_LEN} bytes (got {})",
-                key.len()
-            )));
-        }
+        check_key(key)?;
         check_json("the result", result_json)?;
         let mut c = self.conn.lock();
         let tx = c
@@ -941,16 +931,7 @@ impl Journal {
         };
         let known = get(&tx, kind).map_err(|e| self.err(e))?;
         let now = now_ms();
-        let (state_set, event) = match outcome {
-            Outcome::Failed => (
-                "state = 'failed', result = ?3, outcome = ?4, answered_at = ?2, ended_at = ?2",
-                "failed",
-            ),
-            _ => (
-                "state = 'answered', result = ?3, outcome = ?4, answered_at = ?2",
-                "answered",
-            ),
-        };
+        let (event, state_set) = result_change(outcome);
         let set_result = |tx: &rusqlite::Transaction, id: i64| -> rusqlite::Result<()> {
             tx.execute(
                 &format!("UPDATE entries SET {state_set}, updated_at = ?2 WHERE id = ?1"),
@@ -1077,16 +1058,7 @@ impl Journal {
         outcome: Outcome,
     ) -> Result<(), JournalError> {
         check_json("the result", result_json)?;
-        let (event, set) = match outcome {
-            Outcome::Failed => (
-                "failed",
-                "state = 'failed', result = ?3, outcome = ?4, answered_at = ?2, ended_at = ?2",
-            ),
-            _ => (
-                "answered",
-                "state = 'answered', result = ?3, outcome = ?4, answered_at = ?2",
-            ),
-        };
+        let (event, set) = result_change(outcome);
         self.change(
             id,
             event,
@@ -1303,6 +1275,32 @@ fn history(
     tx.prepare_cached("INSERT INTO history (entry_id, at, event, note) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![id, at, event, note])
         .map(|_| ())
+}
+
+/// A caller's id: 1 to [`MAX_KEY_LEN`] bytes.
+fn check_key(key: &str) -> Result<(), JournalError> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(JournalError::InvalidInput(format!(
+            "the caller's id must have 1 to {MAX_KEY_LEN} bytes (got {})",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A result's history event and `UPDATE … SET` list (`?2` now, `?3` the result, `?4` the
+/// outcome): `Failed` ends the entry (it may be begun again), the others answer it.
+fn result_change(outcome: Outcome) -> (&'static str, &'static str) {
+    match outcome {
+        Outcome::Failed => (
+            "failed",
+            "state = 'failed', result = ?3, outcome = ?4, answered_at = ?2, ended_at = ?2",
+        ),
+        _ => (
+            "answered",
+            "state = 'answered', result = ?3, outcome = ?4, answered_at = ?2",
+        ),
+    }
 }
 
 /// `PRAGMA quick_check`: empty when fine, else SQLite's findings.
