@@ -270,20 +270,6 @@ impl FiscalJournal {
         }
     }
 
-    /// The basket `key` of this scope, if unfinished, gets the sale info as its result.
-    fn settle_basket(&self, key: &str, value: &str, outcome: Outcome) {
-        match self.j.get(Kind::Basket, key) {
-            Ok(Some(b)) if b.state.is_unfinished() && b.scope == self.scope => {
-                match self.j.record_result(b.id, value, outcome) {
-                    Ok(()) | Err(JournalError::InvalidTransition { .. }) => {}
-                    Err(e) => self.warn(&format!("basket {key:?}: {e}")),
-                }
-            }
-            Ok(_) => {}
-            Err(e) => self.warn(&format!("basket {key:?}: {e}")),
-        }
-    }
-
     /// The serialIn callback returned for this receipt entry.
     pub(crate) fn delivered(&self, id: i64) {
         crash_point("sale.after_callback");
@@ -345,18 +331,30 @@ impl FiscalJournal {
         }
     }
 
-    /// What reconciliation learnt about an unfinished basket. A `Finished` sale info is
-    /// recorded by the caller through the normal sale-info path.
-    /// An unfinished basket whose sale info is recorded already (an earlier process died
-    /// between the two writes): settled from it. Whether it was.
+    /// An unfinished basket whose sale info is recorded already (a process before the
+    /// sale info and its basket were one transaction died between the two writes): settled
+    /// from it, by the same write as a sale info that arrives. Whether it was.
     pub(crate) fn settle_from_receipt(&self, e: &Entry) -> bool {
         let Some(sale) = self.recorded_sale(&e.key) else {
             return false;
         };
-        self.settle_basket(&e.key, &sale, sale_outcome(&sale));
+        let outcome = sale_outcome(&sale);
+        let r = self.j.record_arrival(
+            Kind::Receipt,
+            &e.key,
+            &self.scope,
+            &sale,
+            outcome,
+            Some(Kind::Basket),
+        );
+        if let Err(err) = r {
+            self.warn(&format!("basket {:?}: {err}", e.key));
+        }
         true
     }
 
+    /// What reconciliation learnt about an unfinished basket. A `Finished` sale info is
+    /// recorded by the caller through the normal sale-info path.
     pub(crate) fn reconciled(&self, e: &Entry, r: &Reconciled) {
         let res = match r {
             Reconciled::NotThere => self
