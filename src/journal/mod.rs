@@ -982,6 +982,18 @@ impl Journal {
         if let Some(k) = settles {
             if let Some(b) = get(&tx, k).map_err(|e| self.err(e))? {
                 if b.kind == k && b.scope == scope && b.state.is_unfinished() {
+                    if b.state == State::Recorded {
+                        // Its answer came before the sender wrote `sent` (a fast device):
+                        // the answer proves it was handed over — one attempt.
+                        tx.execute(
+                            "UPDATE entries SET state = 'sent', sent_at = ?2, \
+                             attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
+                            params![b.id, now],
+                        )
+                        .map_err(|e| self.err(e))?;
+                        history(&tx, b.id, now, "sent", Some("answered before marked sent"))
+                            .map_err(|e| self.err(e))?;
+                    }
                     set_result(&tx, b.id).map_err(|e| self.err(e))?;
                 }
             }
