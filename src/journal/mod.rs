@@ -4,7 +4,9 @@
 //! refund, a reversal, an energy lock or payment — is written to an embedded SQLite file
 //! **before** it leaves the process, keyed by the caller's id (basketID, payment reference).
 //! Every later state change (sent, answered, in doubt, not sent, delivered, confirmed) is
-//! written as it happens, each in its own committed transaction with `synchronous=FULL`.
+//! written as it happens, each in its own committed transaction: with `synchronous=FULL` (on the
+//! disk when the call returns) where a receipt or money depends on it, deferred to the next
+//! such commit for `sent`, `delivered` and `confirmed` (see `Durability`).
 //!
 //! - **Idempotency**: [`Journal::begin`] decides "new or known" and writes the record in one
 //!   transaction; a known id returns the known [`Entry`] (its state and result) instead of
@@ -20,6 +22,7 @@
 //! fiscal `Hub`, the payment `Terminal`, the energy orders) open it; back ends get it from
 //! their front. The integration is described in docs/JOURNAL.md.
 
+mod checkpoint;
 mod export;
 pub mod schema;
 
@@ -634,9 +637,32 @@ fn same_json(a: &str, b: &str) -> bool {
         )
 }
 
+/// How a state change is committed.
+///
+/// - `Durable`: `synchronous=FULL`, the commit returns once the WAL is on the disk (fsync).
+///   Every write a receipt or money depends on: the record before an operation leaves
+///   ([`Journal::begin`]), an answer before it is acknowledged or delivered
+///   ([`Journal::record_arrival`], [`Journal::record_result`]), in doubt, not sent.
+/// - `Deferred`: `synchronous=NORMAL` for that one transaction: committed (another process
+///   and a process that is killed see it: it is in the operating system's cache) but on the
+///   disk only with the next durable commit or checkpoint (the WAL is written in order, so
+///   the next fsync carries it). Used where losing the last such write in a **power cut**
+///   changes nothing that matters: `sent` (an entry found `recorded` after a restart is
+///   reconciled exactly like a `sent` one: asked about, never sent blindly), `delivered` and
+///   `confirmed` (a lost confirmation means the sale info is delivered once more after the
+///   restart — at least once still holds). It keeps those writes' fsync off the sale's
+///   critical path (PERFORMANCE.md § Journal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Durability {
+    Durable,
+    Deferred,
+}
+
 /// The journal file, open. See the module documentation.
 pub struct Journal {
     path: PathBuf,
+    /// Declared before `conn`: stops (and closes its connection) first.
+    checkpointer: Option<checkpoint::Checkpointer>,
     conn: Mutex<Connection>,
     read_only: bool,
 }
@@ -778,8 +804,19 @@ impl Journal {
                 }
             }
         }
+        // Checkpoints on a thread of their own, not inside a sale's commit (checkpoint.rs).
+        let checkpointer = if opts.read_only {
+            None
+        } else {
+            checkpoint::Checkpointer::start(&path, opts.busy_timeout)
+        };
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(err)?;
+        }
         Ok(Journal {
             path,
+            checkpointer,
             conn: Mutex::new(conn),
             read_only: opts.read_only,
         })
@@ -897,6 +934,7 @@ impl Journal {
             }
         };
         tx.commit().map_err(|e| self.err(e))?;
+        self.committed();
         Ok(Begin::New(id))
     }
 
@@ -999,11 +1037,26 @@ impl Journal {
             }
         }
         tx.commit().map_err(|e| self.err(e))?;
+        self.committed();
         Ok(arrival)
+    }
+
+    /// A write transaction committed on `conn`: counts towards the next checkpoint.
+    fn committed(&self) {
+        if let Some(c) = &self.checkpointer {
+            c.committed();
+        }
+    }
+
+    /// Checkpoints the journal's thread has run (tests).
+    #[cfg(test)]
+    fn checkpoints(&self) -> u64 {
+        self.checkpointer.as_ref().map_or(0, |c| c.done())
     }
 
     /// One state change in one transaction: check the state, apply `set` (an `UPDATE … SET`
     /// list with `?1` = id, `?2` = now, `?3` / `?4` = `a` / `b`), add the history row.
+    #[allow(clippy::too_many_arguments)]
     fn change(
         &self,
         id: i64,
@@ -1012,8 +1065,34 @@ impl Journal {
         set: &str,
         [a, b]: [Option<&str>; 2],
         note: Option<&str>,
+        durability: Durability,
     ) -> Result<(), JournalError> {
         let mut c = self.conn.lock();
+        if durability == Durability::Deferred {
+            c.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(|e| self.err(e))?;
+        }
+        let r = self.change_in(&mut c, id, event, allowed, set, [a, b], note);
+        if durability == Durability::Deferred {
+            // Back to FULL before anything else commits on this connection; failing that,
+            // every later commit would be deferred: say so loudly.
+            c.pragma_update(None, "synchronous", "FULL")
+                .map_err(|e| self.err(e))?;
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn change_in(
+        &self,
+        c: &mut Connection,
+        id: i64,
+        event: &'static str,
+        allowed: &[State],
+        set: &str,
+        [a, b]: [Option<&str>; 2],
+        note: Option<&str>,
+    ) -> Result<(), JournalError> {
         let tx = c
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
@@ -1046,7 +1125,9 @@ impl Journal {
             st.execute(&all[..n]).map_err(|e| self.err(e))?;
         }
         history(&tx, id, now, event, note).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+        tx.commit().map_err(|e| self.err(e))?;
+        self.committed();
+        Ok(())
     }
 
     /// Handed to the link / HTTP client (from recorded). Counts an attempt.
@@ -1058,6 +1139,7 @@ impl Journal {
             "state = 'sent', sent_at = ?2, attempts = attempts + 1",
             [None, None],
             None,
+            Durability::Deferred,
         )
     }
 
@@ -1078,6 +1160,7 @@ impl Journal {
             set,
             [Some(result_json), Some(outcome.as_str())],
             Some(outcome.as_str()),
+            Durability::Durable,
         )
     }
 
@@ -1092,6 +1175,7 @@ impl Journal {
             "state = 'in_doubt', in_doubt_at = ?2, reason = ?3",
             [Some(why), None],
             Some(why),
+            Durability::Durable,
         )
     }
 
@@ -1105,6 +1189,7 @@ impl Journal {
             "state = 'not_sent', ended_at = ?2, reason = ?3",
             [Some(why), None],
             Some(why),
+            Durability::Durable,
         )
     }
 
@@ -1118,6 +1203,7 @@ impl Journal {
             "delivered_at = ?2",
             [None, None],
             None,
+            Durability::Deferred,
         )
     }
 
@@ -1134,6 +1220,7 @@ impl Journal {
             "confirmed_at = coalesce(confirmed_at, ?2), delivered_at = coalesce(delivered_at, ?2)",
             [None, None],
             None,
+            Durability::Deferred,
         )
     }
 
@@ -1247,6 +1334,7 @@ impl Journal {
             )
             .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
+        self.committed();
         Ok(n)
     }
 

@@ -232,3 +232,86 @@ fn shared_gives_one_journal_per_file_while_held() {
     let j3 = Journal::shared(&a).unwrap();
     assert_eq!(j3.get(Kind::Basket, "k1").unwrap().unwrap().id, id);
 }
+
+#[test]
+fn checkpoints_run_on_their_own_thread_and_keep_the_log_bounded() {
+    let p = tmp("checkpoints");
+    let j = Journal::open(&p).unwrap();
+    let fresh_size = std::fs::metadata(&p).unwrap().len();
+    let c = j.conn.lock();
+    let auto: i64 = c
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    drop(c);
+    assert_eq!(auto, 0, "the journal's connection never checkpoints itself");
+    let rounds = checkpoint::CHECKPOINT_AFTER_COMMITS as usize * 3;
+    for i in 0..rounds / 2 {
+        let id = new_id(j.begin(Kind::Basket, &format!("b{i}"), "s", "{}").unwrap());
+        j.mark_sent(id).unwrap();
+    }
+    // The thread runs after every CHECKPOINT_AFTER_COMMITS commits: 3 due (fewer when it
+    // woke late and found more than one round's commits: one checkpoint covers them).
+    let t = std::time::Instant::now();
+    while j.checkpoints() < 1 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!((1..=3).contains(&j.checkpoints()), "{}", j.checkpoints());
+    // The main file received the entries (only a checkpoint writes it), and once the thread
+    // caught up the next write starts the log from its beginning: it holds that write's few
+    // frames, not the ≥ 1 800 of 600 commits.
+    let size = std::fs::metadata(&p).unwrap().len();
+    assert!(
+        size > 4 * fresh_size,
+        "{size} bytes, {fresh_size} when opened"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let id = new_id(j.begin(Kind::Basket, "after", "s", "{}").unwrap());
+    j.mark_sent(id).unwrap();
+    let (busy, log): (i64, i64) = j
+        .conn
+        .lock()
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(
+        busy == 0 && log < 100,
+        "busy {busy}, {log} frames in the log"
+    );
+    drop(j);
+    // Dropping the journal stops the thread: the file opens again at once.
+    let j = Journal::open(&p).unwrap();
+    assert_eq!(j.list(&Filter::default()).unwrap().len(), rounds / 2 + 1);
+}
+
+#[test]
+fn deferred_writes_are_committed_and_leave_synchronous_full() {
+    let p = tmp("deferred");
+    let j = Journal::open(&p).unwrap();
+    let id = new_id(j.begin(Kind::Basket, "b1", "s", "{}").unwrap());
+    j.mark_sent(id).unwrap();
+    // Committed: another connection (another process, a process killed now) sees it.
+    let other = Connection::open(&p).unwrap();
+    let state: String = other
+        .query_row("SELECT state FROM entries WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(state, "sent");
+    let sync: i64 = j
+        .conn
+        .lock()
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sync, 2, "FULL again after a deferred write");
+    j.record_result(id, "{}", Outcome::Success).unwrap();
+    j.confirm(id).unwrap();
+    let confirmed: Option<i64> = other
+        .query_row(
+            "SELECT confirmed_at FROM entries WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(confirmed.is_some());
+}
