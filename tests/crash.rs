@@ -11,8 +11,9 @@
 //! - a basket that was not printed is in the journal as in doubt or not sent — never lost
 //!   silently, never re-sent blindly.
 //!
-//! `CRASH_ROUNDS` (default 10) rounds of every crash point × sale; CI runs the default
-//! (≥ 200 kill points), the note reports a run with `CRASH_ROUNDS=100`.
+//! `CRASH_ROUNDS` rounds of every crash point × sale (default: 3 for the X30TR, 1 for the 300TR
+//! and the cloud: 210 kill points in CI); `CRASH_ROUNDS=16` gives 672 for each simulator,
+//! 2 016 in all (the long run PERFORMANCE.md § Journal reports).
 //! The child is this test binary itself (`crash_child`, which does nothing unless
 //! `OKC_CRASH_CHILD` is set).
 

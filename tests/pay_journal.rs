@@ -108,6 +108,19 @@ fn nexo_a_restart_returns_the_recorded_result_without_a_second_payment() {
         .unwrap();
     assert_eq!((e.state, e.attempts), (State::Answered, 1));
     assert_eq!(e.scope, nexo_scope(&sim));
+    // `sent` kept the request's ServiceID (what recovery asks TransactionStatus by).
+    let sid = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.category == "Payment")
+        .and_then(|r| r.service_id)
+        .unwrap();
+    let h = Journal::shared(&path).unwrap().history(e.id).unwrap();
+    let sent = h.iter().find(|r| r.event == "sent").unwrap();
+    assert_eq!(
+        sent.note.as_deref(),
+        Some(format!("sent [handle ServiceID {sid}]").as_str())
+    );
     t.close();
 }
 
@@ -325,6 +338,27 @@ fn gptom_a_restart_returns_the_recorded_result_without_a_second_task() {
     let t = gptom_open(&sim, Some(&path));
     assert_eq!(t.pay(&req(5025, "CZK", "G1")).unwrap(), first);
     assert_eq!(creates(&sim), 1, "one task");
+    // The task id from the cloud's answer was noted while the task ran (what recovery asks
+    // the task detail by): the one the client then polled.
+    let j = Journal::shared(&path).unwrap();
+    let e = j.get(Kind::Payment, "G1").unwrap().unwrap();
+    let noted: Vec<String> = j
+        .history(e.id)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event == "note")
+        .filter_map(|r| r.note)
+        .collect();
+    assert_eq!(noted.len(), 1, "{noted:?}");
+    let task = noted[0]
+        .strip_prefix("sent [handle task ")
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap();
+    assert!(
+        !sim.requests_to("GET", &format!("/v1/tasks/{task}"))
+            .is_empty(),
+        "task {task} polled"
+    );
     // The reversal reads the sale's transaction id from the journal (no in-process memory
     // after the restart), and is itself idempotent.
     let v = t.reverse_last().unwrap();

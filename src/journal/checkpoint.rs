@@ -72,6 +72,7 @@ impl Checkpointer {
     }
 
     /// Checkpoints run so far.
+    #[cfg(test)]
     pub(super) fn done(&self) -> u64 {
         self.shared.0.lock().done
     }

@@ -1132,13 +1132,35 @@ impl Journal {
 
     /// Handed to the link / HTTP client (from recorded). Counts an attempt.
     pub fn mark_sent(&self, id: i64) -> Result<(), JournalError> {
+        self.mark_sent_with(id, None)
+    }
+
+    /// [`Journal::mark_sent`] keeping a note in the entry's reason (and the history): what
+    /// recovery needs to ask about it, e.g. the nexo ServiceID of the request.
+    pub fn mark_sent_with(&self, id: i64, note: Option<&str>) -> Result<(), JournalError> {
         self.change(
             id,
             "sent",
             &[State::Recorded],
-            "state = 'sent', sent_at = ?2, attempts = attempts + 1",
-            [None, None],
-            None,
+            "state = 'sent', sent_at = ?2, attempts = attempts + 1, reason = coalesce(?3, reason)",
+            [note, None],
+            note,
+            Durability::Deferred,
+        )
+    }
+
+    /// A note learnt after the send (the GP tom task id from the cloud's answer): replaces the
+    /// reason of an unfinished entry (recorded, sent, in doubt), with a history row `note`.
+    /// Deferred like `sent`: lost only in a power cut, when recovery falls back to asking
+    /// without it.
+    pub fn note(&self, id: i64, note: &str) -> Result<(), JournalError> {
+        self.change(
+            id,
+            "note",
+            &[State::Recorded, State::Sent, State::InDoubt],
+            "reason = ?3",
+            [Some(note), None],
+            Some(note),
             Durability::Deferred,
         )
     }

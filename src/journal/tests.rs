@@ -315,3 +315,36 @@ fn deferred_writes_are_committed_and_leave_synchronous_full() {
         .unwrap();
     assert!(confirmed.is_some());
 }
+
+#[test]
+fn a_note_kept_with_sent_and_replaced_later() {
+    let j = Journal::open(tmp("note")).unwrap();
+    let id = new_id(j.begin(Kind::Payment, "R1", "s", "{}").unwrap());
+    j.mark_sent_with(id, Some("sent [handle ServiceID 7]"))
+        .unwrap();
+    let e = j.get_id(id).unwrap().unwrap();
+    assert_eq!(e.state, State::Sent);
+    assert_eq!(e.reason.as_deref(), Some("sent [handle ServiceID 7]"));
+    j.note(id, "sent [handle task 42]").unwrap();
+    assert_eq!(
+        j.get_id(id).unwrap().unwrap().reason.as_deref(),
+        Some("sent [handle task 42]")
+    );
+    let events: Vec<String> = j
+        .history(id)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.event)
+        .collect();
+    assert_eq!(events, ["recorded", "sent", "note"]);
+    // Only an unfinished entry takes a note.
+    j.record_result(id, "{}", Outcome::Success).unwrap();
+    assert!(matches!(
+        j.note(id, "late"),
+        Err(JournalError::InvalidTransition { .. })
+    ));
+    // mark_sent without a note keeps no reason.
+    let id2 = new_id(j.begin(Kind::Payment, "R2", "s", "{}").unwrap());
+    j.mark_sent(id2).unwrap();
+    assert_eq!(j.get_id(id2).unwrap().unwrap().reason, None);
+}

@@ -151,15 +151,18 @@ impl Track {
     /// handle comes later) is about to leave the process. The first call writes `sent`; an
     /// error (the journal cannot be written) means: do not send.
     pub fn sent(&self, handle: &str) -> Result<(), PayError> {
-        if !handle.is_empty() {
-            *self.0.handle.lock() = Some(handle.to_string());
-        }
+        let new_handle = !handle.is_empty() && self.keep_handle(handle);
         if self.0.sent.swap(true, Ordering::SeqCst) {
+            if new_handle {
+                self.note_handle();
+            }
             return Ok(());
         }
         #[cfg(feature = "journal")]
         if let Some((j, id)) = &self.0.entry {
-            if let Err(e) = j.mark_sent(*id) {
+            // The handle is kept with `sent`: a crash before the answer is reconciled by it.
+            let note = (!handle.is_empty()).then(|| with_handle("sent", Some(handle)));
+            if let Err(e) = j.mark_sent_with(*id, note.as_deref()) {
                 self.0.sent.store(false, Ordering::SeqCst);
                 return Err(PayError::Config(format!("not sent: {e}")));
             }
@@ -173,7 +176,28 @@ impl Track {
     /// The back end's handle learnt after the send (GP tom: the task id from the create
     /// answer).
     pub fn set_handle(&self, handle: &str) {
-        *self.0.handle.lock() = Some(handle.to_string());
+        if self.keep_handle(handle) && self.was_sent() {
+            self.note_handle();
+        }
+    }
+
+    /// Keeps `handle`; true when it differs from the one kept before.
+    fn keep_handle(&self, handle: &str) -> bool {
+        let mut h = self.0.handle.lock();
+        if h.as_deref() == Some(handle) {
+            return false;
+        }
+        *h = Some(handle.to_string());
+        true
+    }
+
+    /// Writes the handle into the journal's entry (a crash before the answer is reconciled
+    /// by it). A failure is not an error of the payment: recovery then asks without it.
+    fn note_handle(&self) {
+        #[cfg(feature = "journal")]
+        if let (Some((j, id)), Some(h)) = (&self.0.entry, self.handle()) {
+            let _ = j.note(*id, &with_handle("sent", Some(&h)));
+        }
     }
 
     /// The terminal says it never had the request (nothing was charged).
