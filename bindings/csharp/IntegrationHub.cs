@@ -91,6 +91,23 @@ namespace IntegrationHub
             return Send(json, true);
         }
 
+        /// <summary>okclink extension (journal, configuration "confirm": "explicit"): the
+        /// application has the sale info of basketID, it is not delivered again after a
+        /// restart (with the default "callback" a sale info is confirmed when serialIn
+        /// returns). Returns the okclink status: 0 ok, -18 no sale info recorded for it,
+        /// -14 the journal is off, -17 the journal cannot be written (LastError says why).
+        /// Confirming twice is 0 both times.</summary>
+        public int Confirm(string basketID)
+        {
+            IntPtr h = _hub;
+            if (h == IntPtr.Zero)
+            {
+                LastError = "the connection object was destroyed";
+                return LastStatus = -9; // OKC_ERR_CLOSED
+            }
+            return LastStatus = Check(Native.okc_confirm(h, Utf8.Z(basketID)));
+        }
+
         /// <summary>Asks the device for fiscal info and waits (default 5 s). On a timeout the last
         /// fiscal info received is returned; "" when there is no device (the vendor returned a
         /// garbage pointer there and crashed its callers).</summary>
@@ -694,6 +711,8 @@ namespace IntegrationHub
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         public static extern int okc_disconnect(IntPtr hub);
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int okc_confirm(IntPtr hub, byte[] basketId);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         public static extern int okc_wait_connected(IntPtr hub, int timeoutMs, out IntPtr serial);

@@ -157,6 +157,7 @@ function okc_last_fiscal_info(Hub: POkcHub; out Json: PAnsiChar): Integer; cdecl
 function okc_active_device_index(Hub: POkcHub): Integer; cdecl; external OkcLibName;
 function okc_reconnect(Hub: POkcHub): Integer; cdecl; external OkcLibName;
 function okc_disconnect(Hub: POkcHub): Integer; cdecl; external OkcLibName;
+function okc_confirm(Hub: POkcHub; BasketId: PAnsiChar): Integer; cdecl; external OkcLibName;
 function okc_wait_connected(Hub: POkcHub; TimeoutMs: Integer; out Serial: PAnsiChar): Integer; cdecl; external OkcLibName;
 
 { Card terminals (docs/PAYMENTS.md): OKC_OK approved, OKC_PAY_DECLINED declined (both with the
@@ -278,6 +279,11 @@ type
     procedure Reconnect;
     { vendor deleteCommunication: the device goes, the object stays usable }
     procedure Disconnect;
+    { Journal with ConfigJson "confirm":"explicit": the application has the sale info of
+      BasketId, it is not delivered again after a restart (with the default "callback" it is
+      confirmed when the handler returns). Raises EOkcError: Status OKC_ERR_NOT_FOUND (no sale
+      info recorded for it), OKC_ERR_UNSUPPORTED (journal off). Confirming twice is fine. }
+    procedure Confirm(const BasketId: TOkcString);
 
     { odQueue / odMainThread: take the next event (False after TimeoutMs). }
     function WaitEvent(TimeoutMs: Integer; out Ev: TOkcEvent): Boolean;
@@ -972,6 +978,14 @@ end;
 procedure TOkcHub.Disconnect;
 begin
   Check(okc_disconnect(GetHandle));
+end;
+
+procedure TOkcHub.Confirm(const BasketId: TOkcString);
+var
+  U: UTF8String;
+begin
+  U := ToUtf8(BasketId);
+  Check(okc_confirm(GetHandle, PAnsiChar(U)));
 end;
 
 { ---------------------------------------------------------------- JSON fields }

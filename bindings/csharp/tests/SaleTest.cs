@@ -299,5 +299,53 @@ static class Program
         communication.Dispose();
         Check(communication.getActiveDeviceIndex() == -1, "disposed: index -1");
         Check(communication.sendBasket(Basket("y", 1)) == 0 && communication.LastStatus == -9, "disposed: sendBasket == 0 (LastStatus -9)");
+        Check(communication.Confirm("y") == -9, "disposed: Confirm == -9");
+
+        ExplicitConfirm();
+    }
+
+    // okclink extension: with "confirm": "explicit" a sale info the application did not
+    // Confirm is delivered again by the next instance on the same journal; a confirmed one
+    // is not.
+    static void ExplicitConfirm()
+    {
+        Console.WriteLine("-- explicit confirmation across restarts");
+        string j = System.IO.Path.Combine(System.IO.Path.GetTempPath(),
+            "okc-cs-confirm-" + System.Diagnostics.Process.GetCurrentProcess().Id + ".sqlite");
+        foreach (string suffix in new[] { "", "-wal", "-shm" })
+            System.IO.File.Delete(j + suffix);
+        IntegrationHub.POSCommunication.ConfigJson =
+            "{\"journal\":\"" + j.Replace("\\", "\\\\") + "\",\"confirm\":\"explicit\"}";
+        string id = "CS-CONFIRM-" + Guid.NewGuid().ToString("N");
+        Func<string, int> copies = b =>
+        {
+            lock (gate)
+                return serialIns.Count(p => p.Key == 3 && p.Value.Contains("\"basketID\":\"" + b + "\""));
+        };
+
+        var first = IntegrationHub.POSCommunication.getInstance("CS CONFIRM");
+        first.setSerialInCallback(serialInCallback);
+        Check(first.WaitConnectedAsync(15000).Wait(20000), "explicit: connected");
+        Check(first.sendBasket(Basket(id, 1)) == 1, "explicit: sendBasket == 1");
+        Check(WaitFor(() => copies(id) == 1, 30000), "explicit: sale info delivered");
+        Check(first.Confirm("CS-NO-SUCH-BASKET") == -18, "Confirm(unknown) == -18 (OKC_ERR_NOT_FOUND)");
+        first.Dispose();
+
+        var second = IntegrationHub.POSCommunication.getInstance("CS CONFIRM");
+        second.setSerialInCallback(serialInCallback);
+        Check(WaitFor(() => copies(id) == 2, 15000), "not confirmed: delivered again by the next instance");
+        Check(second.Confirm(id) == 0 && second.Confirm(id) == 0, "Confirm(basketID) == 0, twice");
+        second.Dispose();
+
+        var third = IntegrationHub.POSCommunication.getInstance("CS CONFIRM");
+        third.setSerialInCallback(serialInCallback);
+        string id2 = id + "-2";
+        Check(third.WaitConnectedAsync(15000).Wait(20000), "explicit: connected again");
+        Check(third.sendBasket(Basket(id2, 1)) == 1 && WaitFor(() => copies(id2) == 1, 30000), "explicit: a new sale");
+        Check(copies(id) == 2, "confirmed: not delivered again (" + copies(id) + " copies)");
+        third.Dispose();
+        IntegrationHub.POSCommunication.ConfigJson = null;
+        foreach (string suffix in new[] { "", "-wal", "-shm" })
+            System.IO.File.Delete(j + suffix);
     }
 }

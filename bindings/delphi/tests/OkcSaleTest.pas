@@ -243,6 +243,58 @@ begin
   Check(True, 'Free returned (bounded destroy)');
 end;
 
+{ With "confirm":"explicit" a sale info not confirmed is delivered again by the next hub on
+  the same journal; a confirmed one is not. }
+procedure RunConfirm;
+var
+  Hub: TOkcHub;
+  Cfg, Journal: string;
+  Id: string;
+  Serial, Value: TOkcString;
+  Status: Integer;
+begin
+  WriteLn('-- explicit confirmation across restarts');
+  Journal := GetTempDir(False) + 'okc-fpc-confirm-' + IntToStr(GetProcessID) + '.sqlite';
+  DeleteFile(Journal); DeleteFile(Journal + '-wal'); DeleteFile(Journal + '-shm');
+  Cfg := '{"log_dir":"","journal":"' + Journal + '","confirm":"explicit"}';
+  Id := 'FPC-CONFIRM-' + NewId;
+  Hub := TOkcHub.Create('FPC Confirm', TOkcString(Cfg));
+  try
+    Check(Hub.WaitConnected(15000, Serial), 'explicit: connected');
+    Hub.SendBasket(Basket(Id, 1));
+    Check(WaitSerialIn(Hub, 3, TOkcString(Id), 30000, Value), 'explicit: sale info ' + Id);
+    Status := 0;
+    try
+      Hub.Confirm('FPC-NO-SUCH-BASKET');
+    except
+      on E: EOkcError do Status := E.Status;
+    end;
+    Check(Status = OKC_ERR_NOT_FOUND, 'Confirm(unknown) raises OKC_ERR_NOT_FOUND');
+  finally
+    Hub.Free;
+  end;
+  Hub := TOkcHub.Create('FPC Confirm', TOkcString(Cfg));
+  try
+    Check(WaitSerialIn(Hub, 3, TOkcString(Id), 15000, Value), 'not confirmed: delivered again by the next hub');
+    Hub.Confirm(TOkcString(Id));
+    Hub.Confirm(TOkcString(Id));
+    Check(True, 'Confirm(basketID) twice');
+  finally
+    Hub.Free;
+  end;
+  Hub := TOkcHub.Create('FPC Confirm', TOkcString(Cfg));
+  try
+    Check(Hub.WaitConnected(15000, Serial), 'explicit: connected again');
+    Hub.SendBasket(Basket(Id + '-2', 1));
+    { Events arrive in order: a redelivery of the first would come before the new sale. }
+    Check(WaitSerialIn(Hub, 3, '"basketID":"', 30000, Value) and (Pos(TOkcString(Id + '-2'), Value) > 0),
+      'confirmed: not delivered again (the next sale info is the new basket''s)');
+  finally
+    Hub.Free;
+  end;
+  DeleteFile(Journal); DeleteFile(Journal + '-wal'); DeleteFile(Journal + '-shm');
+end;
+
 procedure Run300;
 var
   Hub: TOkcHub;
@@ -274,7 +326,10 @@ begin
     if ParamStr(1) = '300tr' then
       Run300
     else
+    begin
       Run;
+      RunConfirm;
+    end;
   except
     on E: Exception do
     begin

@@ -128,6 +128,9 @@ def _declare(lib: ctypes.CDLL) -> None:
 
     lib.okc_send_basket.argtypes = [c_void_p, c_char_p]
     lib.okc_send_basket.restype = c_int32
+    if hasattr(lib, "okc_confirm"):
+        lib.okc_confirm.argtypes = [c_void_p, c_char_p]
+        lib.okc_confirm.restype = c_int32
     lib.okc_send_payment.argtypes = [c_void_p, c_char_p]
     lib.okc_send_payment.restype = c_int32
     lib.okc_get_fiscal_info.argtypes = [c_void_p, c_int32, pp_char]

@@ -104,6 +104,20 @@ class InvalidArgumentError(OkcError, ValueError):
     status = n.OKC_ERR_INVALID_ARGUMENT
 
 
+class JournalError(OkcError):
+    """The journal file cannot be used (corrupt, locked, read-only, newer): the message names
+    the file and what to do."""
+
+    status = n.OKC_ERR_JOURNAL
+
+
+class NotFoundError(OkcError, LookupError):
+    """The journal (or the cloud) knows no such id, e.g. ``Hub.confirm`` of a basketID with no
+    sale info."""
+
+    status = n.OKC_ERR_NOT_FOUND
+
+
 class InternalError(OkcError):
     status = n.OKC_ERR_INTERNAL
 
@@ -141,6 +155,8 @@ _BY_STATUS: Dict[int, Type[OkcError]] = {
         UnsupportedError,
         OutcomeUnknownError,
         InvalidArgumentError,
+        JournalError,
+        NotFoundError,
         InternalError,
     )
 }

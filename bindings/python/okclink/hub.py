@@ -246,6 +246,16 @@ class Hub:
         """
         self._check(self._lib.okc_send_basket(self._h(), _encode_doc(basket)))
 
+    def confirm(self, basket_id: str) -> None:
+        """The application has the sale info of ``basket_id``: it is not delivered again after
+        a restart (journal, configuration ``confirm="explicit"``; with the default
+        ``"callback"`` a sale info is confirmed when the callback returns).
+
+        Raises :class:`NotFoundError` when the journal has no sale info for it,
+        :class:`UnsupportedError` with the journal off, :class:`JournalError`.
+        """
+        self._check(self._lib.okc_confirm(self._h(), basket_id.encode("utf-8")))
+
     def send_payment(self, payment: Document) -> None:
         """Send a payment or a void (``{"isVoid": true}``); 300TR only (vendor ``sendPayment``)."""
         self._check(self._lib.okc_send_payment(self._h(), _encode_doc(payment)))

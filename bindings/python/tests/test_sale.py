@@ -331,3 +331,43 @@ def test_300tr_ack_timeout(sim_factory, hub_factory):
     assert ei.value.status == _native.OKC_ERR_ACK_TIMEOUT
     nine = [ev for ev in hub.events(timeout=2) if isinstance(ev, okclink.SerialIn) and ev.type == okclink.NOT_CONNECTED]
     assert nine and nine[0].value == "Device is not connected"
+
+
+def _sale_ids(hub, seconds: float) -> list:
+    """basketIDs of the sale infos in ``hub``'s queue, until it is quiet for ``seconds``."""
+    ids = []
+    while True:
+        try:
+            ev = hub.next_event(timeout=seconds)
+        except okclink.OkcTimeoutError:
+            return ids
+        if isinstance(ev, okclink.SerialIn) and ev.type == okclink.SALE_INFO:
+            ids.append(ev.json()["basketID"])
+
+
+def test_explicit_confirm_stops_redelivery_after_a_restart(sim, hub_factory, tmp_path):
+    """With ``confirm="explicit"`` a sale info the application did not confirm is delivered
+    again by the next hub on the same journal; once ``Hub.confirm`` marked it, it is not."""
+    journal = str(tmp_path / "confirm.sqlite")
+    first = hub_factory([sim.transport], journal=journal, confirm="explicit")
+    first.wait_connected(timeout=10)
+    sale = first.sell(sale_basket("PY-CONFIRM-1"), timeout=30)
+    assert sale.ok and sale.basket_id == "PY-CONFIRM-1"
+    with pytest.raises(okclink.NotFoundError):
+        first.confirm("PY-NO-SUCH-BASKET")
+    first.close()
+
+    # Not confirmed: the next hub on the journal delivers it again.
+    second = hub_factory([sim.transport], journal=journal, confirm="explicit")
+    assert _sale_ids(second, 3) == ["PY-CONFIRM-1"]
+    second.confirm("PY-CONFIRM-1")
+    second.confirm("PY-CONFIRM-1")  # idempotent
+    second.close()
+
+    # Confirmed: the third hub sells a new basket and never delivers the first again.
+    third = hub_factory([sim.transport], journal=journal, confirm="explicit")
+    third.wait_connected(timeout=10)
+    later = third.sell(sale_basket("PY-CONFIRM-2"), timeout=30)
+    assert later.basket_id == "PY-CONFIRM-2"
+    assert _sale_ids(third, 2) == ["PY-CONFIRM-2"]
+    third.confirm("PY-CONFIRM-2")
