@@ -19,7 +19,7 @@ use std::time::Instant;
 use parking_lot::{Condvar, Mutex};
 
 #[cfg(feature = "journal")]
-use super::journal::FiscalJournal;
+use super::journal::{CommitGate, FiscalJournal, SaleRecord};
 use super::log::Logger;
 use super::supervise::Threads;
 use super::{DeviceStateFn, SerialInFn};
@@ -30,11 +30,15 @@ pub(crate) enum Job {
     /// A sale info (type 3) recorded in the journal (entry id, None when recording failed):
     /// delivered, then marked delivered. `force`: also when this process delivered it
     /// already (the application sent its basket again); otherwise once per process.
+    ///
+    /// `gate`: the record's commit (a sale info that just arrived is queued before its
+    /// commit ends): it is marked delivered only once that commit succeeded.
     #[cfg(feature = "journal")]
     Sale {
         id: Option<i64>,
         sale: String,
         force: bool,
+        gate: Option<Arc<CommitGate>>,
     },
     /// Deliver the journal's unconfirmed sale infos not yet delivered by this process.
     #[cfg(feature = "journal")]
@@ -118,7 +122,8 @@ impl Dispatcher {
 
     /// Queue a serialIn callback. A sale info (type 3) is first recorded in the journal, on
     /// the caller's thread: the wired driver queues the device's "OK" only after this
-    /// returns, so a sale info is on disk before the device may forget it.
+    /// returns, so a sale info is on disk before the device may forget it. Its callback is
+    /// queued before that commit's fsync (it runs meanwhile) and marked delivered after it.
     pub(crate) fn serial_in(&self, t: i32, v: String) {
         #[cfg(feature = "journal")]
         if let (1, Some(j)) = (t, &self.journal) {
@@ -126,11 +131,20 @@ impl Dispatcher {
         }
         #[cfg(feature = "journal")]
         if let (3, Some(j)) = (t, &self.journal) {
-            if let Some(id) = j.record_sale(&v) {
+            let queue = |id, gate| {
                 let _ = self.tx.send(Job::Sale {
-                    id,
+                    id: Some(id),
+                    sale: v.clone(),
+                    force: false,
+                    gate: Some(gate),
+                });
+            };
+            if let SaleRecord::Unrecorded = j.record_sale(&v, queue) {
+                let _ = self.tx.send(Job::Sale {
+                    id: None,
                     sale: v,
                     force: false,
+                    gate: None,
                 });
             }
             return;
@@ -145,6 +159,7 @@ impl Dispatcher {
             id: Some(id),
             sale: v,
             force: true,
+            gate: None,
         });
     }
 
@@ -221,11 +236,16 @@ impl Dispatcher {
                 Job::Stop => break,
                 Job::After(f) => f(),
                 #[cfg(feature = "journal")]
-                Job::Sale { id, sale, force } => {
+                Job::Sale {
+                    id,
+                    sale,
+                    force,
+                    gate,
+                } => {
                     // A sale info the device repeats while the first delivery of this
                     // process is queued (or done) is delivered once.
                     if force || !id.is_some_and(|i| r.delivered_sales.contains(&i)) {
-                        self.deliver_sale(r, id, &sale);
+                        self.deliver_sale(r, id, &sale, gate.as_deref());
                     }
                 }
                 #[cfg(feature = "journal")]
@@ -233,7 +253,7 @@ impl Dispatcher {
                     if let Some(j) = &self.journal {
                         for (id, v) in j.undelivered() {
                             if !r.delivered_sales.contains(&id) {
-                                self.deliver_sale(r, Some(id), &v);
+                                self.deliver_sale(r, Some(id), &v, None);
                             }
                         }
                     }
@@ -295,18 +315,20 @@ impl Dispatcher {
         }
     }
 
-    /// A recorded sale info to the callback; delivered (journal) once it returned normally.
-    /// Without a callback it stays undelivered (delivered when one is set, or after a
-    /// restart).
+    /// A recorded sale info to the callback; delivered (journal) once it returned normally
+    /// and its record committed (`gate`). Without a callback it stays undelivered
+    /// (delivered when one is set, or after a restart).
     #[cfg(feature = "journal")]
-    fn deliver_sale(&self, r: &mut Replay, id: Option<i64>, v: &str) {
+    fn deliver_sale(&self, r: &mut Replay, id: Option<i64>, v: &str, gate: Option<&CommitGate>) {
         let Some(cb) = self.begin_serial() else {
             return;
         };
         let ok = self.run_guarded("serialIn", || cb(3, v));
         if let (true, Some(id), Some(j)) = (ok, id, &self.journal) {
-            r.delivered_sales.insert(id);
-            j.delivered(id);
+            if gate.map_or(true, CommitGate::wait) {
+                r.delivered_sales.insert(id);
+                j.delivered(id);
+            }
         }
     }
 

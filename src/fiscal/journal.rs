@@ -9,11 +9,13 @@
 //! | `sendBasket` with a new `basketID` | `begin(basket)` → send → `sent` (accepted) / `not_sent` (no device, refused before the link) / `in_doubt` (300TR ACK timeout, cloud timeout) |
 //! | `sendBasket` with a known `basketID`, answered | nothing is sent: `Accepted`, and the recorded sale info is delivered again unless the application confirmed it |
 //! | `sendBasket` with a known `basketID`, unfinished | nothing is sent: [`HubError::InDoubt`] |
-//! | a sale info arrives | `begin(receipt)` + result, the basket's result — committed before the device's "OK" is queued and before the callback |
-//! | the callback returned | `delivered` (+ `confirmed` in [`ConfirmMode::Callback`]) |
+//! | a sale info arrives | `begin(receipt)` + result, the basket's result — committed before the device's "OK" is queued; the callback is queued as soon as the transaction is written, so it runs while the commit's fsync does |
+//! | the callback returned | once the commit is known to have succeeded ([`CommitGate`]): `delivered` (+ `confirmed` in [`ConfirmMode::Callback`]) |
 //! | start | unfinished baskets are asked about (cloud) or marked in doubt (wired: the device re-sends an unacknowledged sale info) |
 
 use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
 
 use super::log::Logger;
 use super::supervise::crash_point;
@@ -35,6 +37,60 @@ pub(crate) enum BasketStart {
         receipt: Option<(i64, String)>,
         confirmed: bool,
     },
+}
+
+/// Whether the record of a sale info committed. Its callback is queued before the commit
+/// (the callback runs while the commit's fsync does: the sale info reaches the application
+/// one fsync sooner); the confirmation that follows the callback waits here, so it is never
+/// written for a record that did not commit (and whose entry id SQLite may give to the next
+/// one). The device's "OK" still waits for the commit itself. A crash before the commit
+/// leaves the sale info unacknowledged: the device (or cloud) sends it again and it is
+/// delivered again — at least once.
+#[derive(Default)]
+pub(crate) struct CommitGate {
+    done: Mutex<Option<bool>>,
+    cond: Condvar,
+}
+
+impl CommitGate {
+    fn set(&self, committed: bool) {
+        *self.done.lock() = Some(committed);
+        self.cond.notify_all();
+    }
+
+    /// Blocks until the commit ended; whether it succeeded.
+    pub(crate) fn wait(&self) -> bool {
+        let mut d = self.done.lock();
+        loop {
+            if let Some(ok) = *d {
+                return ok;
+            }
+            self.cond.wait(&mut d);
+        }
+    }
+}
+
+/// Opens the gate as "not committed" when dropped before it was set.
+struct GateGuard<'a>(&'a CommitGate);
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        let unset = self.0.done.lock().is_none();
+        if unset {
+            self.0.set(false);
+        }
+    }
+}
+
+/// What [`FiscalJournal::record_sale`] did with a sale info.
+pub(crate) enum SaleRecord {
+    /// Recorded; its delivery was queued (by the caller's `queue`) before the commit.
+    Queued,
+    /// The application confirmed it already: not delivered.
+    Confirmed,
+    /// Not recorded (the journal failed): deliver it anyway, without an entry — losing it
+    /// would be worse.
+    Unrecorded,
 }
 
 pub(crate) struct FiscalJournal {
@@ -233,23 +289,38 @@ impl FiscalJournal {
     }
 
     /// A sale info arrived (any back end): record it — and its basket's result — before it
-    /// is acknowledged or delivered. `Some(receipt entry)` when it is to be delivered (new,
-    /// or known and not confirmed), None when the application already confirmed it (a
-    /// device re-sending after a restart). A journal failure is logged and the sale info
-    /// delivered anyway: losing it would be worse.
-    pub(crate) fn record_sale(&self, value: &str) -> Option<Option<i64>> {
+    /// is acknowledged. Its delivery is handed to `queue` (entry id, gate) once the
+    /// transaction is written and before its commit, unless the application confirmed it
+    /// already (a device re-sending after a restart); the gate opens when the commit ended.
+    /// Returns after the commit: the caller may acknowledge then.
+    pub(crate) fn record_sale(
+        &self,
+        value: &str,
+        queue: impl FnOnce(i64, Arc<CommitGate>),
+    ) -> SaleRecord {
         crash_point("sale.before_record");
         let key = sale_key(value);
         let outcome = sale_outcome(value);
+        let gate = Arc::new(CommitGate::default());
+        // Opened even if this thread panics on the way (the dispatcher would wait forever).
+        let _unwind = GateGuard(&gate);
+        let mut queued = false;
         // The sale info and its basket's result in one transaction (one fsync).
-        let r = self.j.record_arrival(
+        let r = self.j.record_arrival_with(
             Kind::Receipt,
             &key,
             &self.scope,
             value,
             outcome,
             Some(Kind::Basket),
+            |a| {
+                if !a.confirmed {
+                    queued = true;
+                    queue(a.id, gate.clone());
+                }
+            },
         );
+        gate.set(r.is_ok());
         match r {
             Ok(a) if a.confirmed => {
                 self.log.log(
@@ -257,15 +328,20 @@ impl FiscalJournal {
                     COMPONENT,
                     &format!("sale info {key:?} again: confirmed already, not delivered"),
                 );
-                None
+                SaleRecord::Confirmed
             }
-            Ok(a) => {
+            Ok(_) => {
                 crash_point("sale.after_record");
-                Some(Some(a.id))
+                SaleRecord::Queued
             }
             Err(e) => {
                 self.warn(&format!("sale info {key:?} not recorded: {e}"));
-                Some(None)
+                if queued {
+                    // Its delivery is queued; the gate keeps it from being marked.
+                    SaleRecord::Queued
+                } else {
+                    SaleRecord::Unrecorded
+                }
             }
         }
     }
@@ -399,6 +475,46 @@ mod tests {
         assert_eq!(sale_outcome(r#"{"receiptNo":1}"#), Outcome::Success);
         assert_eq!(sale_outcome(r#"{"status":-1}"#), Outcome::Declined);
         assert_eq!(sale_outcome(r#"{"status":99}"#), Outcome::Declined);
+    }
+
+    #[test]
+    fn a_sale_info_is_queued_before_its_commit_and_the_gate_opens_after_it() {
+        let dir = std::env::temp_dir().join(format!("okc-fj-gate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("j.sqlite");
+        let mut c = Config::new("gate");
+        c.log_dir = None;
+        c.journal = crate::config::JournalSetting::Path(path.clone());
+        let fj = FiscalJournal::open(&c, Arc::new(Logger::new(None, LogLevel::Error)))
+            .unwrap()
+            .unwrap();
+        let sale = r#"{"basketID":"G-1","status":0,"receiptNo":1}"#;
+        let visible = |p: &std::path::Path| -> i64 {
+            let o = rusqlite::Connection::open(p).unwrap();
+            o.query_row(
+                "SELECT count(*) FROM entries WHERE key = 'G-1' AND state = 'answered'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let mut seen = None;
+        let r = fj.record_sale(sale, |id, gate| {
+            // Queued while the transaction is written but not committed: another
+            // connection does not see it yet, and the gate is still closed.
+            assert_eq!(visible(&path), 0);
+            assert!(gate.done.lock().is_none());
+            seen = Some((id, gate));
+        });
+        assert!(matches!(r, SaleRecord::Queued));
+        let (id, gate) = seen.expect("queued");
+        assert!(gate.wait(), "committed");
+        assert_eq!(visible(&path), 1);
+        // Confirmed: the device sending it again queues nothing.
+        fj.j.confirm(id).unwrap();
+        let again = fj.record_sale(sale, |_, _| panic!("a confirmed sale info queued"));
+        assert!(matches!(again, SaleRecord::Confirmed));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -953,6 +953,26 @@ impl Journal {
         outcome: Outcome,
         settles: Option<Kind>,
     ) -> Result<Arrival, JournalError> {
+        self.record_arrival_with(kind, key, scope, result_json, outcome, settles, |_| {})
+    }
+
+    /// [`Journal::record_arrival`], calling `before_commit` with the decision once it is
+    /// written and before the commit (its fsync) runs — while this call still holds the
+    /// connection, so a write that `before_commit` sets off on another thread (a callback's
+    /// confirmation) waits for the commit. Not called when the call fails before the commit;
+    /// when the commit itself fails after it ran, the error says so and the entry id it saw
+    /// does not exist.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_arrival_with(
+        &self,
+        kind: Kind,
+        key: &str,
+        scope: &str,
+        result_json: &str,
+        outcome: Outcome,
+        settles: Option<Kind>,
+        before_commit: impl FnOnce(&Arrival),
+    ) -> Result<Arrival, JournalError> {
         check_key(key)?;
         check_json("the result", result_json)?;
         let mut c = self.conn.lock();
@@ -1036,6 +1056,7 @@ impl Journal {
                 }
             }
         }
+        before_commit(&arrival);
         tx.commit().map_err(|e| self.err(e))?;
         self.committed();
         Ok(arrival)
