@@ -20,14 +20,7 @@ async fn payments_through_the_nexo_simulator() {
         "payment": {"terminal": "sim"}
     }));
     let c = client();
-    let st: Value = c
-        .get(url(&s, "/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: Value = get_json(&c, &s, "/v1/status").await;
     assert_eq!(st["payment"]["state"], "ready");
     let mut ev = Events::open(&c, &s, None).await;
     let sale = json!({"amount": 100, "currency": "TRY", "reference": "pay-1"});
@@ -113,12 +106,7 @@ async fn baskets_through_the_cloud_simulator_and_its_webhook() {
     assert_eq!(st["fiscal"]["model"], "cloud");
     assert!(!st.to_string().contains("integrator-secret"));
     let mut ev = Events::open(&c, &s, None).await;
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets?wait=30"))
-        .json(&basket("cloud-1"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets?wait=30", "cloud-1").await;
     assert_eq!(r.status(), 200);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["state"], "answered", "{b}");
@@ -128,12 +116,7 @@ async fn baskets_through_the_cloud_simulator_and_its_webhook() {
         })
         .await;
     assert_eq!(seen.last().unwrap().data["saleInfo"]["basketID"], "cloud-1");
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets"))
-        .json(&basket("cloud-1"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets", "cloud-1").await;
     assert_eq!(r.status(), 200, "known: not sent again");
     assert_eq!(cloud.baskets().len(), 1, "one basket in the cloud");
     assert!(
