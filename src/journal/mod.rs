@@ -23,6 +23,7 @@
 //! their front. The integration is described in docs/JOURNAL.md.
 
 mod checkpoint;
+pub mod events;
 mod export;
 pub mod schema;
 
@@ -1089,18 +1090,43 @@ impl Journal {
         durability: Durability,
     ) -> Result<(), JournalError> {
         let mut c = self.conn.lock();
+        self.with_durability(&mut c, durability, |c| {
+            self.change_in(c, id, event, allowed, set, [a, b], note)
+        })
+    }
+
+    /// Runs `f` (its own transactions) on `c` with `durability`'s `synchronous` setting.
+    fn with_durability<T>(
+        &self,
+        c: &mut Connection,
+        durability: Durability,
+        f: impl FnOnce(&mut Connection) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
         if durability == Durability::Deferred {
             c.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(|e| self.err(e))?;
         }
-        let r = self.change_in(&mut c, id, event, allowed, set, [a, b], note);
+        let r = f(c);
         if durability == Durability::Deferred {
-            // Back to FULL before anything else commits on this connection; failing that,
-            // every later commit would be deferred: say so loudly.
+            // Back to FULL before anything else commits on this connection.
             c.pragma_update(None, "synchronous", "FULL")
                 .map_err(|e| self.err(e))?;
         }
         r
+    }
+
+    /// One write that no receipt or money depends on (an event of the log), committed
+    /// [`Durability::Deferred`] on the journal's connection.
+    fn write_deferred<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let mut c = self.conn.lock();
+        let r = self.with_durability(&mut c, Durability::Deferred, |c| {
+            f(c).map_err(|e| self.err(e))
+        })?;
+        self.committed();
+        Ok(r)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1376,6 +1402,7 @@ impl Journal {
                 [cutoff],
             )
             .map_err(|e| self.err(e))?;
+        events::prune_before(&tx, cutoff).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         self.committed();
         Ok(n)

@@ -1,0 +1,2 @@
+// Placeholder: the support console's script (replaced by the console's author).
+"use strict";
