@@ -8,6 +8,9 @@ const TOKEN = new URLSearchParams(location.search).get("token") || "";
 const MAX_EVENTS = 200;
 let sections = []; // the device's sections (fiscal info), for the test basket's line
 let model = null; // "X30TR", "300TR", "cloud" or null
+let connected = null; // the fiscal device's last known state
+const configured = { fiscal: true, payment: true }; // from /v1/status
+const busy = { basket: false, payment: false }; // a test request in flight
 let lastEventId = null;
 let eventSource = null;
 
@@ -109,10 +112,22 @@ async function loadStatus() {
       setText("fiscal-model", f.model || "—");
       setText("fiscal-transport", f.transport || "—");
       model = f.model || null;
+      // (Re)load the fiscal info when the device (re)connects, and once at start.
+      if (f.connected !== connected) {
+        connected = f.connected;
+        if (connected) loadFiscalInfo();
+        else {
+          placeholder("sections", 4, "device not connected");
+          placeholder("plus", 5, "—");
+        }
+      }
     } else {
       setText("fiscal-serial", "—");
       setText("fiscal-state", "not configured", "muted");
+      placeholder("sections", 4, "no fiscal device configured");
+      placeholder("plus", 5, "—");
     }
+    configured.fiscal = !!f;
     const p = s.payment;
     if (p) {
       setText("payment-state", p.state || "—", p.state === "ready" ? "ok" :
@@ -122,13 +137,19 @@ async function loadStatus() {
       setText("payment-state", "not configured", "muted");
       setText("payment-transport", "—");
     }
-    $("run-test-payment").disabled = !p;
+    configured.payment = !!p;
+    updateButtons();
     const j = s.journal;
     setText("journal-state", j ? (j.unfinished ? j.unfinished + " unfinished" : "ok") : "off",
       j && j.unfinished ? "warn" : "");
   } catch (e) {
     showError("status", e);
   }
+}
+
+function updateButtons() {
+  $("send-test-basket").disabled = busy.basket || !configured.fiscal;
+  $("run-test-payment").disabled = busy.payment || !configured.payment;
 }
 
 // --- fiscal info ----------------------------------------------------------------------------
@@ -222,8 +243,8 @@ function testBasket() {
 }
 
 async function sendTestBasket() {
-  const button = $("send-test-basket");
-  button.disabled = true;
+  busy.basket = true;
+  updateButtons();
   const basket = testBasket();
   setText("basket-result", "sending " + basket.basketID + " …", "result");
   try {
@@ -241,16 +262,17 @@ async function sendTestBasket() {
     setText("basket-result", basket.basketID + ": failed", "result bad");
     showError("test basket", e);
   } finally {
-    button.disabled = false;
+    busy.basket = false;
+    updateButtons();
   }
 }
 
 // --- test payment ---------------------------------------------------------------------------
 
 async function runTestPayment() {
-  const button = $("run-test-payment");
   const out = $("payment-result");
-  button.disabled = true;
+  busy.payment = true;
+  updateButtons();
   const reference = freshId("console-pay");
   out.removeAttribute("data-approved");
   out.className = "result";
@@ -280,7 +302,8 @@ async function runTestPayment() {
     out.className = "result bad";
     showError("test payment", e);
   } finally {
-    button.disabled = false;
+    busy.payment = false;
+    updateButtons();
     loadStatus();
   }
 }
@@ -333,10 +356,7 @@ function connectEvents() {
     es.addEventListener(type, (ev) => {
       addEvent(type, ev);
       if (type === "sale-info" || type === "basket-state") loadReceipts();
-      if (type === "device-state") {
-        loadStatus();
-        loadFiscalInfo();
-      }
+      if (type === "device-state") loadStatus();
       if (type === "payment-result" || type === "terminal") loadStatus();
     });
   }
@@ -351,7 +371,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refresh-receipts").addEventListener("click", loadReceipts);
   $("refresh-info").addEventListener("click", loadFiscalInfo);
   connectEvents();
-  loadStatus().then(loadFiscalInfo);
+  loadStatus();
   loadReceipts();
   setInterval(loadStatus, 10000);
 });
