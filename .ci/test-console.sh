@@ -10,12 +10,12 @@ tdir=${CARGO_TARGET_DIR:-target}
 mkdir -p "$tdir/ci-artifacts"
 art=$(cd "$tdir/ci-artifacts" && pwd)
 export OKC_CONSOLE_SCREENSHOT="$art/console.png"
-rm -f "$OKC_CONSOLE_SCREENSHOT" "$art/console-failure.png"
+rm -f "$art"/console*.png
 # The test binary is the one `cargo test --all-targets` builds too: nothing private to delete
 # on a CI disk (OKC_CI_LEAN); the browser's profile is removed by the test itself.
 status=0
 timeout 900 cargo test -p okclink-serve --test console_browser -- --ignored --nocapture --test-threads=1 || status=$?
-for f in "$art/console.png" "$art/console-failure.png"; do
-  [ -f "$f" ] && echo "console screenshot: $f"
+for f in "$art"/console*.png; do
+  if [ -f "$f" ]; then echo "console screenshot: $f"; fi
 done
 exit $status

@@ -364,7 +364,7 @@ function connectEvents() {
 
 // --- start ----------------------------------------------------------------------------------
 
-document.addEventListener("DOMContentLoaded", () => {
+function start() {
   $("error-close").addEventListener("click", clearError);
   $("send-test-basket").addEventListener("click", sendTestBasket);
   $("run-test-payment").addEventListener("click", runTestPayment);
@@ -374,4 +374,8 @@ document.addEventListener("DOMContentLoaded", () => {
   loadStatus();
   loadReceipts();
   setInterval(loadStatus, 10000);
-});
+}
+
+// The script is inserted by the page itself (with the token): the document may be parsed by now.
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+else start();
