@@ -797,6 +797,27 @@ impl Orders {
         )))
     }
 
+    /// Lock `order_id` for `payment_id` (or re-take this terminal's lock) and pay it with
+    /// `tender`; a payment that certainly failed unlocks the order again (`PAYMENT_FAILED`),
+    /// one in doubt keeps the lock for [`Orders::recover`]. `okc energy pay` and `okc serve`.
+    pub fn lock_and_pay(
+        &self,
+        order_id: &str,
+        payment_id: &str,
+        tender: &Tender,
+    ) -> Result<Paid, EnergyError> {
+        let l = self.lock_sale(order_id, payment_id)?;
+        match self.pay(&l, payment_id, tender) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                if !matches!(e, EnergyError::InDoubt(_)) {
+                    let _ = self.unlock(l, UnlockReason::PaymentFailed);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Poll until the 1000TR completed the order, up to `wait`.
     pub fn wait_completed(&self, order_id: &str, wait: Duration) -> Result<Order, EnergyError> {
         let end = Instant::now() + wait;

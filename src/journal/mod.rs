@@ -20,6 +20,7 @@
 //! fiscal `Hub`, the payment `Terminal`, the energy orders) open it; back ends get it from
 //! their front. The integration is described in docs/JOURNAL.md.
 
+pub mod events;
 mod export;
 pub mod schema;
 
@@ -1246,6 +1247,7 @@ impl Journal {
                 [cutoff],
             )
             .map_err(|e| self.err(e))?;
+        events::prune_before(&tx, cutoff).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(n)
     }

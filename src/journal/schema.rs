@@ -61,8 +61,21 @@ INSERT INTO history (entry_id, at, event, note)
     FROM entries WHERE state <> 'recorded';
 ";
 
+/// Version 3: the event log (`okc serve`'s Server-sent events, `journal::events`): one row per
+/// event published, its id the `Last-Event-ID` a client resumes from, so a browser that
+/// reconnects — also after a restart of the service — misses nothing.
+const V3: &str = "
+CREATE TABLE events (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    at   INTEGER NOT NULL,
+    kind TEXT    NOT NULL,
+    json TEXT    NOT NULL
+);
+CREATE INDEX events_at ON events (at);
+";
+
 /// The migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this code writes.
 pub const CURRENT: u32 = MIGRATIONS.len() as u32;
@@ -95,6 +108,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
         ],
     ),
     ("history", &["id", "entry_id", "at", "event", "note"]),
+    ("events", &["id", "at", "kind", "json"]),
 ];
 
 /// What `migrate` found.
@@ -186,6 +200,41 @@ mod tests {
                 .unwrap();
             assert_eq!(&have, cols, "{table}");
         }
+    }
+
+    #[test]
+    fn a_version_2_file_gets_the_event_log() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let tx = c.transaction().unwrap();
+        for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
+            tx.execute_batch(sql).unwrap();
+            tx.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?1, 1)",
+                [i as i64 + 1],
+            )
+            .unwrap();
+        }
+        tx.execute_batch(
+            "INSERT INTO entries (family, kind, key, scope, request, state, created_at, \
+             updated_at) VALUES ('basket', 'basket', 'b-1', 'AV1', '{}', 'sent', 1, 1)",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        assert_eq!(version(&c).unwrap(), Some(2));
+        assert_eq!(migrate(&mut c, 2).unwrap(), Found::Ready { from: 2 });
+        assert_eq!(version(&c).unwrap(), Some(3));
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM entries WHERE key = 'b-1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 1, "the entries are kept");
+        c.execute(
+            "INSERT INTO events (at, kind, json) VALUES (5, 'sale-info', '{}')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(c.last_insert_rowid(), 1);
     }
 
     #[test]

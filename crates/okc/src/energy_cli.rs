@@ -366,21 +366,13 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
                 }
                 _ => return Err((EXIT_USAGE, "pay needs --cash or --card-result FILE".into())),
             };
-            let l = orders.lock_sale(&id, &pid).map_err(|e| fail(&o, e))?;
-            match orders.pay(&l, &pid, &tender) {
-                Ok(p) => {
-                    let v = json!({"paymentId": p.payment_id, "replayed": p.replayed,
-                                   "order": p.order.to_json()});
-                    out(&o, &v, || format!("paid: {}", order_line(&p.order)));
-                    Ok(())
-                }
-                Err(e) => {
-                    if !matches!(e, EnergyError::InDoubt(_)) {
-                        let _ = orders.unlock(l, UnlockReason::PaymentFailed);
-                    }
-                    Err(fail(&o, e))
-                }
-            }
+            let p = orders
+                .lock_and_pay(&id, &pid, &tender)
+                .map_err(|e| fail(&o, e))?;
+            let v = json!({"paymentId": p.payment_id, "replayed": p.replayed,
+                           "order": p.order.to_json()});
+            out(&o, &v, || format!("paid: {}", order_line(&p.order)));
+            Ok(())
         }
         "recover" => {
             let t = match &o.terminal {

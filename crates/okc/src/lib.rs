@@ -9,6 +9,8 @@ pub mod inspect;
 #[cfg(feature = "journal")]
 pub mod journal_cli;
 pub mod pay_cli;
+#[cfg(feature = "serve")]
+pub mod serve_cli;
 pub mod sim_cli;
 pub mod sim_cloud;
 pub mod sim_terminal;

@@ -71,6 +71,9 @@ USAGE:
   okc energy sell --plate PLATE --terminal URL | list | get | lock | unlock | pay | recover
       Token X Energy fuel orders at the shop counter: find, lock, card payment, pay
       the order with the slip (OKC_ENERGY_URL, OKC_ENERGY_TERMINAL; okc energy --help).
+  okc serve [--listen 127.0.0.1:8765] [--config FILE] [--transport T] [--terminal T]
+      Run the fiscal device, card terminal and Energy client as a local HTTP service
+      for web POS applications: REST/JSON, events, OpenAPI, console (okc serve --help).
   okc journal list|show ID|export --since DATE|verify [--journal PATH]
       The journal of operations that print receipts or move money (read-only;
       --journal PATH or $OKC_JOURNAL; okc journal --help).
@@ -158,6 +161,8 @@ fn command_help(cmd: &str) -> Option<String> {
         "pay" | "refund" | "terminal" => return Some(okc_cli::pay_cli::USAGE.into()),
         #[cfg(feature = "journal")]
         "journal" => return Some(okc_cli::journal_cli::USAGE.into()),
+        #[cfg(feature = "serve")]
+        "serve" => return Some(okc_cli::serve_cli::USAGE.into()),
         "help" => return Some(usage()),
         "version" => return Some("okc version — print the version".into()),
         _ => return None,
@@ -1111,6 +1116,8 @@ fn main() -> ExitCode {
             }
             f
         }),
+        #[cfg(feature = "serve")]
+        "serve" => okc_cli::serve_cli::run(rest).map_err(|(code, msg)| fail(code, msg)),
         #[cfg(feature = "tokenx")]
         "tokenx" => match okc_cli::tokenx_cli::run(rest) {
             Ok(line) => {
