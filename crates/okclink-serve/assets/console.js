@@ -273,7 +273,7 @@ async function runTestPayment() {
   const out = $("payment-result");
   busy.payment = true;
   updateButtons();
-  const reference = freshId("console-pay");
+  const reference = freshId("console"); // 31 characters: a nexo reference takes at most 32
   out.removeAttribute("data-approved");
   out.className = "result";
   out.replaceChildren("paying 1,00 TL (" + reference + ") …");
@@ -313,24 +313,28 @@ async function runTestPayment() {
 const EVENT_TYPES = ["device-state", "sale-info", "basket-state", "terminal", "payment-result",
   "energy-order"];
 
+const EVENT_TEXT_MAX = 300;
+
+// One line per event: the JSON without the terminal's raw message, cut at EVENT_TEXT_MAX
+// characters (the whole text in the tooltip).
 function addEvent(type, ev) {
   if (ev.lastEventId) lastEventId = ev.lastEventId;
-  let data = ev.data;
+  let text = ev.data;
   try {
-    data = JSON.stringify(JSON.parse(ev.data));
+    text = JSON.stringify(JSON.parse(ev.data), (k, v) => (k === "raw" ? undefined : v));
   } catch (e) {
     // not JSON: shown as it came
   }
+  const short = text.length > EVENT_TEXT_MAX ? text.slice(0, EVENT_TEXT_MAX) + " …" : text;
   const li = el("li", { "data-event": type, "data-id": ev.lastEventId || null },
     el("span", { class: "muted" }, new Date().toLocaleTimeString("tr-TR")),
     " ",
     el("span", { class: "badge" }, type),
     " ",
-    el("code", {}, data));
+    el("code", { title: short === text ? null : ev.data }, short));
   const list = $("events");
   list.prepend(li);
   while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
-  return data;
 }
 
 function connectEvents() {
