@@ -145,7 +145,7 @@ Description: open replacement of the Token Integration Hub (Turkish fiscal cash 
  libIntegrationHub.so (drop-in for the vendor's library, same nine exports),
  libokclink.so with the okc_* C API, the C/C++ headers and pkg-config files,
  a udev rule for the X30TR and the FTDI 300TR, and a systemd unit for
- "okc serve" (installed disabled).
+ "okc serve" (installed disabled: docs/SERVE.md).
 CONTROL
   find "$d" -type d -exec chmod 0755 {} +
   # xz by default; OKC_DEB_COMPRESSION=gzip for the large dev builds of CI (xz takes minutes).

@@ -11,12 +11,7 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn sell(c: &reqwest::Client, s: &okclink_serve::Server, id: &str) -> Value {
-    let r = c
-        .post(url(s, "/v1/fiscal/baskets?wait=20"))
-        .json(&basket(id))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(c, s, "/v1/fiscal/baskets?wait=20", id).await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
@@ -112,55 +107,26 @@ async fn a_restart_loses_nothing() {
             .lock()
             .set_sale_delay(Duration::from_secs(30));
     }
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets"))
-        .json(&basket("rs-2"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets", "rs-2").await;
     assert_eq!(r.status(), 202);
     stop(s);
 
     let s = start(cfg);
     let c = client();
     // The answered basket and its sale info are still there, and not sent again.
-    let b: Value = c
-        .get(url(&s, "/v1/fiscal/baskets/rs-1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let b: Value = get_json(&c, &s, "/v1/fiscal/baskets/rs-1").await;
     assert_eq!(b["state"], "answered");
     assert_eq!(b["saleInfo"], done["saleInfo"]);
     connected(&c, &s).await;
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets"))
-        .json(&basket("rs-1"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets", "rs-1").await;
     assert_eq!(r.status(), 200);
     // The one in the middle is known (sent, or in doubt after recovery): never sent blindly.
-    let b: Value = c
-        .get(url(&s, "/v1/fiscal/baskets/rs-2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let b: Value = get_json(&c, &s, "/v1/fiscal/baskets/rs-2").await;
     assert!(
         ["sent", "in_doubt", "answered"].contains(&b["state"].as_str().unwrap()),
         "{b}"
     );
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets"))
-        .json(&basket("rs-2"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets", "rs-2").await;
     assert!([200, 409].contains(&r.status().as_u16()), "{}", r.status());
     assert!(
         printed(&s).is_empty(),

@@ -13,14 +13,7 @@ async fn status_fiscal_info_and_an_idempotent_basket() {
     let j = journal("rest");
     let s = start(json!({"fiscal": {"transport": "sim", "journal": j.display().to_string()}}));
     let c = client();
-    let h: Value = c
-        .get(url(&s, "/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get_json(&c, &s, "/healthz").await;
     assert_eq!(h, json!({"status": "ok"}));
     let r = c.get(url(&s, "/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -39,12 +32,7 @@ async fn status_fiscal_info_and_an_idempotent_basket() {
     assert!(fi["plus"].as_array().is_some_and(|p| !p.is_empty()), "{fi}");
 
     // With ?wait: the sale info in the answer.
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets?wait=20"))
-        .json(&basket("rest-1"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets?wait=20", "rest-1").await;
     assert_eq!(r.status(), 200);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["basketID"], "rest-1");
@@ -53,23 +41,13 @@ async fn status_fiscal_info_and_an_idempotent_basket() {
     assert_eq!(b["saleInfo"]["status"], 0);
     assert!(b["saleInfo"]["receiptNo"].as_i64().is_some());
     // Again: known, answered from the journal, not sent.
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets"))
-        .json(&basket("rest-1"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets", "rest-1").await;
     assert_eq!(r.status(), 200);
     let again: Value = r.json().await.unwrap();
     assert_eq!(again["saleInfo"], b["saleInfo"]);
 
     // Without wait: 202, Location, then GET it.
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets"))
-        .json(&basket("rest/2 ü"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets", "rest/2 ü").await;
     assert_eq!(r.status(), 202);
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(loc, "/v1/fiscal/baskets/rest%2F2%20%C3%BC");
@@ -80,14 +58,7 @@ async fn status_fiscal_info_and_an_idempotent_basket() {
     );
     let mut got = Value::Null;
     for _ in 0..200 {
-        got = c
-            .get(url(&s, &loc))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        got = get_json(&c, &s, &loc).await;
         if got["state"] == "answered" {
             break;
         }
@@ -108,14 +79,7 @@ async fn status_fiscal_info_and_an_idempotent_basket() {
     assert_eq!(p["status"], 404);
     assert_eq!(p["type"], "https://okclink.dev/problems/unknown-basket");
 
-    let rc: Value = c
-        .get(url(&s, "/v1/fiscal/receipts?limit=10"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rc: Value = get_json(&c, &s, "/v1/fiscal/receipts?limit=10").await;
     let ids: Vec<&str> = rc["receipts"]
         .as_array()
         .unwrap()
@@ -127,24 +91,10 @@ async fn status_fiscal_info_and_an_idempotent_basket() {
     assert_eq!(rc["receipts"][1]["status"], 0);
 
     // The journal route shows the basket with its history.
-    let l: Value = c
-        .get(url(&s, "/v1/journal?kind=basket"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let l: Value = get_json(&c, &s, "/v1/journal?kind=basket").await;
     let first = &l["entries"][0];
     assert_eq!(first["key"], "rest-1");
-    let e: Value = c
-        .get(url(&s, &format!("/v1/journal/{}", first["id"])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let e: Value = get_json(&c, &s, &format!("/v1/journal/{}", first["id"])).await;
     assert!(e["history"].as_array().is_some_and(|h| h.len() >= 2), "{e}");
 
     let mut p = printed(&s);
@@ -204,19 +154,9 @@ async fn bad_input_gets_problem_documents() {
         .await
         .unwrap();
     problem(r, 400, "invalid-json").await;
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets?wait=-1"))
-        .json(&basket("w"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets?wait=-1", "w").await;
     problem(r, 400, "bad-request").await;
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets?wait=abc"))
-        .json(&basket("w"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets?wait=abc", "w").await;
     problem(r, 400, "bad-request").await;
     problem(
         c.get(url(&s, "/nope")).send().await.unwrap(),
@@ -270,23 +210,11 @@ async fn bad_input_gets_problem_documents() {
 async fn without_a_fiscal_device_fiscal_paths_are_not_configured() {
     let s = start(json!({}));
     let c = client();
-    let st: Value = c
-        .get(url(&s, "/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: Value = get_json(&c, &s, "/v1/status").await;
     assert_eq!(st["fiscal"], Value::Null);
     let r = c.get(url(&s, "/v1/fiscal/info")).send().await.unwrap();
     problem(r, 503, "not-configured").await;
-    let r = c
-        .post(url(&s, "/v1/fiscal/baskets"))
-        .json(&basket("x"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_basket(&c, &s, "/v1/fiscal/baskets", "x").await;
     problem(r, 503, "not-configured").await;
     // The console and its assets are served from the binary.
     let r = c.get(url(&s, "/")).send().await.unwrap();

@@ -33,9 +33,11 @@ pub fn serve(args: &[&str]) -> Server {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
+    // `listening on ADDR` (simulators), `okc serve: listening on http://ADDR`.
     let addr = line
         .trim()
-        .strip_prefix("listening on ")
+        .split_once("listening on ")
+        .map(|(_, a)| a.trim_start_matches("http://"))
         .unwrap_or_else(|| panic!("ready line {line:?}"))
         .to_string();
     Server { child, addr }

@@ -47,18 +47,32 @@ pub fn url(s: &Server, path: &str) -> String {
     format!("http://{}{path}", s.addr())
 }
 
+/// GET `path` as JSON.
+pub async fn get_json(c: &reqwest::Client, s: &Server, path: &str) -> Value {
+    c.get(url(s, path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// POST the test basket `id` to `path` (`/v1/fiscal/baskets[?wait=…]`).
+pub async fn post_basket(
+    c: &reqwest::Client,
+    s: &Server,
+    path: &str,
+    id: &str,
+) -> reqwest::Response {
+    c.post(url(s, path)).json(&basket(id)).send().await.unwrap()
+}
+
 /// Waits until `/v1/status` says the fiscal device is connected.
 pub async fn connected(c: &reqwest::Client, s: &Server) -> Value {
     let end = Instant::now() + Duration::from_secs(30);
     loop {
-        let v: Value = c
-            .get(url(s, "/v1/status"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get_json(c, s, "/v1/status").await;
         if v["fiscal"]["connected"] == true {
             return v;
         }
