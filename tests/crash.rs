@@ -103,7 +103,9 @@ fn crash_child() {
         }
         let id = okclink::hub::basket_id_of(v).unwrap_or_default();
         let mut f = a.lock().unwrap();
-        writeln!(f, "{id}").unwrap();
+        // One write: `writeln!` may write the id and the newline separately, and a kill
+        // between them glued the next process's line to this one (the 2 016-point run).
+        f.write_all(format!("{id}\n").as_bytes()).unwrap();
         f.sync_data().unwrap();
         drop(f);
         okclink::hub::hooks::crash_point("app.in_callback");
