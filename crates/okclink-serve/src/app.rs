@@ -25,6 +25,8 @@ use crate::model::BasketView;
 
 /// Sale-info type of `serialIn` (docs/BASKETS.md).
 pub const SALE_INFO: i32 = 3;
+/// Type of a payment's reply (300TR: `{"basketID":…,"status":0}` or a refusal text).
+pub const PAYMENT_REPLY: i32 = 10;
 /// Baskets remembered in memory without a journal.
 const BOOK_CAPACITY: usize = 10_000;
 
@@ -69,6 +71,10 @@ pub struct Shared {
     /// Without a journal: the baskets and sale infos of this process.
     pub book: Mutex<(HashMap<String, MemBasket>, VecDeque<String>)>,
     pub receipts: Mutex<VecDeque<(i64, String)>>,
+    /// The payment request waiting for the device's type-10 reply.
+    payment_reply: Mutex<Option<oneshot::Sender<String>>>,
+    /// One payment at a time: a reply is not tied to its request by anything but order.
+    pub payments: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -97,6 +103,25 @@ impl Shared {
                 let _ = w.send(());
             }
         }
+    }
+
+    /// The device answered a payment (dispatcher thread): hand it to the waiting request.
+    fn payment_reply(&self, value: &str) {
+        if let Some(tx) = self.payment_reply.lock().take() {
+            let _ = tx.send(value.to_string());
+        }
+    }
+
+    /// Wait for the next payment reply (register before sending; under `payments`).
+    pub fn expect_payment_reply(&self) -> oneshot::Receiver<String> {
+        let (tx, rx) = oneshot::channel();
+        *self.payment_reply.lock() = Some(tx);
+        rx
+    }
+
+    /// No payment reply is awaited any more (the send failed, or the wait ended).
+    pub fn forget_payment_reply(&self) {
+        self.payment_reply.lock().take();
     }
 
     /// Wait for `basket_id`'s sale info (register before sending).
@@ -214,6 +239,8 @@ impl App {
             inflight: Mutex::new(HashSet::new()),
             book: Mutex::new((HashMap::new(), VecDeque::new())),
             receipts: Mutex::new(VecDeque::new()),
+            payment_reply: Mutex::new(None),
+            payments: tokio::sync::Mutex::new(()),
         });
         let fiscal = match (fiscal_cfg, &config.fiscal) {
             (Some((cfg, sim)), Some(f)) => Some(Self::open_fiscal(cfg, sim, f, &shared)?),
@@ -313,10 +340,10 @@ impl App {
         let journal = cfg.journal_path().is_some();
         let hub = Hub::new(cfg).map_err(|e| format!("fiscal: {e}"))?;
         let s = shared.clone();
-        hub.set_serial_in_callback(Some(Box::new(move |t, v| {
-            if t == SALE_INFO {
-                s.sale_info(journal, v);
-            }
+        hub.set_serial_in_callback(Some(Box::new(move |t, v| match t {
+            SALE_INFO => s.sale_info(journal, v),
+            PAYMENT_REPLY => s.payment_reply(v),
+            _ => {}
         })));
         let s = shared.clone();
         hub.set_device_state_callback(Some(Box::new(move |connected, serial| {
