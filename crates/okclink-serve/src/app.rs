@@ -25,6 +25,8 @@ use crate::model::BasketView;
 
 /// Sale-info type of `serialIn` (docs/BASKETS.md).
 pub const SALE_INFO: i32 = 3;
+/// Type of a basket's reply (`OK`, the 300TR's `{"basketID":…,"status":0}`, or a refusal text).
+pub const BASKET_REPLY: i32 = 1;
 /// Type of a payment's reply (300TR: `{"basketID":…,"status":0}` or a refusal text).
 pub const PAYMENT_REPLY: i32 = 10;
 /// Baskets remembered in memory without a journal.
@@ -71,6 +73,12 @@ pub struct Shared {
     /// Without a journal: the baskets and sale infos of this process.
     pub book: Mutex<(HashMap<String, MemBasket>, VecDeque<String>)>,
     pub receipts: Mutex<VecDeque<(i64, String)>>,
+    /// Baskets a request is handing to the hub right now, with the events about them that
+    /// arrived meanwhile: published after the basket's own `basket-state` (`sent`…), so a
+    /// fast device's sale info never comes first on the stream.
+    sending: Mutex<HashMap<String, Vec<(&'static str, String)>>>,
+    /// The basket last handed to the device: a type-1 refusal is about it.
+    last_basket: Mutex<Option<String>>,
     /// The payment request waiting for the device's type-10 reply.
     payment_reply: Mutex<Option<oneshot::Sender<String>>>,
     /// One payment at a time: a reply is not tied to its request by anything but order.
@@ -78,14 +86,111 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// A sale info arrived (dispatcher thread): log it as an event, wake the waiters.
+    /// Publishes an event about `basket_id` — after its `basket-state` when a request is
+    /// sending it right now (see `sending`).
+    fn publish_about(&self, basket_id: Option<&str>, kind: &'static str, json: String) {
+        if let Some(id) = basket_id {
+            let mut s = self.sending.lock();
+            if let Some(q) = s.get_mut(id) {
+                q.push((kind, json));
+                return;
+            }
+        }
+        self.events.publish(kind, json);
+    }
+
+    /// A request starts handing `basket_id` to the hub (blocking thread; before the call).
+    pub fn begin_sending(&self, basket_id: &str, journal: bool) {
+        self.sending
+            .lock()
+            .insert(basket_id.to_string(), Vec::new());
+        *self.last_basket.lock() = Some(basket_id.to_string());
+        if !journal {
+            self.remember(basket_id, "sent");
+        }
+    }
+
+    /// The hub returned: publishes the basket's new state (`sent`, `not_sent`, `in_doubt`;
+    /// None: nothing new), then what arrived about it meanwhile — in that order, under the
+    /// lock that holds back other events about it.
+    pub fn end_sending(&self, basket_id: &str, state: Option<&'static str>, journal: bool) {
+        let mut s = self.sending.lock();
+        let deferred = s.remove(basket_id).unwrap_or_default();
+        if !journal && state.is_none() {
+            // It never left (refused before the device): as unknown as it was.
+            let mut b = self.book.lock();
+            if b.0.remove(basket_id).is_some() {
+                b.1.retain(|k| k != basket_id);
+            }
+        }
+        if let Some(state) = state {
+            if !journal && state != "sent" {
+                self.remember(basket_id, state);
+            }
+            self.events.publish(
+                "basket-state",
+                json!({"basketID": basket_id, "state": state}).to_string(),
+            );
+        }
+        for (kind, json) in deferred {
+            self.events.publish(kind, json);
+        }
+        drop(s);
+    }
+
+    /// The device's reply to a basket (dispatcher thread). `OK` or a status 0 JSON: it is on
+    /// the device. A refusal text: the last basket sent `failed` (it had no effect and may be
+    /// sent again; with a journal the library recorded that before this runs).
+    fn basket_reply(&self, journal: bool, value: &str) {
+        let Some(key) = self.last_basket.lock().clone() else {
+            return;
+        };
+        let t = value.trim();
+        let parsed = serde_json::from_str::<Value>(t).ok();
+        let about = basket_id_of(t);
+        if parsed.is_some() && about.as_ref().is_some_and(|b| *b != key) {
+            return; // about another basket
+        }
+        let accepted = t == "OK"
+            || parsed
+                .as_ref()
+                .is_some_and(|v| v.get("status").and_then(Value::as_i64) == Some(0));
+        if accepted {
+            return;
+        }
+        *self.last_basket.lock() = None;
+        if !journal {
+            if let Some(e) = self.book.lock().0.get_mut(&key) {
+                if e.state != "answered" {
+                    e.state = "failed";
+                }
+            }
+        }
+        self.publish_about(
+            Some(&key),
+            "basket-state",
+            json!({"basketID": key, "state": "failed", "reason": t}).to_string(),
+        );
+    }
+
+    /// A sale info arrived (dispatcher thread): log it as an event (then its basket's
+    /// `answered` state), wake the waiters.
     fn sale_info(&self, journal: bool, value: &str) {
         let id = basket_id_of(value);
         let parsed: Value = serde_json::from_str(value).unwrap_or(Value::String(value.into()));
-        self.events.publish(
+        let status = parsed.get("status").cloned().unwrap_or(Value::Null);
+        self.publish_about(
+            id.as_deref(),
             "sale-info",
             json!({"basketID": id, "saleInfo": parsed}).to_string(),
         );
+        if let Some(id) = &id {
+            self.publish_about(
+                Some(id),
+                "basket-state",
+                json!({"basketID": id, "state": "answered", "status": status}).to_string(),
+            );
+        }
         if !journal {
             let mut r = self.receipts.lock();
             r.push_front((now_ms(), value.to_string()));
@@ -239,6 +344,8 @@ impl App {
             inflight: Mutex::new(HashSet::new()),
             book: Mutex::new((HashMap::new(), VecDeque::new())),
             receipts: Mutex::new(VecDeque::new()),
+            sending: Mutex::new(HashMap::new()),
+            last_basket: Mutex::new(None),
             payment_reply: Mutex::new(None),
             payments: tokio::sync::Mutex::new(()),
         });
@@ -342,6 +449,7 @@ impl App {
         let s = shared.clone();
         hub.set_serial_in_callback(Some(Box::new(move |t, v| match t {
             SALE_INFO => s.sale_info(journal, v),
+            BASKET_REPLY => s.basket_reply(journal, v),
             PAYMENT_REPLY => s.payment_reply(v),
             _ => {}
         })));

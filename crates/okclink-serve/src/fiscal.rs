@@ -132,6 +132,18 @@ async fn wait_answer(
     }
 }
 
+/// The basket's state once the hub returned (None: nothing changed — a known basket, a
+/// basket refused before it reached the journal or the device).
+fn state_after(r: &Result<SendOutcome, okclink::hub::HubError>) -> Option<&'static str> {
+    use okclink::hub::HubError as E;
+    match r {
+        Ok(SendOutcome::Accepted) => Some("sent"),
+        Ok(SendOutcome::NoDevice) | Err(E::NoDevice | E::Closed) => Some("not_sent"),
+        Ok(SendOutcome::AckTimeout) | Err(E::Timeout) => Some("in_doubt"),
+        Err(_) => None,
+    }
+}
+
 fn wait_of(wait: Option<f64>) -> Result<Option<Duration>, Problem> {
     match wait {
         None => Ok(None),
@@ -208,7 +220,18 @@ pub async fn send_basket(
     }
     let guard = Inflight(&app, id.clone());
     let waiter = wait.map(|_| app.shared.wait_for(&id));
-    let r = blocking(move || hub.send_basket(&text)).await?;
+    // The basket's state event is published on the blocking thread as soon as the hub
+    // returns (also when this request is cancelled meanwhile), before anything the device
+    // reported about it in the meantime.
+    let (a, bid) = (app.clone(), id.clone());
+    let r = blocking(move || {
+        let journal = a.journal.is_some();
+        a.shared.begin_sending(&bid, journal);
+        let r = hub.send_basket(&text);
+        a.shared.end_sending(&bid, state_after(&r), journal);
+        r
+    })
+    .await?;
     match r {
         Ok(SendOutcome::Accepted) => {}
         Ok(SendOutcome::NoDevice) => {
@@ -245,18 +268,6 @@ pub async fn send_basket(
             return Err(from_hub(&e));
         }
     }
-    let a = app.clone();
-    let bid = id.clone();
-    blocking(move || {
-        if a.journal.is_none() {
-            a.shared.remember(&bid, "sent");
-        }
-        a.events().publish(
-            "basket-state",
-            serde_json::json!({"basketID": bid, "state": "sent"}).to_string(),
-        );
-    })
-    .await?;
     drop(guard);
     match (waiter, wait) {
         (Some(rx), Some(w)) => wait_answer(&app, &id, rx, w).await,
