@@ -528,8 +528,20 @@ impl App {
         &self.shared.events
     }
 
+    /// Ready: every front open, their start-up recoveries over (the fiscal journal's
+    /// unfinished baskets asked about, the payment journal's operations reconciled), and
+    /// not shutting down.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst) && !*self.shutdown.borrow()
+        self.ready.load(Ordering::SeqCst) && !*self.shutdown.borrow() && self.recovered()
+    }
+
+    /// Whether the fronts' start-up recoveries are over (no wait).
+    pub fn recovered(&self) -> bool {
+        self.fiscal.as_ref().map_or(true, |f| f.hub.recovered())
+            && self
+                .payment
+                .as_ref()
+                .map_or(true, |p| p.terminal.recovered())
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
