@@ -227,3 +227,39 @@ fn no_log_dir_and_journal_off_mean_no_journal() {
     assert_eq!(c.journal_retention, Duration::from_secs(120 * 86_400));
     assert!(Config::load_with(Some(r#"{"journal_retention_days":0}"#), |_| None).is_err());
 }
+
+#[test]
+fn recovered_says_when_the_start_up_recovery_is_over() {
+    // Without a journal there is nothing to recover.
+    let (conn, _ctl) = mem_connector(SimConfig::x30tr());
+    let mut c = Config::new("Journal Test");
+    c.transports = vec![TransportSpec::Custom(conn)];
+    c.log_dir = None;
+    c.journal = JournalSetting::Off;
+    let h = Hub::new(c).expect("hub");
+    assert!(h.recovered());
+    h.close();
+    // With an unfinished basket: once recovered() says so, its outcome is written.
+    let path = tmp("recovered");
+    {
+        let j = Journal::open(&path).unwrap();
+        let Begin::New(id) = j
+            .begin(Kind::Basket, "r-1", "wired", &basket("r-1"))
+            .unwrap()
+        else {
+            panic!("new")
+        };
+        j.mark_sent(id).unwrap();
+    }
+    let (conn, _ctl) = mem_connector(SimConfig::x30tr());
+    let h = hub(&conn, &path, ConfirmMode::Callback);
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while !h.recovered() {
+        assert!(std::time::Instant::now() < end, "recovery never ended");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let j = Journal::open(&path).unwrap();
+    let e = j.get(Kind::Basket, "r-1").unwrap().unwrap();
+    assert_eq!(e.state, State::InDoubt, "{:?}", e.reason);
+    h.close();
+}

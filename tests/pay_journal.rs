@@ -80,6 +80,10 @@ fn nexo_count(sim: &NexoSim, category: &str) -> usize {
 fn nexo_a_restart_returns_the_recorded_result_without_a_second_payment() {
     let sim = nexo_sim(Duration::from_millis(100));
     let path = tmp("nexo-restart");
+    assert!(
+        nexo_open(&sim, None).recovered(),
+        "no journal: nothing to recover"
+    );
     let t = nexo_open(&sim, Some(&path));
     let first = t.pay(&req(1250, "SEK", "R-1")).unwrap();
     assert!(first.approved, "{first:?}");
@@ -160,6 +164,8 @@ fn nexo_a_lost_answer_is_reconciled_after_a_restart_by_transaction_status() {
 
     let t = nexo_open(&sim, Some(&path));
     let pending = t.pending().unwrap();
+    // pending() waits for the start-up recovery: over now, and its result is in the journal.
+    assert!(t.recovered());
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0].state, PendingState::Answered);
     let r = pending[0].result.clone().unwrap();

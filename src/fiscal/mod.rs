@@ -383,6 +383,8 @@ pub struct Hub {
     threads: Threads,
     backend: Arc<dyn FiscalBackend>,
     closed: AtomicBool,
+    /// Set once the journal's start-up recovery is over (at once without one).
+    recovered: Arc<AtomicBool>,
     #[cfg(feature = "journal")]
     journal: Option<Arc<journal::FiscalJournal>>,
 }
@@ -427,9 +429,10 @@ impl Hub {
                 return Err(e);
             }
         };
+        let recovered = Arc::new(AtomicBool::new(true));
         #[cfg(feature = "journal")]
         if let Some(j) = &journal {
-            Hub::start_recovery(j, &backend, &events, &log, &threads);
+            Hub::start_recovery(j, &backend, &events, &log, &threads, &recovered);
         }
         Ok(Hub {
             max_payload: config.max_payload,
@@ -440,6 +443,7 @@ impl Hub {
             threads,
             backend,
             closed: AtomicBool::new(false),
+            recovered,
             #[cfg(feature = "journal")]
             journal,
         })
@@ -457,14 +461,19 @@ impl Hub {
         events: &Arc<Dispatcher>,
         log: &Arc<Logger>,
         threads: &Threads,
+        done: &Arc<AtomicBool>,
     ) {
         let open = j.unfinished_baskets();
         if open.is_empty() {
             return;
         }
+        done.store(false, Ordering::SeqCst);
         let (j, backend, events) = (j.clone(), backend.clone(), events.clone());
+        let finished = done.clone();
         let started = threads.spawn_supervised("okc-recovery", log.clone(), move |panicked| {
             if panicked.is_some() {
+                // Over, if not well: what is left stays as the journal has it.
+                finished.store(true, Ordering::SeqCst);
                 return;
             }
             for e in &open {
@@ -477,14 +486,23 @@ impl Hub {
                     events.serial_in(3, sale);
                 }
             }
+            finished.store(true, Ordering::SeqCst);
         });
         if let Err(e) = started {
+            done.store(true, Ordering::SeqCst);
             log.log(
                 LogLevel::Warn,
                 "Journal",
                 &format!("recovery not started ({e}); unfinished baskets stay as they are"),
             );
         }
+    }
+
+    /// Whether the journal's start-up recovery is over: every basket an earlier process left
+    /// unfinished has been asked about (and its state written) — true at once without a
+    /// journal or without such baskets. A service reports itself ready only then.
+    pub fn recovered(&self) -> bool {
+        self.recovered.load(Ordering::SeqCst)
     }
 
     fn logf(&self, level: LogLevel, msg: &str) {

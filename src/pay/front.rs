@@ -119,6 +119,11 @@ impl JournalFront {
         self.journal.path().to_path_buf()
     }
 
+    /// Whether the start-up recovery is over (no wait).
+    pub(super) fn is_recovered(&self) -> bool {
+        *self.recovered.0.lock()
+    }
+
     fn wait_recovered(&self) {
         let mut r = self.recovered.0.lock();
         while !*r {

@@ -439,6 +439,16 @@ impl Terminal {
         Ok(Vec::new())
     }
 
+    /// Whether the journal's start-up recovery is over (calls wait for it; this does not):
+    /// true at once without a journal or without unfinished operations.
+    pub fn recovered(&self) -> bool {
+        #[cfg(feature = "journal")]
+        if let Some(j) = &self.journal {
+            return j.is_recovered();
+        }
+        true
+    }
+
     pub fn batch_close(&self) -> Result<String, PayError> {
         self.backend.batch_close()
     }

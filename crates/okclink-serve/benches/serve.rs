@@ -1,6 +1,7 @@
 //! `okc serve` performance (hand-timed, numbers in PERFORMANCE.md; no asserts):
 //! - GET /v1/status at 1 000 requests/s on one keep-alive loopback connection: p50 / p99;
-//! - POST a basket → its `sale-info` event on /events, over the in-process simulator;
+//! - POST a basket → its `sale-info` event on /events, over the in-process simulator, with a
+//!   journal and without one;
 //! - 100 idle /events clients: the process's CPU while nothing happens.
 //!
 //! `cargo bench -p okclink-serve --bench serve`
@@ -55,50 +56,12 @@ fn wait_connected(addr: &str) {
     panic!("no device");
 }
 
-fn main() {
-    let dir = std::env::temp_dir().join(format!("okc-serve-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let cfg = ServeConfig::from_json(
-        &serde_json::json!({"listen": "127.0.0.1:0",
-            "fiscal": {"transport": "sim",
-                       "journal": dir.join("journal.sqlite").display().to_string()}})
-        .to_string(),
-    )
-    .unwrap();
-    let server = Server::start(cfg).unwrap();
-    let addr = server.addr().to_string();
-    wait_connected(&addr);
-
-    // 1. GET /v1/status at 1 000 req/s.
-    let mut c = BufReader::new(TcpStream::connect(&addr).unwrap());
+/// 300 baskets (the first 20 not counted): POST → its `sale-info` event on /events.
+fn basket_to_sale_info(addr: &str, label: &str) {
+    let mut c = BufReader::new(TcpStream::connect(addr).unwrap());
     c.get_mut().set_nodelay(true).unwrap();
-    let req = format!("GET /v1/status HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    for _ in 0..200 {
-        exchange(&mut c, req.as_bytes());
-    }
-    let n = 5_000;
-    let mut lat = Vec::with_capacity(n);
-    let start = Instant::now();
-    for i in 0..n {
-        let due = start + Duration::from_millis(i as u64);
-        if let Some(d) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(d);
-        }
-        let t = Instant::now();
-        assert_eq!(exchange(&mut c, req.as_bytes()), 200);
-        lat.push(t.elapsed());
-    }
-    let took = start.elapsed();
-    report("GET /v1/status @1000/s", lat);
-    println!(
-        "{:<34} {:.0} req/s achieved",
-        "",
-        n as f64 / took.as_secs_f64()
-    );
-
-    // 2. POST basket → sale-info event.
     let (tx, rx) = mpsc::channel::<(Instant, String)>();
-    let mut sse = TcpStream::connect(&addr).unwrap();
+    let mut sse = TcpStream::connect(addr).unwrap();
     write!(sse, "GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
     std::thread::spawn(move || {
         let r = BufReader::new(sse);
@@ -142,7 +105,64 @@ fn main() {
             }
         }
     }
-    report("basket → sale-info event", lat);
+    report(label, lat);
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("okc-serve-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = ServeConfig::from_json(
+        &serde_json::json!({"listen": "127.0.0.1:0",
+            "fiscal": {"transport": "sim",
+                       "journal": dir.join("journal.sqlite").display().to_string()}})
+        .to_string(),
+    )
+    .unwrap();
+    let server = Server::start(cfg).unwrap();
+    let addr = server.addr().to_string();
+    wait_connected(&addr);
+
+    // 1. GET /v1/status at 1 000 req/s.
+    let mut c = BufReader::new(TcpStream::connect(&addr).unwrap());
+    c.get_mut().set_nodelay(true).unwrap();
+    let req = format!("GET /v1/status HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    for _ in 0..200 {
+        exchange(&mut c, req.as_bytes());
+    }
+    let n = 5_000;
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let due = start + Duration::from_millis(i as u64);
+        if let Some(d) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+        let t = Instant::now();
+        assert_eq!(exchange(&mut c, req.as_bytes()), 200);
+        lat.push(t.elapsed());
+    }
+    let took = start.elapsed();
+    report("GET /v1/status @1000/s", lat);
+    println!(
+        "{:<34} {:.0} req/s achieved",
+        "",
+        n as f64 / took.as_secs_f64()
+    );
+
+    // 2. POST basket → sale-info event, with the journal, then without one.
+    basket_to_sale_info(&addr, "basket → sale-info (journal)");
+    {
+        let cfg = ServeConfig::from_json(
+            &serde_json::json!({"listen": "127.0.0.1:0", "fiscal": {"transport": "sim"}})
+                .to_string(),
+        )
+        .unwrap();
+        let plain = Server::start(cfg).unwrap();
+        let a = plain.addr().to_string();
+        wait_connected(&a);
+        basket_to_sale_info(&a, "basket → sale-info (no journal)");
+        plain.shutdown().unwrap();
+    }
 
     // 3. 100 idle SSE clients.
     let clients: Vec<TcpStream> = (0..100)

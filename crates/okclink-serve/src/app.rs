@@ -25,6 +25,10 @@ use crate::model::BasketView;
 
 /// Sale-info type of `serialIn` (docs/BASKETS.md).
 pub const SALE_INFO: i32 = 3;
+/// Type of a basket's reply (`OK`, the 300TR's `{"basketID":…,"status":0}`, or a refusal text).
+pub const BASKET_REPLY: i32 = 1;
+/// Type of a payment's reply (300TR: `{"basketID":…,"status":0}` or a refusal text).
+pub const PAYMENT_REPLY: i32 = 10;
 /// Baskets remembered in memory without a journal.
 const BOOK_CAPACITY: usize = 10_000;
 
@@ -69,17 +73,124 @@ pub struct Shared {
     /// Without a journal: the baskets and sale infos of this process.
     pub book: Mutex<(HashMap<String, MemBasket>, VecDeque<String>)>,
     pub receipts: Mutex<VecDeque<(i64, String)>>,
+    /// Baskets a request is handing to the hub right now, with the events about them that
+    /// arrived meanwhile: published after the basket's own `basket-state` (`sent`…), so a
+    /// fast device's sale info never comes first on the stream.
+    sending: Mutex<HashMap<String, Vec<(&'static str, String)>>>,
+    /// The basket last handed to the device: a type-1 refusal is about it.
+    last_basket: Mutex<Option<String>>,
+    /// The payment request waiting for the device's type-10 reply.
+    payment_reply: Mutex<Option<oneshot::Sender<String>>>,
+    /// One payment at a time: a reply is not tied to its request by anything but order.
+    pub payments: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
-    /// A sale info arrived (dispatcher thread): log it as an event, wake the waiters.
+    /// Publishes an event about `basket_id` — after its `basket-state` when a request is
+    /// sending it right now (see `sending`).
+    fn publish_about(&self, basket_id: Option<&str>, kind: &'static str, json: String) {
+        if let Some(id) = basket_id {
+            let mut s = self.sending.lock();
+            if let Some(q) = s.get_mut(id) {
+                q.push((kind, json));
+                return;
+            }
+        }
+        self.events.publish(kind, json);
+    }
+
+    /// A request starts handing `basket_id` to the hub (blocking thread; before the call).
+    pub fn begin_sending(&self, basket_id: &str, journal: bool) {
+        self.sending
+            .lock()
+            .insert(basket_id.to_string(), Vec::new());
+        *self.last_basket.lock() = Some(basket_id.to_string());
+        if !journal {
+            self.remember(basket_id, "sent");
+        }
+    }
+
+    /// The hub returned: publishes the basket's new state (`sent`, `not_sent`, `in_doubt`;
+    /// None: nothing new), then what arrived about it meanwhile — in that order, under the
+    /// lock that holds back other events about it.
+    pub fn end_sending(&self, basket_id: &str, state: Option<&'static str>, journal: bool) {
+        let mut s = self.sending.lock();
+        let deferred = s.remove(basket_id).unwrap_or_default();
+        if !journal && state.is_none() {
+            // It never left (refused before the device): as unknown as it was.
+            let mut b = self.book.lock();
+            if b.0.remove(basket_id).is_some() {
+                b.1.retain(|k| k != basket_id);
+            }
+        }
+        if let Some(state) = state {
+            if !journal && state != "sent" {
+                self.remember(basket_id, state);
+            }
+            self.events.publish(
+                "basket-state",
+                json!({"basketID": basket_id, "state": state}).to_string(),
+            );
+        }
+        for (kind, json) in deferred {
+            self.events.publish(kind, json);
+        }
+        drop(s);
+    }
+
+    /// The device's reply to a basket (dispatcher thread). `OK` or a status 0 JSON: it is on
+    /// the device. A refusal text: the last basket sent `failed` (it had no effect and may be
+    /// sent again; with a journal the library recorded that before this runs).
+    fn basket_reply(&self, journal: bool, value: &str) {
+        let Some(key) = self.last_basket.lock().clone() else {
+            return;
+        };
+        let t = value.trim();
+        let parsed = serde_json::from_str::<Value>(t).ok();
+        let about = basket_id_of(t);
+        if parsed.is_some() && about.as_ref().is_some_and(|b| *b != key) {
+            return; // about another basket
+        }
+        let accepted = t == "OK"
+            || parsed
+                .as_ref()
+                .is_some_and(|v| v.get("status").and_then(Value::as_i64) == Some(0));
+        if accepted {
+            return;
+        }
+        *self.last_basket.lock() = None;
+        if !journal {
+            if let Some(e) = self.book.lock().0.get_mut(&key) {
+                if e.state != "answered" {
+                    e.state = "failed";
+                }
+            }
+        }
+        self.publish_about(
+            Some(&key),
+            "basket-state",
+            json!({"basketID": key, "state": "failed", "reason": t}).to_string(),
+        );
+    }
+
+    /// A sale info arrived (dispatcher thread): log it as an event (then its basket's
+    /// `answered` state), wake the waiters.
     fn sale_info(&self, journal: bool, value: &str) {
         let id = basket_id_of(value);
         let parsed: Value = serde_json::from_str(value).unwrap_or(Value::String(value.into()));
-        self.events.publish(
+        let status = parsed.get("status").cloned().unwrap_or(Value::Null);
+        self.publish_about(
+            id.as_deref(),
             "sale-info",
             json!({"basketID": id, "saleInfo": parsed}).to_string(),
         );
+        if let Some(id) = &id {
+            self.publish_about(
+                Some(id),
+                "basket-state",
+                json!({"basketID": id, "state": "answered", "status": status}).to_string(),
+            );
+        }
         if !journal {
             let mut r = self.receipts.lock();
             r.push_front((now_ms(), value.to_string()));
@@ -97,6 +208,25 @@ impl Shared {
                 let _ = w.send(());
             }
         }
+    }
+
+    /// The device answered a payment (dispatcher thread): hand it to the waiting request.
+    fn payment_reply(&self, value: &str) {
+        if let Some(tx) = self.payment_reply.lock().take() {
+            let _ = tx.send(value.to_string());
+        }
+    }
+
+    /// Wait for the next payment reply (register before sending; under `payments`).
+    pub fn expect_payment_reply(&self) -> oneshot::Receiver<String> {
+        let (tx, rx) = oneshot::channel();
+        *self.payment_reply.lock() = Some(tx);
+        rx
+    }
+
+    /// No payment reply is awaited any more (the send failed, or the wait ended).
+    pub fn forget_payment_reply(&self) {
+        self.payment_reply.lock().take();
     }
 
     /// Wait for `basket_id`'s sale info (register before sending).
@@ -214,6 +344,10 @@ impl App {
             inflight: Mutex::new(HashSet::new()),
             book: Mutex::new((HashMap::new(), VecDeque::new())),
             receipts: Mutex::new(VecDeque::new()),
+            sending: Mutex::new(HashMap::new()),
+            last_basket: Mutex::new(None),
+            payment_reply: Mutex::new(None),
+            payments: tokio::sync::Mutex::new(()),
         });
         let fiscal = match (fiscal_cfg, &config.fiscal) {
             (Some((cfg, sim)), Some(f)) => Some(Self::open_fiscal(cfg, sim, f, &shared)?),
@@ -313,10 +447,11 @@ impl App {
         let journal = cfg.journal_path().is_some();
         let hub = Hub::new(cfg).map_err(|e| format!("fiscal: {e}"))?;
         let s = shared.clone();
-        hub.set_serial_in_callback(Some(Box::new(move |t, v| {
-            if t == SALE_INFO {
-                s.sale_info(journal, v);
-            }
+        hub.set_serial_in_callback(Some(Box::new(move |t, v| match t {
+            SALE_INFO => s.sale_info(journal, v),
+            BASKET_REPLY => s.basket_reply(journal, v),
+            PAYMENT_REPLY => s.payment_reply(v),
+            _ => {}
         })));
         let s = shared.clone();
         hub.set_device_state_callback(Some(Box::new(move |connected, serial| {
@@ -393,8 +528,20 @@ impl App {
         &self.shared.events
     }
 
+    /// Ready: every front open, their start-up recoveries over (the fiscal journal's
+    /// unfinished baskets asked about, the payment journal's operations reconciled), and
+    /// not shutting down.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst) && !*self.shutdown.borrow()
+        self.ready.load(Ordering::SeqCst) && !*self.shutdown.borrow() && self.recovered()
+    }
+
+    /// Whether the fronts' start-up recoveries are over (no wait).
+    pub fn recovered(&self) -> bool {
+        self.fiscal.as_ref().map_or(true, |f| f.hub.recovered())
+            && self
+                .payment
+                .as_ref()
+                .map_or(true, |p| p.terminal.recovered())
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {

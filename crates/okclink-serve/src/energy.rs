@@ -29,6 +29,8 @@ fn problem(e: &EnergyError) -> Problem {
         EnergyError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "bad-request"),
         EnergyError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
         EnergyError::Ambiguous(_) => (StatusCode::CONFLICT, "ambiguous"),
+        // The cloud does not know the order (its 404, "No record found").
+        EnergyError::Cloud { http: 404, .. } => (StatusCode::NOT_FOUND, "not-found"),
         EnergyError::Cloud { .. } => (StatusCode::CONFLICT, "rejected"),
         EnergyError::LockExpired(_) => (StatusCode::CONFLICT, "lock-expired"),
         EnergyError::InDoubt(_) => (StatusCode::CONFLICT, "in-doubt"),

@@ -9,14 +9,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use okclink::hub::SendOutcome;
+use okclink::hub::{basket_id_of, SendOutcome};
 use okclink::journal::{Filter, Kind};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::app::App;
 use crate::http::{blocking, json_body, query};
-use crate::model::{BasketAccepted, BasketView, Receipt, Receipts};
+use crate::model::{BasketAccepted, BasketView, PaymentReply, Receipt, Receipts};
 use crate::problem::from_hub;
 use crate::Problem;
 
@@ -24,6 +24,9 @@ use crate::Problem;
 pub const MAX_WAIT_S: f64 = 120.0;
 /// The longest `?timeout_ms=` of the fiscal info.
 pub const MAX_FISCAL_TIMEOUT_MS: u64 = 60_000;
+/// How long a payment waits for the device's reply (a card payment at a 300TR may wait for
+/// the customer).
+pub const PAYMENT_REPLY_WAIT: Duration = Duration::from_secs(90);
 /// The longest basketID (the journal's key limit).
 pub const MAX_ID_LEN: usize = okclink::journal::MAX_KEY_LEN;
 
@@ -129,6 +132,28 @@ async fn wait_answer(
     }
 }
 
+/// The basket's state once the hub returned (None: nothing changed — a known basket, a
+/// basket refused before it reached the journal or the device).
+fn state_after(r: &Result<SendOutcome, okclink::hub::HubError>) -> Option<&'static str> {
+    use okclink::hub::HubError as E;
+    match r {
+        Ok(SendOutcome::Accepted) => Some("sent"),
+        Ok(SendOutcome::NoDevice) | Err(E::NoDevice | E::Closed) => Some("not_sent"),
+        Ok(SendOutcome::AckTimeout) | Err(E::Timeout) => Some("in_doubt"),
+        Err(_) => None,
+    }
+}
+
+fn wait_of(wait: Option<f64>) -> Result<Option<Duration>, Problem> {
+    match wait {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s >= 0.0 => {
+            Ok(Some(Duration::from_secs_f64(s.min(MAX_WAIT_S))))
+        }
+        Some(_) => Err(Problem::bad_request("wait: a number of seconds >= 0")),
+    }
+}
+
 fn in_doubt(v: &BasketView) -> Problem {
     Problem::new(
         StatusCode::CONFLICT,
@@ -166,11 +191,7 @@ pub async fn send_basket(
             )))
         }
     };
-    let wait = match q.wait {
-        None => None,
-        Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(MAX_WAIT_S))),
-        Some(_) => return Err(Problem::bad_request("wait: a number of seconds >= 0")),
-    };
+    let wait = wait_of(q.wait)?;
     let hub = fiscal(&app)?.hub.clone();
     if let Some(known) = view(&app, &id).await? {
         match known.state.as_str() {
@@ -199,7 +220,18 @@ pub async fn send_basket(
     }
     let guard = Inflight(&app, id.clone());
     let waiter = wait.map(|_| app.shared.wait_for(&id));
-    let r = blocking(move || hub.send_basket(&text)).await?;
+    // The basket's state event is published on the blocking thread as soon as the hub
+    // returns (also when this request is cancelled meanwhile), before anything the device
+    // reported about it in the meantime.
+    let (a, bid) = (app.clone(), id.clone());
+    let r = blocking(move || {
+        let journal = a.journal.is_some();
+        a.shared.begin_sending(&bid, journal);
+        let r = hub.send_basket(&text);
+        a.shared.end_sending(&bid, state_after(&r), journal);
+        r
+    })
+    .await?;
     match r {
         Ok(SendOutcome::Accepted) => {}
         Ok(SendOutcome::NoDevice) => {
@@ -236,23 +268,126 @@ pub async fn send_basket(
             return Err(from_hub(&e));
         }
     }
-    let a = app.clone();
-    let bid = id.clone();
-    blocking(move || {
-        if a.journal.is_none() {
-            a.shared.remember(&bid, "sent");
-        }
-        a.events().publish(
-            "basket-state",
-            serde_json::json!({"basketID": bid, "state": "sent"}).to_string(),
-        );
-    })
-    .await?;
     drop(guard);
     match (waiter, wait) {
         (Some(rx), Some(w)) => wait_answer(&app, &id, rx, w).await,
         _ => Ok(accepted(&id)),
     }
+}
+
+fn unsupported(detail: &str) -> Problem {
+    Problem::new(StatusCode::NOT_IMPLEMENTED, "unsupported", detail)
+}
+
+/// Send one payment (or `{"isVoid":true}`) for the basket open at a 300TR.
+#[utoipa::path(post, path = "/v1/fiscal/payments", tag = "fiscal", params(WaitQuery),
+    request_body(content = Object, description = "one payment: {\"amount\":4250,\"description\":\"Nakit\",\"type\":1} (kuruş; docs/BASKETS.md), or {\"isVoid\":true}"),
+    responses((status = 200, description = "the device's reply; with ?wait, the basket once the sale info arrived (a payment that completed the sale, or a void)", body = PaymentReply),
+              (status = 400, description = "invalid-json / bad-request", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "rejected: the device refused it (its text in detail)", body = Problem, content_type = "application/problem+json"),
+              (status = 501, description = "unsupported: not a 300TR (an X30TR or the TokenX cloud take payments inside the basket)", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "device-unavailable / not-configured", body = Problem, content_type = "application/problem+json"),
+              (status = 504, description = "timeout: no acknowledgement or reply in time (outcome unknown)", body = Problem, content_type = "application/problem+json")))]
+pub async fn send_payment(
+    State(app): State<Arc<App>>,
+    q: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let q = query(q)?;
+    let (text, v) = json_body(body, app.config.max_body())?;
+    if !v.is_object() {
+        return Err(Problem::invalid_json(
+            "a payment is a JSON object: {\"amount\":…,\"description\":…,\"type\":…} or \
+             {\"isVoid\":true}",
+        ));
+    }
+    let wait = wait_of(q.wait)?;
+    let f = fiscal(&app)?;
+    if f.cloud {
+        return Err(unsupported(
+            "the TokenX cloud takes payments inside the basket (paymentItems)",
+        ));
+    }
+    if f.hub.active_device_index() == 0 {
+        return Err(unsupported(
+            "the connected device is an X30TR: it takes the payments inside the basket \
+             (paymentItems); a void goes as a basket ({\"isVoid\":true})",
+        ));
+    }
+    let hub = f.hub.clone();
+    // One payment at a time: the device's reply names no request.
+    let _one = app.shared.payments.lock().await;
+    let rx = app.shared.expect_payment_reply();
+    let r = blocking(move || hub.send_payment(&text)).await;
+    let sent = match r {
+        Ok(Ok(SendOutcome::Accepted)) => Ok(()),
+        Ok(Ok(SendOutcome::NoDevice)) => Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "device-unavailable",
+            "no device is connected: the payment was not sent",
+        )),
+        Ok(Ok(SendOutcome::AckTimeout)) => Err(Problem::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the device did not acknowledge the payment in time: its outcome is unknown",
+        )),
+        Ok(Err(e)) => Err(from_hub(&e)),
+        Err(p) => Err(p),
+    };
+    if let Err(p) = sent {
+        app.shared.forget_payment_reply();
+        return Err(p);
+    }
+    let mut stop = app.shutdown_signal();
+    let reply = tokio::select! {
+        r = tokio::time::timeout(PAYMENT_REPLY_WAIT, rx) => r.ok().and_then(Result::ok),
+        _ = stop.wait_for(|s| *s) => None,
+    };
+    app.shared.forget_payment_reply();
+    let Some(reply) = reply else {
+        return Err(Problem::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the device took the payment but did not answer it in time: its outcome is unknown \
+             (the sale info follows if the sale completed)",
+        ));
+    };
+    let t = reply.trim();
+    let parsed = serde_json::from_str::<Value>(t).ok();
+    let accepted = t == "OK"
+        || parsed
+            .as_ref()
+            .is_some_and(|v| v.get("status").and_then(Value::as_i64) == Some(0));
+    if !accepted {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            format!("the device refused the payment: {t}"),
+        ));
+    }
+    let basket_id = basket_id_of(t);
+    if let (Some(w), Some(id)) = (wait, &basket_id) {
+        // Registered before looking: a sale info arriving in between still wakes it.
+        let rx = app.shared.wait_for(id);
+        let done = |v: &Option<BasketView>| v.as_ref().is_some_and(|v| v.sale_info.is_some());
+        let mut now = view(&app, id).await?;
+        if !done(&now) {
+            tokio::select! {
+                _ = tokio::time::timeout(w, rx) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            now = view(&app, id).await?;
+        }
+        app.shared.forget_waiters(id);
+        if let Some(v) = now.filter(|v| v.sale_info.is_some()) {
+            return Ok(Json(v).into_response());
+        }
+    }
+    Ok(Json(PaymentReply {
+        basket_id,
+        reply: parsed.unwrap_or_else(|| Value::String(t.to_string())),
+    })
+    .into_response())
 }
 
 /// A basket's state and sale info.

@@ -58,6 +58,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
         system::console_asset,
         fiscal::info,
         fiscal::send_basket,
+        fiscal::send_payment,
         fiscal::get_basket,
         fiscal::receipts,
         payment::sale,
@@ -74,7 +75,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
         events::events,
         openapi,
     ),
-    components(schemas(Problem, model::Status, model::BasketView, model::BasketAccepted, model::Receipts)),
+    components(schemas(Problem, model::Status, model::BasketView, model::BasketAccepted, model::Receipts, model::PaymentReply)),
     modifiers(&BearerAuth),
     tags(
         (name = "service", description = "health, readiness, status"),
@@ -118,6 +119,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/fiscal/info", get(fiscal::info))
         .route("/v1/fiscal/baskets", post(fiscal::send_basket))
         .route("/v1/fiscal/baskets/{id}", get(fiscal::get_basket))
+        .route("/v1/fiscal/payments", post(fiscal::send_payment))
         .route("/v1/fiscal/receipts", get(fiscal::receipts))
         .route("/v1/payment/sales", post(payment::sale))
         .route("/v1/payment/refunds", post(payment::refund))

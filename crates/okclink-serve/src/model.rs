@@ -78,6 +78,17 @@ pub struct BasketView {
     pub confirmed: bool,
 }
 
+/// `POST /v1/fiscal/payments`: the device accepted a payment (300TR).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentReply {
+    /// The open receipt's basket, as the device names it in its reply.
+    #[serde(rename = "basketID")]
+    pub basket_id: Option<String>,
+    /// The device's reply as it sent it (300TR: `{"basketID":…,"status":0}`).
+    #[schema(value_type = Object)]
+    pub reply: Value,
+}
+
 /// One receipt (`GET /v1/fiscal/receipts`).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

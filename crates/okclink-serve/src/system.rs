@@ -20,7 +20,8 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// 200 once every configured front is open; 503 `not-ready` before and while shutting down.
+/// 200 once every configured front is open and its start-up recovery is over; 503
+/// `not-ready` before and while shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "service",
     responses((status = 200, body = Health),
               (status = 503, description = "not-ready", body = Problem, content_type = "application/problem+json")))]
@@ -35,6 +36,8 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Result<Json<Health>, Problem
             "not-ready",
             if app.is_shutting_down() {
                 "shutting down"
+            } else if !app.recovered() {
+                "starting: the journal's recovery of unfinished baskets or payments is running"
             } else {
                 "starting"
             },

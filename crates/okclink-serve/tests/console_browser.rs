@@ -376,8 +376,12 @@ where
         "fiscal": {"transport": "sim", "journal": work.join("journal.sqlite")},
         "payment": {"terminal": "sim"},
     });
+    // One level deep: `{"fiscal": {"transport": …}}` keeps the journal.
     for (k, v) in extra.as_object().expect("extra configuration") {
-        config[k] = v.clone();
+        match (config[k].as_object_mut(), v.as_object()) {
+            (Some(base), Some(more)) => base.extend(more.clone()),
+            _ => config[k] = v.clone(),
+        }
     }
     let server = common::start(config);
     let addr = server.addr();
@@ -422,6 +426,25 @@ async fn console_in_chromium() {
     run("console", json!({}), Some(&shot), |c, addr| async move {
         scenario(&c, addr).await
     })
+    .await;
+}
+
+/// On a 300TR the test basket goes without its payment, then the cash payment on its own
+/// (`POST /v1/fiscal/payments`): the same receipt row, answered basket and sale-info event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium + chromedriver: run .ci/test-console.sh"]
+async fn console_on_a_300tr() {
+    run(
+        "console-300tr",
+        json!({"fiscal": {"transport": "sim:300tr"}}),
+        None,
+        |c, addr| async move {
+            let (st, status) = get(addr, "/v1/status").await;
+            assert_eq!(st, 200);
+            assert_eq!(status["fiscal"]["transport"], "sim:300tr", "{status}");
+            scenario(&c, addr).await
+        },
+    )
     .await;
 }
 

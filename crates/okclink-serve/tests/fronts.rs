@@ -119,6 +119,16 @@ async fn baskets_through_the_cloud_simulator_and_its_webhook() {
     let r = post_basket(&c, &s, "/v1/fiscal/baskets", "cloud-1").await;
     assert_eq!(r.status(), 200, "known: not sent again");
     assert_eq!(cloud.baskets().len(), 1, "one basket in the cloud");
+    // The cloud takes payments inside the basket: a separate one is refused, not sent.
+    let r = c
+        .post(url(&s, "/v1/fiscal/payments"))
+        .json(&json!({"amount": 100, "description": "Nakit", "type": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 501);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "unsupported", "{p}");
     assert!(
         !cloud.webhooks().is_empty(),
         "the webhook receiver ran inside serve"
@@ -143,6 +153,7 @@ async fn the_openapi_document_lists_every_fixed_path() {
         ("/v1/fiscal/baskets", "post"),
         ("/v1/fiscal/baskets/{basketID}", "get"),
         ("/v1/fiscal/receipts", "get"),
+        ("/v1/fiscal/payments", "post"),
         ("/v1/payment/sales", "post"),
         ("/v1/payment/refunds", "post"),
         ("/v1/payment/reversals", "post"),
@@ -170,6 +181,7 @@ async fn the_openapi_document_lists_every_fixed_path() {
         "BasketView",
         "BasketAccepted",
         "Receipts",
+        "PaymentReply",
     ] {
         assert!(schemas.contains_key(name), "{name}");
     }

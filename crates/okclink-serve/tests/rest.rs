@@ -237,3 +237,97 @@ async fn without_a_fiscal_device_fiscal_paths_are_not_configured() {
     assert_eq!(r.status(), 200);
     stop(s);
 }
+
+/// `/readyz` says ready only once the journal's start-up recovery is over: a basket an
+/// earlier process left sent without an answer has its recovered state by then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_only_after_the_start_up_recovery() {
+    use okclink::journal::{Begin, Journal, Kind};
+    let j = journal("ready");
+    {
+        let jr = Journal::open(&j).unwrap();
+        let b = basket("left-1").to_string();
+        let Begin::New(id) = jr.begin(Kind::Basket, "left-1", "wired", &b).unwrap() else {
+            panic!("new")
+        };
+        jr.mark_sent(id).unwrap();
+    }
+    let s = start(json!({"fiscal": {"transport": "sim", "journal": j.display().to_string()}}));
+    let c = client();
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = c.get(url(&s, "/readyz")).send().await.unwrap();
+        if r.status() == 200 {
+            assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ready"}));
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["code"], "not-ready", "{p}");
+        assert!(std::time::Instant::now() < end, "never ready: {p}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(s.app().recovered());
+    // Ready means recovered: the basket is no longer just "sent".
+    let b = get_json(&c, &s, "/v1/fiscal/baskets/left-1").await;
+    assert_eq!(b["state"], "in_doubt", "{b}");
+    assert!(printed(&s).is_empty(), "not sent again");
+    stop(s);
+}
+
+/// While the payment terminal's start-up recovery cannot finish (the terminal takes the
+/// connection and never answers), `/readyz` is 503 `not-ready`; once the terminal goes away
+/// the recovery's request fails, the recovery ends and `/readyz` says ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_while_the_payment_recovery_runs() {
+    use okclink::journal::{Begin, Journal, Kind, State};
+    // A "terminal" that accepts connections (the kernel's backlog) and never answers.
+    let hold = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hold.local_addr().unwrap().port();
+    let j = journal("ready-pay");
+    {
+        let jr = Journal::open(&j).unwrap();
+        let req = json!({"kind": "payment", "amount": 100, "currency": "TRY",
+                         "reference": "R-LEFT"})
+        .to_string();
+        let scope = format!("okclink-pos@127.0.0.1:{port}");
+        let Begin::New(id) = jr.begin(Kind::Payment, "R-LEFT", &scope, &req).unwrap() else {
+            panic!("new")
+        };
+        jr.mark_sent(id).unwrap();
+    }
+    let s = start(
+        json!({"payment": {"terminal": format!("nexo+http://127.0.0.1:{port}"),
+                                     "journal": j.display().to_string()}}),
+    );
+    let c = client();
+    for _ in 0..3 {
+        let r = c.get(url(&s, "/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 503);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["code"], "not-ready", "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("recovery"), "{p}");
+    }
+    assert!(!s.app().recovered());
+    let st = get_json(&c, &s, "/healthz").await;
+    assert_eq!(st, json!({"status": "ok"}), "alive meanwhile");
+    // The terminal goes away: its queued connection is reset, the recovery ends.
+    drop(hold);
+    let end = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = c.get(url(&s, "/readyz")).send().await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(s.app().recovered());
+    let e = Journal::shared(&j)
+        .unwrap()
+        .get(Kind::Payment, "R-LEFT")
+        .unwrap()
+        .unwrap();
+    assert_ne!(e.state, State::Sent, "recovered: {e:?}");
+    stop(s);
+}
