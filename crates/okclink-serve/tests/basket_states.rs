@@ -34,12 +34,7 @@ fn sim(s: &okclink_serve::Server) -> parking_lot::MutexGuard<'_, okclink_sim::Si
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_state_is_an_event_and_sent_comes_first() {
     for journal_on in [true, false] {
-        let j = journal("states");
-        let mut fiscal = json!({"transport": "sim"});
-        if journal_on {
-            fiscal["journal"] = json!(j.display().to_string());
-        }
-        let s = start(json!({ "fiscal": fiscal }));
+        let s = start_sim("states", journal_on);
         let c = client();
         connected(&c, &s).await;
         let mut ev = Events::open(&c, &s, None).await;

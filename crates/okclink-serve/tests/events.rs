@@ -19,12 +19,7 @@ async fn sell(c: &reqwest::Client, s: &okclink_serve::Server, id: &str) -> Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_connection_resumes_with_last_event_id() {
     for journal_on in [true, false] {
-        let j = journal("sse");
-        let mut fiscal = json!({"transport": "sim"});
-        if journal_on {
-            fiscal["journal"] = json!(j.display().to_string());
-        }
-        let s = start(json!({ "fiscal": fiscal }));
+        let s = start_sim("sse", journal_on);
         let c = client();
         connected(&c, &s).await;
         // From the start of the log: the device came up.

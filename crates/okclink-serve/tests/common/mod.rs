@@ -19,6 +19,15 @@ pub fn start(cfg: Value) -> Server {
         .expect("server starts")
 }
 
+/// A server on the in-process ÖKC simulator, with a fresh journal named `name` or none.
+pub fn start_sim(name: &str, journal_on: bool) -> Server {
+    let mut fiscal = json!({"transport": "sim"});
+    if journal_on {
+        fiscal["journal"] = json!(journal(name).display().to_string());
+    }
+    start(json!({ "fiscal": fiscal }))
+}
+
 /// Stops a server (from a plain thread).
 pub fn stop(s: Server) {
     std::thread::spawn(move || s.shutdown())
